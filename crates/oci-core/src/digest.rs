@@ -1,0 +1,386 @@
+//! Content digests (`sha256:<hex>`, `sha512:<hex>`), streaming hashing and
+//! verification of content against an expected digest and size.
+
+use std::fmt;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// A digest algorithm: sha256 is canonical, sha512 is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// SHA-256, 64 hex characters.
+    Sha256,
+    /// SHA-512, 128 hex characters.
+    Sha512,
+}
+
+impl Algorithm {
+    /// The algorithm's name as written in a digest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// The length of the hex-encoded value.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
+        }
+    }
+
+    /// A fresh streaming hasher for this algorithm.
+    pub fn hasher(self) -> Hasher {
+        match self {
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated content digest, e.g. `sha256:e3b0…`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    algorithm: Algorithm,
+    hex: String,
+}
+
+impl Digest {
+    /// The digest of `data` with the given algorithm.
+    pub fn of(algorithm: Algorithm, data: &[u8]) -> Digest {
+        let mut hasher = algorithm.hasher();
+        hasher.update(data);
+        hasher.finish()
+    }
+
+    /// The sha256 digest of `data`.
+    pub fn sha256(data: &[u8]) -> Digest {
+        Digest::of(Algorithm::Sha256, data)
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The lower-case hex value, without the algorithm.
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+
+    /// Whether `data` has this digest.
+    pub fn matches(&self, data: &[u8]) -> bool {
+        Digest::of(self.algorithm, data) == *self
+    }
+
+    /// An error unless `data` has this digest.
+    pub fn verify(&self, data: &[u8]) -> Result<()> {
+        let actual = Digest::of(self.algorithm, data);
+        if actual == *self {
+            Ok(())
+        } else {
+            Err(mismatch(self, &actual))
+        }
+    }
+}
+
+fn mismatch(expected: &Digest, actual: &Digest) -> Error {
+    Error::new(
+        ErrorCode::DigestInvalid,
+        format!("content digest {actual} does not match {expected}"),
+    )
+}
+
+impl FromStr for Digest {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Digest> {
+        let invalid = |why: &str| Error::new(ErrorCode::DigestInvalid, format!("invalid digest {s:?}: {why}"));
+        let (alg, hex) = s.split_once(':').ok_or_else(|| invalid("missing ':'"))?;
+        let algorithm = match alg {
+            "sha256" => Algorithm::Sha256,
+            "sha512" => Algorithm::Sha512,
+            "" => return Err(invalid("empty algorithm")),
+            _ => return Err(invalid("unsupported algorithm")),
+        };
+        if hex.len() != algorithm.hex_len() {
+            return Err(invalid(&format!("{alg} needs {} hex characters", algorithm.hex_len())));
+        }
+        if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(invalid("value is not lower-case hex"));
+        }
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm, self.hex)
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A streaming hasher for one [`Algorithm`].
+#[derive(Clone)]
+pub enum Hasher {
+    /// SHA-256 state.
+    Sha256(sha2::Sha256),
+    /// SHA-512 state.
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    /// Feeds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest of everything fed so far, without consuming the state.
+    pub fn current(&self) -> Digest {
+        self.clone().finish()
+    }
+
+    /// The digest of everything fed.
+    pub fn finish(self) -> Digest {
+        let (algorithm, raw) = match self {
+            Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
+            Hasher::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),
+        };
+        Digest {
+            algorithm,
+            hex: to_hex(&raw),
+        }
+    }
+}
+
+fn to_hex(raw: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(raw.len() * 2);
+    for b in raw {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
+}
+
+/// Checks content against an expected digest and (optional) size as it
+/// streams past.
+#[derive(Clone)]
+pub struct Verifier {
+    expected: Digest,
+    size: Option<u64>,
+    hasher: Hasher,
+    seen: u64,
+}
+
+impl Verifier {
+    /// A verifier for content that must hash to `expected` and, if given,
+    /// be exactly `size` bytes long.
+    pub fn new(expected: Digest, size: Option<u64>) -> Verifier {
+        let hasher = expected.algorithm().hasher();
+        Verifier {
+            expected,
+            size,
+            hasher,
+            seen: 0,
+        }
+    }
+
+    /// Feeds bytes; fails as soon as the content is longer than the size.
+    pub fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.seen += data.len() as u64;
+        if let Some(size) = self.size
+            && self.seen > size
+        {
+            return Err(Error::new(
+                ErrorCode::SizeInvalid,
+                format!("content of {} is longer than its size {size}", self.expected),
+            ));
+        }
+        self.hasher.update(data);
+        Ok(())
+    }
+
+    /// Bytes seen so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Checks the size and digest of everything fed.
+    pub fn finish(self) -> Result<()> {
+        if let Some(size) = self.size
+            && self.seen != size
+        {
+            return Err(Error::new(
+                ErrorCode::SizeInvalid,
+                format!(
+                    "content of {} is {} bytes, expected {size}",
+                    self.expected, self.seen
+                ),
+            ));
+        }
+        let actual = self.hasher.finish();
+        if actual != self.expected {
+            return Err(mismatch(&self.expected, &actual));
+        }
+        Ok(())
+    }
+}
+
+/// A stream of bytes checked against a digest and size: it yields the data
+/// as it comes and ends with an error instead of `None` if either is wrong.
+pub struct VerifyStream<S> {
+    inner: S,
+    verifier: Option<Verifier>,
+}
+
+impl<S> VerifyStream<S> {
+    /// Wraps `inner`, which must hash to `digest` and be `size` bytes long.
+    pub fn new(inner: S, digest: Digest, size: Option<u64>) -> VerifyStream<S> {
+        VerifyStream {
+            inner,
+            verifier: Some(Verifier::new(digest, size)),
+        }
+    }
+}
+
+impl<S> Stream for VerifyStream<S>
+where
+    S: Stream<Item = Result<Bytes>> + Unpin,
+{
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(verifier) = this.verifier.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => match verifier.update(&chunk) {
+                Ok(()) => Poll::Ready(Some(Ok(chunk))),
+                Err(err) => {
+                    this.verifier = None;
+                    Poll::Ready(Some(Err(err)))
+                }
+            },
+            Poll::Ready(Some(Err(err))) => {
+                this.verifier = None;
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => match this.verifier.take().map(Verifier::finish) {
+                Some(Err(err)) => Poll::Ready(Some(Err(err))),
+                _ => Poll::Ready(None),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn parses_and_prints() {
+        let d: Digest = EMPTY.parse().unwrap();
+        assert_eq!(d.to_string(), EMPTY);
+        assert_eq!(d, Digest::sha256(b""));
+        let long = format!("sha512:{}", "a".repeat(128));
+        assert_eq!(long.parse::<Digest>().unwrap().algorithm(), Algorithm::Sha512);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            &format!("sha256:{}", "A".repeat(64)),
+            &format!("sha256:{}", "a".repeat(63)),
+            &format!("sha512:{}", "a".repeat(64)),
+            &format!(":{}", "a".repeat(64)),
+            &format!("sha256:{}g", "a".repeat(63)),
+        ] {
+            let err = bad.parse::<Digest>().unwrap_err();
+            assert!(err.is(ErrorCode::DigestInvalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn verifier_checks_size_and_digest() {
+        let d = Digest::sha256(b"hello");
+        let mut v = Verifier::new(d.clone(), Some(5));
+        v.update(b"hel").unwrap();
+        v.update(b"lo").unwrap();
+        v.finish().unwrap();
+
+        let mut v = Verifier::new(d.clone(), Some(4));
+        assert!(v.update(b"hello").unwrap_err().is(ErrorCode::SizeInvalid));
+
+        let mut v = Verifier::new(d.clone(), Some(6));
+        v.update(b"hello").unwrap();
+        assert!(v.finish().unwrap_err().is(ErrorCode::SizeInvalid));
+
+        let mut v = Verifier::new(d, None);
+        v.update(b"hellO").unwrap();
+        assert!(v.finish().unwrap_err().is(ErrorCode::DigestInvalid));
+    }
+
+    #[tokio::test]
+    async fn verify_stream_fails_at_the_end() {
+        let chunks = vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))];
+        let good = VerifyStream::new(futures::stream::iter(chunks.clone()), Digest::sha256(b"abcd"), Some(4));
+        let out: Vec<_> = good.collect().await;
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|r| r.is_ok()));
+
+        let bad = VerifyStream::new(futures::stream::iter(chunks), Digest::sha256(b"abce"), Some(4));
+        let out: Vec<_> = bad.collect().await;
+        assert_eq!(out.len(), 3);
+        assert!(out[2].as_ref().unwrap_err().is(ErrorCode::DigestInvalid));
+    }
+}

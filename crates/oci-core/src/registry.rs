@@ -1,0 +1,426 @@
+//! The [`Registry`] trait: one async interface to any registry, and the
+//! blob reader and writer types it hands out.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use crate::descriptor::Descriptor;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::reference::{ManifestRef, RepoName, Tag};
+
+/// A stream of blob bytes.
+pub type BlobStream = BoxStream<'static, Result<Bytes>>;
+
+/// A listing: items stream in order, an error ends it.
+pub type ListStream<T> = BoxStream<'static, Result<T>>;
+
+/// A blob being read: what it is, and its bytes.
+pub struct BlobReader {
+    /// The whole blob's descriptor (digest and full size).
+    pub descriptor: Descriptor,
+    /// For a ranged read, the inclusive byte range the stream carries.
+    pub range: Option<ByteRange>,
+    /// The bytes.
+    pub stream: BlobStream,
+}
+
+impl BlobReader {
+    /// Reads the whole stream into memory. For tests and small blobs only.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let mut out = Vec::new();
+        let mut s = self.stream;
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out.into())
+    }
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("descriptor", &self.descriptor)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An inclusive byte range `start..=end` of a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u64,
+    /// Last byte, inclusive.
+    pub end: u64,
+}
+
+impl ByteRange {
+    /// The number of bytes in the range.
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    /// Never true: a range holds at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// A request for part of a blob: `start` to `end` inclusive, or to the end
+/// of the blob when `end` is `None`; a suffix of `last` bytes when `start`
+/// is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeRequest {
+    /// First byte, or `None` for a suffix request.
+    pub start: Option<u64>,
+    /// Last byte inclusive (or, for a suffix request, the suffix length).
+    pub end: Option<u64>,
+}
+
+impl RangeRequest {
+    /// Bytes `start..=end`.
+    pub fn bounded(start: u64, end: u64) -> RangeRequest {
+        RangeRequest {
+            start: Some(start),
+            end: Some(end),
+        }
+    }
+
+    /// Bytes from `start` to the end.
+    pub fn from(start: u64) -> RangeRequest {
+        RangeRequest {
+            start: Some(start),
+            end: None,
+        }
+    }
+
+    /// The concrete range within a blob of `size` bytes, or `RANGE_INVALID`.
+    pub fn resolve(&self, size: u64) -> Result<ByteRange> {
+        let bad = || {
+            Error::new(
+                crate::ErrorCode::RangeInvalid,
+                format!("range {self} cannot be satisfied for a blob of {size} bytes"),
+            )
+        };
+        let r = match (self.start, self.end) {
+            (Some(start), end) => {
+                let end = end.unwrap_or(u64::MAX).min(size.saturating_sub(1));
+                if start >= size || end < start {
+                    return Err(bad());
+                }
+                ByteRange { start, end }
+            }
+            (None, Some(suffix)) => {
+                if suffix == 0 || size == 0 {
+                    return Err(bad());
+                }
+                ByteRange {
+                    start: size.saturating_sub(suffix),
+                    end: size - 1,
+                }
+            }
+            (None, None) => return Err(bad()),
+        };
+        Ok(r)
+    }
+}
+
+impl std::fmt::Display for RangeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.start, self.end) {
+            (Some(s), Some(e)) => write!(f, "bytes={s}-{e}"),
+            (Some(s), None) => write!(f, "bytes={s}-"),
+            (None, Some(n)) => write!(f, "bytes=-{n}"),
+            (None, None) => write!(f, "bytes=-"),
+        }
+    }
+}
+
+/// An upload in progress. Written in order; `commit` checks the digest and
+/// makes the blob visible; dropping it without commit or cancel leaves the
+/// upload resumable by id with [`Registry::push_blob_chunked_resume`].
+#[async_trait]
+pub trait BlobWriter: Send {
+    /// The upload's id, for resuming.
+    fn id(&self) -> &str;
+
+    /// Bytes received so far: the offset the next write continues at.
+    fn size(&self) -> u64;
+
+    /// The minimum chunk size the store wants (except for the last), if any.
+    fn chunk_min(&self) -> Option<u64> {
+        None
+    }
+
+    /// Appends bytes.
+    async fn write(&mut self, data: Bytes) -> Result<()>;
+
+    /// Finishes the upload; the content must hash to `digest`.
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor>;
+
+    /// Abandons the upload and frees what it holds.
+    async fn cancel(self: Box<Self>) -> Result<()>;
+
+    /// Stops writing for now, keeping the upload resumable.
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Pagination of a listing: items after `last`, at most `n` of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Start after this item (exclusive).
+    pub last: Option<String>,
+    /// Return at most this many items.
+    pub n: Option<usize>,
+}
+
+impl ListOptions {
+    /// No pagination: everything.
+    pub fn all() -> ListOptions {
+        ListOptions::default()
+    }
+
+    /// Applies these options to a sorted iterator of names.
+    pub fn apply<T, I>(&self, sorted: I) -> Vec<T>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        let after = sorted
+            .into_iter()
+            .filter(|item| self.last.as_deref().is_none_or(|last| item.as_ref() > last));
+        match self.n {
+            Some(n) => after.take(n).collect(),
+            None => after.collect(),
+        }
+    }
+}
+
+impl AsRef<str> for Tag {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for RepoName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A listing that fails at once with `err`.
+pub fn failed_list<T: Send + 'static>(err: Error) -> ListStream<T> {
+    stream::once(async move { Err(err) }).boxed()
+}
+
+/// One interface to any registry: memory, disk, HTTP, or a stack of
+/// wrappers over them.
+///
+/// Every method has a default body that returns `UNSUPPORTED`, so an
+/// implementation overrides what it supports and new methods never break
+/// implementors.
+///
+/// ```
+/// use oci_core::{Registry, RepoName, Digest, ErrorCode};
+/// struct Nothing;
+/// #[async_trait::async_trait]
+/// impl Registry for Nothing {}
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let repo: RepoName = "a/b".parse().unwrap();
+/// let err = Nothing.resolve_blob(&repo, &Digest::sha256(b"")).await.unwrap_err();
+/// assert!(err.is(ErrorCode::Unsupported));
+/// # }
+/// ```
+#[async_trait]
+pub trait Registry: Send + Sync {
+    // ----- read -----
+
+    /// Streams a blob.
+    async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
+        let _ = (repo, digest);
+        Err(Error::unsupported("get_blob"))
+    }
+
+    /// Streams part of a blob.
+    async fn get_blob_range(&self, repo: &RepoName, digest: &Digest, range: RangeRequest) -> Result<BlobReader> {
+        let _ = (repo, digest, range);
+        Err(Error::unsupported("get_blob_range"))
+    }
+
+    /// The descriptor of a blob, if the repository has it.
+    async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        let _ = (repo, digest);
+        Err(Error::unsupported("resolve_blob"))
+    }
+
+    /// A manifest by digest.
+    async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
+        let _ = (repo, digest);
+        Err(Error::unsupported("get_manifest"))
+    }
+
+    /// The manifest a tag points at.
+    async fn get_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
+        let _ = (repo, tag);
+        Err(Error::unsupported("get_tag"))
+    }
+
+    /// The descriptor of a manifest by digest.
+    async fn resolve_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        let _ = (repo, digest);
+        Err(Error::unsupported("resolve_manifest"))
+    }
+
+    /// The descriptor of the manifest a tag points at.
+    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Descriptor> {
+        let _ = (repo, tag);
+        Err(Error::unsupported("resolve_tag"))
+    }
+
+    // ----- write -----
+
+    /// Pushes a whole blob that must hash to `digest` (and be `size` bytes
+    /// long, when given).
+    async fn push_blob(&self, repo: &RepoName, digest: &Digest, size: Option<u64>, body: BlobStream) -> Result<Descriptor> {
+        let _ = (repo, digest, size, body);
+        Err(Error::unsupported("push_blob"))
+    }
+
+    /// Starts a chunked upload.
+    async fn push_blob_chunked(&self, repo: &RepoName) -> Result<Box<dyn BlobWriter>> {
+        let _ = repo;
+        Err(Error::unsupported("push_blob_chunked"))
+    }
+
+    /// Resumes a chunked upload by id; `BLOB_UPLOAD_UNKNOWN` if there is none.
+    async fn push_blob_chunked_resume(&self, repo: &RepoName, id: &str) -> Result<Box<dyn BlobWriter>> {
+        let _ = (repo, id);
+        Err(Error::unsupported("push_blob_chunked_resume"))
+    }
+
+    /// Makes a blob of `from` available in `repo` without copying its
+    /// bytes; `BLOB_UNKNOWN` when it cannot.
+    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        let _ = (repo, from, digest);
+        Err(Error::unsupported("mount_blob"))
+    }
+
+    /// Pushes a manifest and points each of `tags` at it. Blobs and child
+    /// manifests it references must exist (`MANIFEST_BLOB_UNKNOWN`).
+    async fn push_manifest(&self, repo: &RepoName, manifest: &Manifest, tags: &[Tag]) -> Result<Descriptor> {
+        let _ = (repo, manifest, tags);
+        Err(Error::unsupported("push_manifest"))
+    }
+
+    // ----- delete -----
+
+    /// Deletes a blob from a repository.
+    async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        let _ = (repo, digest);
+        Err(Error::unsupported("delete_blob"))
+    }
+
+    /// Deletes a manifest and every tag that points at it.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        let _ = (repo, digest);
+        Err(Error::unsupported("delete_manifest"))
+    }
+
+    /// Deletes a tag, leaving the manifest.
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
+        let _ = (repo, tag);
+        Err(Error::unsupported("delete_tag"))
+    }
+
+    // ----- list -----
+
+    /// The repository's tags in lexical order; `NAME_UNKNOWN` if it does not exist.
+    fn tags(&self, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
+        let _ = (repo, options);
+        failed_list(Error::unsupported("tags"))
+    }
+
+    /// The manifests whose `subject` is `subject`, as referrer descriptors,
+    /// optionally only those of one artifact type.
+    fn referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> ListStream<Descriptor> {
+        let _ = (repo, subject, artifact_type);
+        failed_list(Error::unsupported("referrers"))
+    }
+
+    /// The registry's repositories in lexical order.
+    fn repositories(&self, options: &ListOptions) -> ListStream<RepoName> {
+        let _ = options;
+        failed_list(Error::unsupported("repositories"))
+    }
+}
+
+/// Fetches a manifest by tag or digest.
+pub async fn get_manifest_ref(registry: &dyn Registry, repo: &RepoName, reference: &ManifestRef) -> Result<Manifest> {
+    match reference {
+        ManifestRef::Tag(t) => registry.get_tag(repo, t).await,
+        ManifestRef::Digest(d) => registry.get_manifest(repo, d).await,
+    }
+}
+
+/// Resolves a manifest by tag or digest.
+pub async fn resolve_manifest_ref(registry: &dyn Registry, repo: &RepoName, reference: &ManifestRef) -> Result<Descriptor> {
+    match reference {
+        ManifestRef::Tag(t) => registry.resolve_tag(repo, t).await,
+        ManifestRef::Digest(d) => registry.resolve_manifest(repo, d).await,
+    }
+}
+
+/// Collects a listing into a vector.
+pub async fn collect_list<T>(list: ListStream<T>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut list = list;
+    while let Some(item) = list.next().await {
+        out.push(item?);
+    }
+    Ok(out)
+}
+
+/// A blob stream from bytes held in memory, cut into chunks of at most
+/// `chunk` bytes.
+pub fn bytes_stream(data: Bytes, chunk: usize) -> BlobStream {
+    let chunk = chunk.max(1);
+    let mut parts = Vec::new();
+    let mut rest = data;
+    while rest.len() > chunk {
+        parts.push(Ok(rest.split_to(chunk)));
+    }
+    if !rest.is_empty() {
+        parts.push(Ok(rest));
+    }
+    stream::iter(parts).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_resolution() {
+        assert_eq!(RangeRequest::bounded(0, 9).resolve(5).unwrap(), ByteRange { start: 0, end: 4 });
+        assert_eq!(RangeRequest::from(3).resolve(5).unwrap(), ByteRange { start: 3, end: 4 });
+        let suffix = RangeRequest { start: None, end: Some(2) };
+        assert_eq!(suffix.resolve(5).unwrap(), ByteRange { start: 3, end: 4 });
+        assert!(RangeRequest::from(5).resolve(5).is_err());
+        assert!(RangeRequest::bounded(3, 2).resolve(5).is_err());
+        assert!(RangeRequest::from(0).resolve(0).is_err());
+    }
+
+    #[test]
+    fn list_options_paginate() {
+        let names = ["a", "b", "c", "d"];
+        let opts = ListOptions { last: Some("b".into()), n: Some(1) };
+        assert_eq!(opts.apply(names), vec!["c"]);
+        assert_eq!(ListOptions::all().apply(names).len(), 4);
+    }
+}
