@@ -68,7 +68,10 @@ impl Descriptor {
         if !crate::media::is_valid_media_type(&self.media_type) {
             return Err(Error::new(
                 ErrorCode::ManifestInvalid,
-                format!("descriptor {} has an invalid mediaType {:?}", self.digest, self.media_type),
+                format!(
+                    "descriptor {} has an invalid mediaType {:?}",
+                    self.digest, self.media_type
+                ),
             ));
         }
         Ok(())
@@ -83,10 +86,18 @@ pub struct Platform {
     /// Operating system, e.g. `linux`.
     pub os: String,
     /// Operating system version.
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     /// Operating system features.
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     /// CPU variant, e.g. `v7`, `v8`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,7 +168,12 @@ impl FromStr for Platform {
     /// Parses `os/arch[/variant]`.
     fn from_str(s: &str) -> Result<Platform> {
         let parts: Vec<&str> = s.split('/').collect();
-        let bad = || Error::new(ErrorCode::Unknown, format!("invalid platform {s:?}: expected os/arch[/variant]"));
+        let bad = || {
+            Error::new(
+                ErrorCode::Unknown,
+                format!("invalid platform {s:?}: expected os/arch[/variant]"),
+            )
+        };
         if parts.iter().any(|p| p.is_empty()) {
             return Err(bad());
         }
@@ -195,7 +211,12 @@ mod tests {
         let arm64: Platform = "linux/arm64".parse().unwrap();
         assert!(arm64.matches(&Platform::new("linux", "arm64", None)));
         assert!(arm64.matches(&Platform::new("linux", "arm64", Some("v8"))));
-        assert!(!"linux/amd64".parse::<Platform>().unwrap().matches(&Platform::new("windows", "amd64", None)));
+        assert!(
+            !"linux/amd64"
+                .parse::<Platform>()
+                .unwrap()
+                .matches(&Platform::new("windows", "amd64", None))
+        );
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux//v7".parse::<Platform>().is_err());
     }

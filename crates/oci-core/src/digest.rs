@@ -111,7 +111,12 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Digest> {
-        let invalid = |why: &str| Error::new(ErrorCode::DigestInvalid, format!("invalid digest {s:?}: {why}"));
+        let invalid = |why: &str| {
+            Error::new(
+                ErrorCode::DigestInvalid,
+                format!("invalid digest {s:?}: {why}"),
+            )
+        };
         let (alg, hex) = s.split_once(':').ok_or_else(|| invalid("missing ':'"))?;
         let algorithm = match alg {
             "sha256" => Algorithm::Sha256,
@@ -120,7 +125,10 @@ impl FromStr for Digest {
             _ => return Err(invalid("unsupported algorithm")),
         };
         if hex.len() != algorithm.hex_len() {
-            return Err(invalid(&format!("{alg} needs {} hex characters", algorithm.hex_len())));
+            return Err(invalid(&format!(
+                "{alg} needs {} hex characters",
+                algorithm.hex_len()
+            )));
         }
         if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(invalid("value is not lower-case hex"));
@@ -234,7 +242,10 @@ impl Verifier {
         {
             return Err(Error::new(
                 ErrorCode::SizeInvalid,
-                format!("content of {} is longer than its size {size}", self.expected),
+                format!(
+                    "content of {} is longer than its size {size}",
+                    self.expected
+                ),
             ));
         }
         self.hasher.update(data);
@@ -329,7 +340,10 @@ mod tests {
         assert_eq!(d.to_string(), EMPTY);
         assert_eq!(d, Digest::sha256(b""));
         let long = format!("sha512:{}", "a".repeat(128));
-        assert_eq!(long.parse::<Digest>().unwrap().algorithm(), Algorithm::Sha512);
+        assert_eq!(
+            long.parse::<Digest>().unwrap().algorithm(),
+            Algorithm::Sha512
+        );
     }
 
     #[test]
@@ -373,12 +387,20 @@ mod tests {
     #[tokio::test]
     async fn verify_stream_fails_at_the_end() {
         let chunks = vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))];
-        let good = VerifyStream::new(futures::stream::iter(chunks.clone()), Digest::sha256(b"abcd"), Some(4));
+        let good = VerifyStream::new(
+            futures::stream::iter(chunks.clone()),
+            Digest::sha256(b"abcd"),
+            Some(4),
+        );
         let out: Vec<_> = good.collect().await;
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|r| r.is_ok()));
 
-        let bad = VerifyStream::new(futures::stream::iter(chunks), Digest::sha256(b"abce"), Some(4));
+        let bad = VerifyStream::new(
+            futures::stream::iter(chunks),
+            Digest::sha256(b"abce"),
+            Some(4),
+        );
         let out: Vec<_> = bad.collect().await;
         assert_eq!(out.len(), 3);
         assert!(out[2].as_ref().unwrap_err().is(ErrorCode::DigestInvalid));

@@ -178,7 +178,10 @@ impl Error {
 
     /// An `UNSUPPORTED` error naming the operation.
     pub fn unsupported(operation: &str) -> Error {
-        Error::new(ErrorCode::Unsupported, format!("{operation} is not supported"))
+        Error::new(
+            ErrorCode::Unsupported,
+            format!("{operation} is not supported"),
+        )
     }
 
     /// An `UNKNOWN` error for an internal failure.
@@ -366,7 +369,11 @@ mod tests {
         let e = ErrorBody::parse_response(502, b"<html>bad gateway</html>", ErrorCode::BlobUnknown);
         assert!(e.is(ErrorCode::Unknown));
         assert_eq!(e.status(), 502);
-        let e = ErrorBody::parse_response(400, b"{\"errors\":[{\"code\":\"TAG_INVALID\"}]}", ErrorCode::Unknown);
+        let e = ErrorBody::parse_response(
+            400,
+            b"{\"errors\":[{\"code\":\"TAG_INVALID\"}]}",
+            ErrorCode::Unknown,
+        );
         assert!(e.is(ErrorCode::ManifestInvalid));
     }
 }

@@ -36,7 +36,11 @@ impl Manifest {
     }
 
     /// A manifest whose bytes must hash to `digest` (which may be sha512).
-    pub fn with_digest(media_type: impl Into<String>, bytes: impl Into<Bytes>, digest: Digest) -> Result<Manifest> {
+    pub fn with_digest(
+        media_type: impl Into<String>,
+        bytes: impl Into<Bytes>,
+        digest: Digest,
+    ) -> Result<Manifest> {
         let bytes = bytes.into();
         digest.verify(&bytes)?;
         let size = bytes.len() as u64;
@@ -161,13 +165,18 @@ impl ParsedManifest {
         if bytes.len() > MAX_MANIFEST_SIZE {
             return Err(Error::new(
                 ErrorCode::SizeInvalid,
-                format!("manifest of {} bytes exceeds the {MAX_MANIFEST_SIZE}-byte limit", bytes.len()),
+                format!(
+                    "manifest of {} bytes exceeds the {MAX_MANIFEST_SIZE}-byte limit",
+                    bytes.len()
+                ),
             )
             .with_status(413));
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
-        let obj = value.as_object().ok_or_else(|| invalid("manifest is not a JSON object"))?;
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| invalid("manifest is not a JSON object"))?;
         match obj.get("schemaVersion").and_then(|v| v.as_u64()) {
             Some(2) => {}
             Some(1) => return Err(invalid("Docker schema1 manifests are not supported")),
@@ -183,15 +192,23 @@ impl ParsedManifest {
         if let (Some(ct), Some(bt)) = (content_type, body_type)
             && ct != bt
         {
-            return Err(invalid(format!("content type {ct} does not match the manifest's mediaType {bt}")));
+            return Err(invalid(format!(
+                "content type {ct} does not match the manifest's mediaType {bt}"
+            )));
         }
         let declared = body_type.or(content_type);
         let kind = match declared.map(|t| (t, media::manifest_kind(t))) {
             Some((_, Some(kind))) => kind,
-            Some((t, None)) => return Err(invalid(format!("unsupported manifest media type {t:?}"))),
+            Some((t, None)) => {
+                return Err(invalid(format!("unsupported manifest media type {t:?}")));
+            }
             None if obj.contains_key("manifests") => ManifestKind::Index,
             None if obj.contains_key("config") => ManifestKind::Image,
-            None => return Err(invalid("cannot tell the manifest's type: no mediaType, config or manifests")),
+            None => {
+                return Err(invalid(
+                    "cannot tell the manifest's type: no mediaType, config or manifests",
+                ));
+            }
         };
         let parsed = match kind {
             ManifestKind::Image => {
@@ -201,8 +218,8 @@ impl ParsedManifest {
                 if !obj.contains_key("config") {
                     return Err(invalid("an image manifest needs a config descriptor"));
                 }
-                let m: ImageManifest =
-                    serde_json::from_value(value).map_err(|e| invalid(format!("invalid image manifest: {e}")))?;
+                let m: ImageManifest = serde_json::from_value(value)
+                    .map_err(|e| invalid(format!("invalid image manifest: {e}")))?;
                 m.config.validate()?;
                 for layer in &m.layers {
                     layer.validate()?;
@@ -213,8 +230,8 @@ impl ParsedManifest {
                 if obj.contains_key("layers") || obj.contains_key("config") {
                     return Err(invalid("an index has no layers or config"));
                 }
-                let m: ImageIndex =
-                    serde_json::from_value(value).map_err(|e| invalid(format!("invalid index: {e}")))?;
+                let m: ImageIndex = serde_json::from_value(value)
+                    .map_err(|e| invalid(format!("invalid index: {e}")))?;
                 for child in &m.manifests {
                     child.validate()?;
                 }
@@ -294,7 +311,10 @@ impl ParsedManifest {
     /// and annotations filled in.
     pub fn referrer_descriptor(&self, own: &Descriptor) -> Descriptor {
         let artifact_type = match self {
-            ParsedManifest::Image(m) => m.artifact_type.clone().or_else(|| Some(m.config.media_type.clone())),
+            ParsedManifest::Image(m) => m
+                .artifact_type
+                .clone()
+                .or_else(|| Some(m.config.media_type.clone())),
             ParsedManifest::Index(m) => m.artifact_type.clone(),
         };
         let mut d = Descriptor::new(own.media_type.clone(), own.digest.clone(), own.size);
@@ -325,7 +345,9 @@ mod tests {
         assert_eq!(m.media_type(), media::OCI_MANIFEST);
         assert_eq!(m.bytes, body.as_bytes());
         assert_eq!(*m.digest(), Digest::sha256(body.as_bytes()));
-        let ParsedManifest::Image(p) = m.parse().unwrap() else { panic!() };
+        let ParsedManifest::Image(p) = m.parse().unwrap() else {
+            panic!()
+        };
         assert_eq!(p.extra["x-unknown"], serde_json::json!([1, 2]));
     }
 
@@ -335,18 +357,33 @@ mod tests {
             "not json".to_owned(),
             "[]".to_owned(),
             r#"{"schemaVersion":1}"#.to_owned(),
-            format!(r#"{{"schemaVersion":2,"mediaType":"{}"}}"#, media::OCI_MANIFEST),
-            format!(r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"layers":[]}}"#, media::OCI_INDEX),
-            format!(r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"x","digest":"{D}","size":1}}]}}"#, media::OCI_INDEX),
-            format!(r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"a/b","digest":"sha256:00","size":1}}]}}"#, media::OCI_INDEX),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}"}}"#,
+                media::OCI_MANIFEST
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"layers":[]}}"#,
+                media::OCI_INDEX
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"x","digest":"{D}","size":1}}]}}"#,
+                media::OCI_INDEX
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"a/b","digest":"sha256:00","size":1}}]}}"#,
+                media::OCI_INDEX
+            ),
             image(r#","subject":{"mediaType":"a/b","size":1}"#),
-            format!(r#"{{"schemaVersion":2,"mediaType":"text/plain","config":{{"mediaType":"a/b","digest":"{D}","size":0}}}}"#),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"text/plain","config":{{"mediaType":"a/b","digest":"{D}","size":0}}}}"#
+            ),
         ];
         for b in bad {
             let err = ParsedManifest::parse(None, b.as_bytes()).unwrap_err();
             assert!(err.is(ErrorCode::ManifestInvalid), "{b}: {err}");
         }
-        let err = ParsedManifest::parse(Some(media::DOCKER_MANIFEST), image("").as_bytes()).unwrap_err();
+        let err =
+            ParsedManifest::parse(Some(media::DOCKER_MANIFEST), image("").as_bytes()).unwrap_err();
         assert!(err.is(ErrorCode::ManifestInvalid));
         let big = vec![b' '; MAX_MANIFEST_SIZE + 1];
         assert_eq!(ParsedManifest::parse(None, &big).unwrap_err().status(), 413);
@@ -354,7 +391,10 @@ mod tests {
 
     #[test]
     fn referrer_descriptor_takes_config_type() {
-        let body = image(&format!(r#","subject":{{"mediaType":"{}","digest":"{D}","size":0}}"#, media::OCI_MANIFEST));
+        let body = image(&format!(
+            r#","subject":{{"mediaType":"{}","digest":"{D}","size":0}}"#,
+            media::OCI_MANIFEST
+        ));
         let m = Manifest::from_json(body).unwrap();
         let p = m.parse().unwrap();
         assert_eq!(p.subject().unwrap().digest.to_string(), D);

@@ -28,7 +28,12 @@ pub const DOCKER_LAYER_FOREIGN: &str = "application/vnd.docker.image.rootfs.fore
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Every manifest media type this workspace reads, for an `Accept` header.
-pub const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+pub const MANIFEST_TYPES: &[&str] = &[
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
 
 /// What a manifest is: one image, or an index of manifests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,9 @@ mod tests {
         for bad in ["", "a", "a/", "/b", "a/b/c", "a b/c", "application/x;y"] {
             assert!(!is_valid_media_type(bad), "{bad}");
         }
-        assert_eq!(essence("Application/JSON; charset=utf-8"), "application/json");
+        assert_eq!(
+            essence("Application/JSON; charset=utf-8"),
+            "application/json"
+        );
     }
 }

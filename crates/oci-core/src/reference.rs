@@ -95,7 +95,12 @@ impl FromStr for RepoName {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<RepoName> {
-        let invalid = |why: &str| Error::new(ErrorCode::NameInvalid, format!("invalid repository name {s:?}: {why}"));
+        let invalid = |why: &str| {
+            Error::new(
+                ErrorCode::NameInvalid,
+                format!("invalid repository name {s:?}: {why}"),
+            )
+        };
         if s.is_empty() {
             return Err(invalid("empty"));
         }
@@ -275,7 +280,12 @@ pub struct Reference {
 
 impl Reference {
     /// A reference from its parts.
-    pub fn new(registry: impl Into<String>, repository: RepoName, tag: Option<Tag>, digest: Option<Digest>) -> Reference {
+    pub fn new(
+        registry: impl Into<String>,
+        repository: RepoName,
+        tag: Option<Tag>,
+        digest: Option<Digest>,
+    ) -> Reference {
         Reference {
             registry: registry.into(),
             repository,
@@ -299,7 +309,12 @@ impl Reference {
 
     /// Parses without filling in the default tag.
     pub fn parse_bare(s: &str) -> Result<Reference> {
-        let invalid = |why: &str| Error::new(ErrorCode::NameInvalid, format!("invalid reference {s:?}: {why}"));
+        let invalid = |why: &str| {
+            Error::new(
+                ErrorCode::NameInvalid,
+                format!("invalid reference {s:?}: {why}"),
+            )
+        };
         if s.is_empty() {
             return Err(invalid("empty"));
         }
@@ -312,7 +327,14 @@ impl Reference {
         let (name, tag) = match rest[last_slash..].rfind(':') {
             Some(i) => {
                 let at = last_slash + i;
-                (&rest[..at], Some(rest[at + 1..].parse::<Tag>().map_err(|e| invalid(e.message()))?))
+                (
+                    &rest[..at],
+                    Some(
+                        rest[at + 1..]
+                            .parse::<Tag>()
+                            .map_err(|e| invalid(e.message()))?,
+                    ),
+                )
             }
             None => (rest, None),
         };
@@ -329,7 +351,11 @@ impl Reference {
             path.to_owned()
         };
         let repository: RepoName = path.parse().map_err(|e: Error| invalid(e.message()))?;
-        let registry = if is_docker_hub(registry) { DOCKER_HUB } else { registry };
+        let registry = if is_docker_hub(registry) {
+            DOCKER_HUB
+        } else {
+            registry
+        };
         Ok(Reference {
             registry: registry.to_owned(),
             repository,
@@ -345,7 +371,11 @@ impl Reference {
 
     /// The host to connect to: Docker Hub's API host for `docker.io`.
     pub fn api_host(&self) -> &str {
-        if self.registry == DOCKER_HUB { DOCKER_HUB_API } else { &self.registry }
+        if self.registry == DOCKER_HUB {
+            DOCKER_HUB_API
+        } else {
+            &self.registry
+        }
     }
 
     /// The repository.
@@ -455,9 +485,14 @@ fn valid_host(host: &str) -> bool {
         return false;
     }
     !host.is_empty()
-        && host
-            .split('.')
-            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !label.starts_with('-') && !label.ends_with('-'))
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 impl FromStr for Reference {
@@ -500,10 +535,32 @@ mod tests {
 
     #[test]
     fn repo_name_grammar() {
-        for ok in ["a", "library/alpine", "a.b/c_d/e__f/g-h/i---j", "0/1/2", &"a".repeat(255)] {
-            ok.parse::<RepoName>().unwrap_or_else(|e| panic!("{ok}: {e}"));
+        for ok in [
+            "a",
+            "library/alpine",
+            "a.b/c_d/e__f/g-h/i---j",
+            "0/1/2",
+            &"a".repeat(255),
+        ] {
+            ok.parse::<RepoName>()
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["", "A", "a/", "/a", "a//b", "a..b", "a___b", "-a", "a-", "a_", ".a", "a b", "a:b", &"a".repeat(256)] {
+        for bad in [
+            "",
+            "A",
+            "a/",
+            "/a",
+            "a//b",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+            "a_",
+            ".a",
+            "a b",
+            "a:b",
+            &"a".repeat(256),
+        ] {
             let err = bad.parse::<RepoName>().unwrap_err();
             assert!(err.is(ErrorCode::NameInvalid), "{bad}");
         }
@@ -553,7 +610,17 @@ mod tests {
 
     #[test]
     fn malformed_references() {
-        for bad in ["", "upper/X", "host:99999/x", "a/b:", "a/b@sha256:00", "a/b:bad/tag", "h.io/", ":tag", "a b"] {
+        for bad in [
+            "",
+            "upper/X",
+            "host:99999/x",
+            "a/b:",
+            "a/b@sha256:00",
+            "a/b:bad/tag",
+            "h.io/",
+            ":tag",
+            "a b",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad}");
         }
         assert!(Reference::parse_repository("a/b:v1").is_err());
@@ -562,9 +629,20 @@ mod tests {
 
     #[test]
     fn manifest_ref_and_fallback_tag() {
-        assert!(matches!("v1".parse::<ManifestRef>().unwrap(), ManifestRef::Tag(_)));
-        assert!(matches!(D.parse::<ManifestRef>().unwrap(), ManifestRef::Digest(_)));
-        assert!("sha256:xyz".parse::<ManifestRef>().unwrap_err().is(ErrorCode::DigestInvalid));
+        assert!(matches!(
+            "v1".parse::<ManifestRef>().unwrap(),
+            ManifestRef::Tag(_)
+        ));
+        assert!(matches!(
+            D.parse::<ManifestRef>().unwrap(),
+            ManifestRef::Digest(_)
+        ));
+        assert!(
+            "sha256:xyz"
+                .parse::<ManifestRef>()
+                .unwrap_err()
+                .is(ErrorCode::DigestInvalid)
+        );
         let t = Tag::referrers_fallback(&D.parse().unwrap());
         assert_eq!(t.as_str(), &D.replace(':', "-"));
     }

@@ -248,7 +248,12 @@ pub trait Registry: Send + Sync {
     }
 
     /// Streams part of a blob.
-    async fn get_blob_range(&self, repo: &RepoName, digest: &Digest, range: RangeRequest) -> Result<BlobReader> {
+    async fn get_blob_range(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: RangeRequest,
+    ) -> Result<BlobReader> {
         let _ = (repo, digest, range);
         Err(Error::unsupported("get_blob_range"))
     }
@@ -287,7 +292,13 @@ pub trait Registry: Send + Sync {
 
     /// Pushes a whole blob that must hash to `digest` (and be `size` bytes
     /// long, when given).
-    async fn push_blob(&self, repo: &RepoName, digest: &Digest, size: Option<u64>, body: BlobStream) -> Result<Descriptor> {
+    async fn push_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: Option<u64>,
+        body: BlobStream,
+    ) -> Result<Descriptor> {
         let _ = (repo, digest, size, body);
         Err(Error::unsupported("push_blob"))
     }
@@ -299,21 +310,35 @@ pub trait Registry: Send + Sync {
     }
 
     /// Resumes a chunked upload by id; `BLOB_UPLOAD_UNKNOWN` if there is none.
-    async fn push_blob_chunked_resume(&self, repo: &RepoName, id: &str) -> Result<Box<dyn BlobWriter>> {
+    async fn push_blob_chunked_resume(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> Result<Box<dyn BlobWriter>> {
         let _ = (repo, id);
         Err(Error::unsupported("push_blob_chunked_resume"))
     }
 
     /// Makes a blob of `from` available in `repo` without copying its
     /// bytes; `BLOB_UNKNOWN` when it cannot.
-    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<Descriptor> {
+    async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+    ) -> Result<Descriptor> {
         let _ = (repo, from, digest);
         Err(Error::unsupported("mount_blob"))
     }
 
     /// Pushes a manifest and points each of `tags` at it. Blobs and child
     /// manifests it references must exist (`MANIFEST_BLOB_UNKNOWN`).
-    async fn push_manifest(&self, repo: &RepoName, manifest: &Manifest, tags: &[Tag]) -> Result<Descriptor> {
+    async fn push_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &Manifest,
+        tags: &[Tag],
+    ) -> Result<Descriptor> {
         let _ = (repo, manifest, tags);
         Err(Error::unsupported("push_manifest"))
     }
@@ -348,7 +373,12 @@ pub trait Registry: Send + Sync {
 
     /// The manifests whose `subject` is `subject`, as referrer descriptors,
     /// optionally only those of one artifact type.
-    fn referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> ListStream<Descriptor> {
+    fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> ListStream<Descriptor> {
         let _ = (repo, subject, artifact_type);
         failed_list(Error::unsupported("referrers"))
     }
@@ -361,7 +391,11 @@ pub trait Registry: Send + Sync {
 }
 
 /// Fetches a manifest by tag or digest.
-pub async fn get_manifest_ref(registry: &dyn Registry, repo: &RepoName, reference: &ManifestRef) -> Result<Manifest> {
+pub async fn get_manifest_ref(
+    registry: &dyn Registry,
+    repo: &RepoName,
+    reference: &ManifestRef,
+) -> Result<Manifest> {
     match reference {
         ManifestRef::Tag(t) => registry.get_tag(repo, t).await,
         ManifestRef::Digest(d) => registry.get_manifest(repo, d).await,
@@ -369,7 +403,11 @@ pub async fn get_manifest_ref(registry: &dyn Registry, repo: &RepoName, referenc
 }
 
 /// Resolves a manifest by tag or digest.
-pub async fn resolve_manifest_ref(registry: &dyn Registry, repo: &RepoName, reference: &ManifestRef) -> Result<Descriptor> {
+pub async fn resolve_manifest_ref(
+    registry: &dyn Registry,
+    repo: &RepoName,
+    reference: &ManifestRef,
+) -> Result<Descriptor> {
     match reference {
         ManifestRef::Tag(t) => registry.resolve_tag(repo, t).await,
         ManifestRef::Digest(d) => registry.resolve_manifest(repo, d).await,
@@ -407,9 +445,18 @@ mod tests {
 
     #[test]
     fn range_resolution() {
-        assert_eq!(RangeRequest::bounded(0, 9).resolve(5).unwrap(), ByteRange { start: 0, end: 4 });
-        assert_eq!(RangeRequest::from(3).resolve(5).unwrap(), ByteRange { start: 3, end: 4 });
-        let suffix = RangeRequest { start: None, end: Some(2) };
+        assert_eq!(
+            RangeRequest::bounded(0, 9).resolve(5).unwrap(),
+            ByteRange { start: 0, end: 4 }
+        );
+        assert_eq!(
+            RangeRequest::from(3).resolve(5).unwrap(),
+            ByteRange { start: 3, end: 4 }
+        );
+        let suffix = RangeRequest {
+            start: None,
+            end: Some(2),
+        };
         assert_eq!(suffix.resolve(5).unwrap(), ByteRange { start: 3, end: 4 });
         assert!(RangeRequest::from(5).resolve(5).is_err());
         assert!(RangeRequest::bounded(3, 2).resolve(5).is_err());
@@ -419,7 +466,10 @@ mod tests {
     #[test]
     fn list_options_paginate() {
         let names = ["a", "b", "c", "d"];
-        let opts = ListOptions { last: Some("b".into()), n: Some(1) };
+        let opts = ListOptions {
+            last: Some("b".into()),
+            n: Some(1),
+        };
         assert_eq!(opts.apply(names), vec!["c"]);
         assert_eq!(ListOptions::all().apply(names).len(), 4);
     }

@@ -19,10 +19,18 @@ pub const OCI_CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
 
 /// Parses a `Range: bytes=…` request header (one range only).
 pub fn parse_range(value: &str) -> Result<RangeRequest> {
-    let bad = || Error::new(ErrorCode::RangeInvalid, format!("invalid Range header {value:?}"));
+    let bad = || {
+        Error::new(
+            ErrorCode::RangeInvalid,
+            format!("invalid Range header {value:?}"),
+        )
+    };
     let spec = value.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     if spec.contains(',') {
-        return Err(Error::new(ErrorCode::RangeInvalid, "multiple ranges are not supported"));
+        return Err(Error::new(
+            ErrorCode::RangeInvalid,
+            "multiple ranges are not supported",
+        ));
     }
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let num = |s: &str| -> Result<Option<u64>> {
@@ -50,7 +58,12 @@ pub fn parse_range(value: &str) -> Result<RangeRequest> {
 /// Parses an upload chunk's `Content-Range`: `start-end` (the distribution
 /// form) or `bytes start-end/total`. Returns inclusive `(start, end)`.
 pub fn parse_upload_content_range(value: &str) -> Result<(u64, u64)> {
-    let bad = || Error::new(ErrorCode::RangeInvalid, format!("invalid Content-Range {value:?}"));
+    let bad = || {
+        Error::new(
+            ErrorCode::RangeInvalid,
+            format!("invalid Content-Range {value:?}"),
+        )
+    };
     let v = value.trim();
     let v = v.strip_prefix("bytes ").unwrap_or(v);
     let v = v.split('/').next().unwrap_or("");
@@ -77,18 +90,30 @@ pub fn upload_range(size: u64) -> String {
 pub fn parse_upload_range(value: &str) -> Result<u64> {
     let (start, end) = parse_upload_content_range(value)?;
     if start != 0 {
-        return Err(Error::new(ErrorCode::RangeInvalid, format!("upload range {value:?} does not start at 0")));
+        return Err(Error::new(
+            ErrorCode::RangeInvalid,
+            format!("upload range {value:?} does not start at 0"),
+        ));
     }
     Ok(end + 1)
 }
 
 /// Parses a `Content-Range: bytes start-end/total` response header.
 pub fn parse_content_range(value: &str) -> Result<(u64, u64, Option<u64>)> {
-    let bad = || Error::new(ErrorCode::RangeInvalid, format!("invalid Content-Range {value:?}"));
+    let bad = || {
+        Error::new(
+            ErrorCode::RangeInvalid,
+            format!("invalid Content-Range {value:?}"),
+        )
+    };
     let v = value.trim().strip_prefix("bytes ").ok_or_else(bad)?;
     let (range, total) = v.split_once('/').ok_or_else(bad)?;
     let (start, end) = parse_upload_content_range(range)?;
-    let total = if total == "*" { None } else { Some(total.parse().map_err(|_| bad())?) };
+    let total = if total == "*" {
+        None
+    } else {
+        Some(total.parse().map_err(|_| bad())?)
+    };
     Ok((start, end, total))
 }
 
@@ -96,8 +121,12 @@ pub fn parse_content_range(value: &str) -> Result<(u64, u64, Option<u64>)> {
 pub fn parse_link_next(value: &str) -> Option<String> {
     for link in value.split(',') {
         let link = link.trim();
-        let Some(rest) = link.strip_prefix('<') else { continue };
-        let Some((url, params)) = rest.split_once('>') else { continue };
+        let Some(rest) = link.strip_prefix('<') else {
+            continue;
+        };
+        let Some((url, params)) = rest.split_once('>') else {
+            continue;
+        };
         let is_next = params.split(';').any(|p| {
             let p = p.trim();
             let p = p.replace(' ', "");
@@ -130,7 +159,12 @@ pub fn encode_query_value(value: &str) -> String {
 
 /// Decodes a percent-encoded query component (`+` is a space).
 pub fn decode_query_value(value: &str) -> Result<String> {
-    let bad = || Error::new(ErrorCode::Unknown, format!("invalid percent-encoding in {value:?}"));
+    let bad = || {
+        Error::new(
+            ErrorCode::Unknown,
+            format!("invalid percent-encoding in {value:?}"),
+        )
+    };
     let b = value.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -173,36 +207,69 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("bytes=0-9").unwrap(), RangeRequest::bounded(0, 9));
+        assert_eq!(
+            parse_range("bytes=0-9").unwrap(),
+            RangeRequest::bounded(0, 9)
+        );
         assert_eq!(parse_range("bytes=5-").unwrap(), RangeRequest::from(5));
-        assert_eq!(parse_range("bytes=-5").unwrap(), RangeRequest { start: None, end: Some(5) });
-        for bad in ["0-9", "bytes=", "bytes=-", "bytes=9-0", "bytes=a-b", "bytes=0-1,3-4", "items=0-1", "bytes=+1-2"] {
-            assert!(parse_range(bad).unwrap_err().is(ErrorCode::RangeInvalid), "{bad}");
+        assert_eq!(
+            parse_range("bytes=-5").unwrap(),
+            RangeRequest {
+                start: None,
+                end: Some(5)
+            }
+        );
+        for bad in [
+            "0-9",
+            "bytes=",
+            "bytes=-",
+            "bytes=9-0",
+            "bytes=a-b",
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=+1-2",
+        ] {
+            assert!(
+                parse_range(bad).unwrap_err().is(ErrorCode::RangeInvalid),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn upload_ranges() {
         assert_eq!(parse_upload_content_range("0-99").unwrap(), (0, 99));
-        assert_eq!(parse_upload_content_range("bytes 100-199/*").unwrap(), (100, 199));
+        assert_eq!(
+            parse_upload_content_range("bytes 100-199/*").unwrap(),
+            (100, 199)
+        );
         assert!(parse_upload_content_range("5-1").is_err());
         assert!(parse_upload_content_range("-1").is_err());
         assert_eq!(upload_range(0), "0-0");
         assert_eq!(upload_range(10), "0-9");
         assert_eq!(parse_upload_range("0-9").unwrap(), 10);
-        assert_eq!(parse_content_range("bytes 2-5/10").unwrap(), (2, 5, Some(10)));
+        assert_eq!(
+            parse_content_range("bytes 2-5/10").unwrap(),
+            (2, 5, Some(10))
+        );
     }
 
     #[test]
     fn links_and_queries() {
         let h = link_next("/v2/a/tags/list?n=2&last=b");
         assert_eq!(parse_link_next(&h).unwrap(), "/v2/a/tags/list?n=2&last=b");
-        assert_eq!(parse_link_next(r#"<x>; rel="prev", <y>; rel="next""#).unwrap(), "y");
+        assert_eq!(
+            parse_link_next(r#"<x>; rel="prev", <y>; rel="next""#).unwrap(),
+            "y"
+        );
         assert!(parse_link_next("garbage").is_none());
         let enc = encode_query_value("application/vnd.a+json");
         assert_eq!(enc, "application%2Fvnd.a%2Bjson");
         assert_eq!(decode_query_value(&enc).unwrap(), "application/vnd.a+json");
-        assert_eq!(parse_query("n=1&last=a%2Fb").unwrap(), vec![("n".into(), "1".into()), ("last".into(), "a/b".into())]);
+        assert_eq!(
+            parse_query("n=1&last=a%2Fb").unwrap(),
+            vec![("n".into(), "1".into()), ("last".into(), "a/b".into())]
+        );
         assert!(decode_query_value("%zz").is_err());
     }
 }

@@ -1,0 +1,1 @@
+//! The bundled conformance server and black-box suite (being written).
