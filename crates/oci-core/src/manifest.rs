@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::descriptor::{Descriptor, Extra};
+use crate::descriptor::{Descriptor, Extra, Platform};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::{self, ManifestKind};
@@ -128,6 +128,28 @@ pub struct ImageIndex {
 }
 
 impl ImageIndex {
+    /// The first child manifest for `platform` (see [`Platform::matches`]),
+    /// skipping attestation manifests (platform `unknown/unknown`).
+    pub fn select_platform(&self, platform: &Platform) -> Option<&Descriptor> {
+        self.manifests
+            .iter()
+            .filter(|d| {
+                media::manifest_kind(&d.media_type) == Some(ManifestKind::Image)
+                    || d.media_type.is_empty()
+            })
+            .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
+    }
+
+    /// The platforms the index offers, as `os/arch[/variant]` strings.
+    pub fn platforms(&self) -> Vec<String> {
+        self.manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref())
+            .filter(|p| p.os != "unknown")
+            .map(ToString::to_string)
+            .collect()
+    }
+
     /// An empty OCI index, as served for a subject with no referrers.
     pub fn empty() -> ImageIndex {
         ImageIndex {
@@ -400,6 +422,32 @@ mod tests {
         assert_eq!(p.subject().unwrap().digest.to_string(), D);
         let r = p.referrer_descriptor(&m.descriptor);
         assert_eq!(r.artifact_type.as_deref(), Some(media::OCI_CONFIG));
+    }
+
+    #[test]
+    fn selects_platform_from_index() {
+        let child = |p: &str| {
+            let mut d = Descriptor::new(media::OCI_MANIFEST, D.parse().unwrap(), 1);
+            d.platform = Some(p.parse().unwrap());
+            d
+        };
+        let mut index = ImageIndex::empty();
+        index.manifests = vec![
+            child("linux/amd64"),
+            child("linux/arm/v7"),
+            child("unknown/unknown"),
+        ];
+        let want: Platform = "linux/arm/v7".parse().unwrap();
+        assert_eq!(
+            index.select_platform(&want).unwrap().platform.as_ref(),
+            Some(&want)
+        );
+        assert!(
+            index
+                .select_platform(&"linux/s390x".parse().unwrap())
+                .is_none()
+        );
+        assert_eq!(index.platforms(), vec!["linux/amd64", "linux/arm/v7"]);
     }
 
     #[test]
