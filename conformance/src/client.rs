@@ -1,0 +1,276 @@
+//! A tiny raw HTTP/1 client for the checks: builds one request, collects the
+//! whole response, and offers assertions on status, headers and error bodies.
+//!
+//! The checks move small bodies only (kilobytes), so responses are collected
+//! into memory here; this is test tooling, not a transfer path.
+
+use std::fmt;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use oci_core::{ErrorBody, ErrorCode};
+
+/// A client bound to one registry root URL, with optional basic auth.
+#[derive(Clone)]
+pub struct Client {
+    root: String,
+    auth: Option<HeaderValue>,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("root", &self.root).finish()
+    }
+}
+
+impl Client {
+    /// A client for the registry at `root` (e.g. `http://127.0.0.1:5000`).
+    pub fn new(root: &str) -> Client {
+        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        Client {
+            root: root.trim_end_matches('/').to_owned(),
+            auth: None,
+            http,
+        }
+    }
+
+    /// The same client sending `Authorization: Basic …` on every request.
+    pub fn with_basic_auth(mut self, username: &str, password: &str) -> Client {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        self.auth = HeaderValue::from_str(&format!("Basic {token}")).ok();
+        self
+    }
+
+    /// The registry root URL, without a trailing slash.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// Starts a request; `target` is a path (`/v2/…`) or an absolute URL,
+    /// as a `Location` header may be either.
+    pub fn request(&self, method: Method, target: &str) -> RequestBuilder<'_> {
+        let url = if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_owned()
+        } else {
+            format!("{}{}", self.root, target)
+        };
+        RequestBuilder {
+            client: self,
+            method,
+            url,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A GET request.
+    pub fn get(&self, target: &str) -> RequestBuilder<'_> {
+        self.request(Method::GET, target)
+    }
+
+    /// A HEAD request.
+    pub fn head(&self, target: &str) -> RequestBuilder<'_> {
+        self.request(Method::HEAD, target)
+    }
+
+    /// A POST request.
+    pub fn post(&self, target: &str) -> RequestBuilder<'_> {
+        self.request(Method::POST, target)
+    }
+
+    /// A PUT request.
+    pub fn put(&self, target: &str) -> RequestBuilder<'_> {
+        self.request(Method::PUT, target)
+    }
+
+    /// A PATCH request.
+    pub fn patch(&self, target: &str) -> RequestBuilder<'_> {
+        self.request(Method::PATCH, target)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, target: &str) -> RequestBuilder<'_> {
+        self.request(Method::DELETE, target)
+    }
+}
+
+/// Appends `query` (already encoded) to a URL that may carry a query.
+pub fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
+}
+
+/// One request being built.
+pub struct RequestBuilder<'a> {
+    client: &'a Client,
+    method: Method,
+    url: String,
+    headers: Vec<(HeaderName, String)>,
+    body: Bytes,
+}
+
+impl RequestBuilder<'_> {
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the body (and its `Content-Length`).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and collects the response; panics on a transport
+    /// failure, naming the request.
+    pub async fn send(self) -> Response {
+        let what = format!("{} {}", self.method, self.url);
+        let mut req = Request::builder()
+            .method(self.method.clone())
+            .uri(&self.url);
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        if let Some(auth) = &self.client.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        let has_body = !self.body.is_empty()
+            || matches!(self.method, Method::PUT | Method::POST | Method::PATCH);
+        if has_body {
+            req = req.header(http::header::CONTENT_LENGTH, self.body.len());
+        }
+        let req = req
+            .body(Full::new(self.body))
+            .unwrap_or_else(|e| panic!("{what}: cannot build the request: {e}"));
+        let resp = self
+            .client
+            .http
+            .request(req)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        // A body that breaks off (e.g. shorter than its Content-Length) is
+        // kept as far as it came, with the failure noted for the checks.
+        let (body, body_error) = match resp.into_body().collect().await {
+            Ok(collected) => (collected.to_bytes(), None),
+            Err(e) => (Bytes::new(), Some(e.to_string())),
+        };
+        tracing::debug!(request = %what, status = status.as_u16(), "response");
+        Response {
+            what,
+            status,
+            headers,
+            body,
+            body_error,
+        }
+    }
+}
+
+/// A collected response, with the request it answers kept for messages.
+#[derive(Debug)]
+pub struct Response {
+    /// `METHOD URL` of the request.
+    pub what: String,
+    /// The status code.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// Why reading the body failed, if it did (the body is then empty).
+    pub body_error: Option<String>,
+}
+
+impl Response {
+    /// A header's value as text, if present and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header's value; panics if it is missing.
+    pub fn require_header(&self, name: &str) -> &str {
+        self.header(name)
+            .unwrap_or_else(|| panic!("{}: response lacks the {name} header", self.what))
+    }
+
+    /// The `Location` header, which must be present.
+    pub fn location(&self) -> &str {
+        self.require_header("location")
+    }
+
+    /// The body as text for messages (lossy, shortened).
+    pub fn body_text(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        text.chars().take(400).collect()
+    }
+
+    /// The body as JSON; panics if it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: body is not JSON ({e}): {:?}",
+                self.what,
+                self.body_text()
+            )
+        })
+    }
+
+    /// Asserts the status code and that the body was read whole.
+    pub fn expect_status(&self, expected: u16) -> &Self {
+        assert_eq!(
+            self.body_error, None,
+            "{}: the response body could not be read",
+            self.what
+        );
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "{}: expected status {expected}, got {} with body {:?}",
+            self.what,
+            self.status,
+            self.body_text()
+        );
+        self
+    }
+
+    /// Asserts a header's exact value.
+    pub fn expect_header(&self, name: &str, expected: &str) -> &Self {
+        assert_eq!(
+            self.header(name),
+            Some(expected),
+            "{}: header {name}",
+            self.what
+        );
+        self
+    }
+
+    /// Asserts the status and that the body is the spec's error JSON whose
+    /// first (or any) entry carries `code`.
+    pub fn expect_error(&self, status: u16, code: ErrorCode) -> &Self {
+        self.expect_status(status);
+        let body: ErrorBody = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: error body is not the spec's JSON ({e}): {:?}",
+                self.what,
+                self.body_text()
+            )
+        });
+        assert!(
+            body.errors.iter().any(|entry| entry.code == code),
+            "{}: expected error code {code}, got {:?}",
+            self.what,
+            body.errors
+        );
+        self
+    }
+}

@@ -1,0 +1,127 @@
+//! A fixture running Debian's `docker-registry` (CNCF distribution 2.8) on a
+//! free loopback port with filesystem storage in a temporary directory.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::routes;
+use crate::target::Target;
+
+/// Where Debian installs distribution's registry binary.
+pub const BINARY: &str = "/usr/bin/docker-registry";
+
+/// How many times to poll `/v2/` while the registry starts (25 ms apart).
+const START_POLLS: u32 = 400;
+
+/// A running `docker-registry`; killed when dropped.
+#[derive(Debug)]
+pub struct Distribution {
+    child: Child,
+    url: String,
+    _dir: TempDir,
+}
+
+impl Distribution {
+    /// Starts the registry and waits until `/v2/` answers. Fails with a
+    /// message naming `.ci/install-deps` when the binary is missing.
+    pub async fn start() -> io::Result<Distribution> {
+        if !Path::new(BINARY).exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{BINARY} is missing: run .ci/install-deps to install docker-registry"),
+            ));
+        }
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let config = dir.path().join("config.yml");
+        std::fs::write(&config, config_yaml(&dir.path().join("data"), port))?;
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut registry = Distribution {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        registry.wait_ready().await?;
+        Ok(registry)
+    }
+
+    /// The registry's root URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A target for the checks; the fixture lives as long as the target.
+    pub async fn target(config: Config) -> io::Result<Target> {
+        let registry = Distribution::start().await?;
+        let url = registry.url.clone();
+        Ok(Target::new(&url, config, Some(Box::new(registry))))
+    }
+
+    /// The process id (for measuring it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn wait_ready(&mut self) -> io::Result<()> {
+        let client = Client::new(&self.url);
+        for _ in 0..START_POLLS {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "{BINARY} exited during start-up: {status}"
+                )));
+            }
+            if tokio::net::TcpStream::connect(self.url.trim_start_matches("http://"))
+                .await
+                .is_ok()
+            {
+                let resp = client.get(routes::API_ROOT).send().await;
+                if resp.status.as_u16() == 200 {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{BINARY} did not answer on {}", self.url),
+        ))
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        // Best effort: the process may already be gone.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The registry's YAML configuration: filesystem storage, deletes enabled,
+/// quiet logs.
+fn config_yaml(data: &Path, port: u16) -> String {
+    format!(
+        "version: 0.1\n\
+         log:\n  level: error\n  accesslog:\n    disabled: true\n\
+         storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+         http:\n  addr: 127.0.0.1:{port}\n",
+        data.display()
+    )
+}

@@ -1,0 +1,160 @@
+//! Random content for the checks: blobs, image manifests, indexes and
+//! artifacts that refer to a subject. Every call makes fresh content, so
+//! digests never collide across checks or runs.
+
+use bytes::Bytes;
+use oci_core::{Algorithm, Digest, Manifest, media};
+use rand::RngCore as _;
+use serde_json::{Value, json};
+
+/// A blob and its sha256 digest.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    /// The content.
+    pub data: Bytes,
+    /// Its digest.
+    pub digest: Digest,
+}
+
+impl Blob {
+    /// A blob holding `data`, digested with sha256.
+    pub fn new(data: impl Into<Bytes>) -> Blob {
+        let data = data.into();
+        let digest = Digest::sha256(&data);
+        Blob { data, digest }
+    }
+
+    /// A blob of `len` random bytes.
+    pub fn random(len: usize) -> Blob {
+        Blob::new(random_bytes(len))
+    }
+
+    /// The OCI empty blob `{}` that artifacts use as their config.
+    pub fn empty_json() -> Blob {
+        Blob::new(Bytes::from_static(b"{}"))
+    }
+
+    /// The same content digested with another algorithm.
+    pub fn digest_with(&self, algorithm: Algorithm) -> Digest {
+        Digest::of(algorithm, &self.data)
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// A descriptor JSON object for this blob.
+    pub fn descriptor(&self, media_type: &str) -> Value {
+        json!({"mediaType": media_type, "digest": self.digest.to_string(), "size": self.size()})
+    }
+}
+
+/// `len` random bytes.
+pub fn random_bytes(len: usize) -> Bytes {
+    let mut buf = vec![0u8; len];
+    rand::rng().fill_bytes(&mut buf);
+    Bytes::from(buf)
+}
+
+/// A short random lower-case hex string, for unique names.
+pub fn random_suffix() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// An image: a config blob, layer blobs and the manifest naming them.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The config blob.
+    pub config: Blob,
+    /// The layer blobs.
+    pub layers: Vec<Blob>,
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+impl Image {
+    /// An OCI image with a random config and two random layers.
+    pub fn random() -> Image {
+        let config = Blob::new(
+            json!({
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": []},
+                "config": {"Labels": {"nonce": random_suffix()}},
+            })
+            .to_string(),
+        );
+        let layers = vec![Blob::random(2048), Blob::random(1500)];
+        let body = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": config.descriptor(media::OCI_CONFIG),
+            "layers": layers.iter().map(|l| l.descriptor(media::OCI_LAYER)).collect::<Vec<_>>(),
+        });
+        Image {
+            manifest: manifest_of(media::OCI_MANIFEST, &body),
+            config,
+            layers,
+        }
+    }
+
+    /// An artifact manifest of `artifact_type` whose subject is `subject`:
+    /// the empty config and one random layer.
+    pub fn artifact(subject: &Manifest, artifact_type: &str) -> Image {
+        let config = Blob::empty_json();
+        let layers = vec![Blob::random(512)];
+        let body = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": config.descriptor(media::OCI_EMPTY),
+            "layers": layers.iter().map(|l| l.descriptor(OCTET)).collect::<Vec<_>>(),
+            "subject": descriptor_of(subject),
+            "annotations": {"org.example.nonce": random_suffix()},
+        });
+        Image {
+            manifest: manifest_of(media::OCI_MANIFEST, &body),
+            config,
+            layers,
+        }
+    }
+
+    /// Every blob the manifest names, config first.
+    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        std::iter::once(&self.config).chain(self.layers.iter())
+    }
+}
+
+const OCTET: &str = media::OCTET_STREAM;
+
+/// An OCI index listing `children`, with an optional subject.
+pub fn index(children: &[&Manifest], subject: Option<&Manifest>) -> Manifest {
+    let manifests: Vec<Value> = children
+        .iter()
+        .map(|m| {
+            let mut d = descriptor_of(m);
+            d["platform"] = json!({"architecture": "amd64", "os": "linux"});
+            d
+        })
+        .collect();
+    let mut body = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": manifests,
+    });
+    if let Some(s) = subject {
+        body["subject"] = descriptor_of(s);
+        body["artifactType"] = json!("application/vnd.example.index-artifact");
+    }
+    manifest_of(media::OCI_INDEX, &body)
+}
+
+/// A descriptor JSON object naming a manifest.
+pub fn descriptor_of(m: &Manifest) -> Value {
+    json!({"mediaType": m.media_type(), "digest": m.digest().to_string(), "size": m.bytes.len()})
+}
+
+fn manifest_of(media_type: &str, body: &Value) -> Manifest {
+    Manifest::new(media_type, body.to_string().into_bytes())
+}

@@ -1,0 +1,315 @@
+//! The suite against Debian's `docker-registry` (CNCF distribution 2.8).
+//! Every check runs on its own registry process.
+//!
+//! Distribution 2.8 predates parts of the v1.1 spec. Those checks are not
+//! in the list below; each has its own test asserting what distribution
+//! actually does, with a comment, so a change in its behaviour shows up.
+
+use oci_conformance::{Config, Distribution, Target};
+
+async fn target() -> Target {
+    Distribution::target(Config::from_env())
+        .await
+        .unwrap_or_else(|e| panic!("cannot start docker-registry: {e}"))
+}
+
+oci_conformance::conformance_tests!(target;
+    pull::pull_api_root,
+    pull::pull_manifest_head_by_tag,
+    pull::pull_manifest_get_by_tag,
+    pull::pull_manifest_head_by_digest,
+    pull::pull_manifest_get_by_digest,
+    pull::pull_index_by_tag,
+    pull::pull_blob_head,
+    pull::pull_blob_get,
+    pull::pull_blob_range,
+    pull::pull_blob_range_open_ended,
+    pull::pull_manifest_unknown_tag,
+    pull::pull_manifest_unknown_digest,
+    pull::pull_blob_unknown,
+    pull::pull_unknown_repository,
+    push::push_blob_monolithic,
+    push::push_blob_chunked,
+    push::push_blob_chunked_last_in_put,
+    push::push_blob_upload_status,
+    push::push_blob_digest_mismatch,
+    push::push_blob_mount,
+    push::push_blob_mount_unknown,
+    push::push_manifest_by_tag,
+    push::push_manifest_by_digest,
+    push::push_manifest_invalid,
+    push::push_manifest_blob_unknown,
+    push::push_manifest_digest_mismatch,
+    push::push_manifest_with_missing_subject,
+    push::push_index,
+    discovery::discovery_tags_unknown_repository,
+    management::management_delete_manifest,
+    management::management_delete_manifest_untags,
+    management::management_delete_unknown_manifest,
+    management::management_delete_blobs,
+    management::management_delete_unknown_blob,
+);
+
+// ---------------------------------------------------------------------------
+// Known differences of distribution 2.8, each asserted as it behaves.
+// ---------------------------------------------------------------------------
+
+use http::header::CONTENT_TYPE;
+use oci_conformance::client::with_query;
+use oci_conformance::fixtures::{Blob, Image};
+use oci_conformance::{discovery, pull, push, routes, seed};
+use oci_core::{Algorithm, Digest, ErrorCode, media, wire};
+
+/// Distribution 2.8 ignores `?digest=` on POST: it opens a session (202)
+/// instead of creating the blob, which the spec allows; the client then
+/// finishes with PUT.
+#[tokio::test]
+async fn push_blob_single_post() {
+    let t = target().await;
+    let blob = Blob::random(3000);
+    let post = with_query(
+        &routes::uploads(t.repo()),
+        &format!("digest={}", blob.digest),
+    );
+    let resp = t
+        .client()
+        .post(&post)
+        .header(CONTENT_TYPE, media::OCTET_STREAM)
+        .body(blob.data.clone())
+        .send()
+        .await;
+    resp.expect_status(202);
+    t.client()
+        .head(&routes::blob(t.repo(), &blob.digest))
+        .send()
+        .await
+        .expect_status(404);
+    let done = t
+        .client()
+        .put(&with_query(
+            resp.location(),
+            &format!("digest={}", blob.digest),
+        ))
+        .body(blob.data.clone())
+        .send()
+        .await;
+    done.expect_status(201);
+    push::expect_blob(&t, t.repo(), &blob).await;
+}
+
+/// Distribution 2.8 does not check a chunk's Content-Range: a chunk that
+/// leaves a gap is appended (202) instead of refused with 416.
+#[tokio::test]
+async fn push_blob_chunk_out_of_order() {
+    let t = target().await;
+    let started = push::start_upload(&t).await;
+    let blob = Blob::random(3072);
+    let first = push::patch_chunk(&t, started.location(), 0, blob.data.slice(..1024)).await;
+    first.expect_status(202);
+    let gap = push::patch_chunk(&t, first.location(), 2048, blob.data.slice(2048..)).await;
+    gap.expect_status(202)
+        .expect_header("range", &wire::upload_range(2048));
+}
+
+/// Distribution 2.8 answers an unsatisfiable range with 416 but declares the
+/// blob's length as Content-Length and sends a shorter body, so the
+/// response breaks off.
+#[tokio::test]
+async fn pull_blob_range_unsatisfiable() {
+    let t = target().await;
+    let blob = Blob::random(4096);
+    seed::push_blob(&t, t.repo(), &blob).await;
+    let resp = t
+        .client()
+        .get(&routes::blob(t.repo(), &blob.digest))
+        .header(http::header::RANGE, "bytes=5000-5100")
+        .send()
+        .await;
+    assert_eq!(resp.status.as_u16(), 416, "{}", resp.what);
+    assert_eq!(resp.header("content-length"), Some("4096"), "{}", resp.what);
+    assert!(resp.body_error.is_some(), "{}: body read whole", resp.what);
+}
+
+/// Distribution 2.8 stores a blob pushed under a sha512 digest and serves
+/// it by that digest, but reports its sha256 digest in Docker-Content-Digest.
+#[tokio::test]
+async fn push_blob_sha512() {
+    let t = target().await;
+    let blob = Blob::random(2000);
+    let digest = blob.digest_with(Algorithm::Sha512);
+    seed::push_blob_as(&t, t.repo(), &blob, &digest).await;
+    t.client()
+        .head(&routes::blob(t.repo(), &digest))
+        .send()
+        .await
+        .expect_status(200)
+        .expect_header(wire::DOCKER_CONTENT_DIGEST, &blob.digest.to_string());
+}
+
+async fn image_with_blobs(t: &Target) -> Image {
+    let image = Image::random();
+    for blob in image.blobs() {
+        seed::push_blob(t, t.repo(), blob).await;
+    }
+    image
+}
+
+/// Distribution 2.8 hashes manifests with sha256 only: a PUT under the
+/// sha512 digest is refused as DIGEST_INVALID.
+#[tokio::test]
+async fn push_manifest_sha512() {
+    let t = target().await;
+    let image = image_with_blobs(&t).await;
+    let digest = Digest::of(Algorithm::Sha512, &image.manifest.bytes).to_string();
+    seed::put_manifest(&t, t.repo(), &digest, &image.manifest)
+        .await
+        .expect_error(400, ErrorCode::DigestInvalid);
+}
+
+/// Distribution 2.8 ignores `?tag=` on a manifest PUT: the manifest is
+/// stored by digest but no tag is created.
+#[tokio::test]
+async fn push_manifest_several_tags() {
+    let t = target().await;
+    let image = image_with_blobs(&t).await;
+    let digest = image.manifest.digest().to_string();
+    let path = with_query(&routes::manifest(t.repo(), &digest), "tag=one&tag=two");
+    t.client()
+        .put(&path)
+        .header(CONTENT_TYPE, image.manifest.media_type())
+        .body(image.manifest.bytes.clone())
+        .send()
+        .await
+        .expect_status(201);
+    push::expect_manifest(&t, &digest, &image.manifest).await;
+    for tag in ["one", "two"] {
+        pull::get_manifest(&t, tag, false)
+            .await
+            .expect_error(404, ErrorCode::ManifestUnknown);
+    }
+}
+
+/// Distribution 2.8 accepts a manifest with a subject but, knowing nothing
+/// of referrers, sends no OCI-Subject header.
+#[tokio::test]
+async fn push_manifest_with_subject() {
+    let t = target().await;
+    let subject = seed::seeded_image(&t, "subject").await;
+    let artifact = Image::artifact(&subject.manifest, "application/vnd.example.sbom");
+    let digest = artifact.manifest.digest().to_string();
+    let resp = seed::push_image(&t, t.repo(), &artifact, &digest).await;
+    assert_eq!(resp.header(wire::OCI_SUBJECT), None, "{}", resp.what);
+}
+
+/// Distribution 2.8 lists every tag but in storage order, not lexical order.
+#[tokio::test]
+async fn discovery_tags_list() {
+    let t = target().await;
+    discovery::seed_tags(&t).await;
+    let resp = t.client().get(&routes::tags(t.repo())).send().await;
+    let mut tags = discovery::tags_of(&t, &resp);
+    tags.sort();
+    assert_eq!(tags, discovery::TAGS);
+}
+
+/// Distribution 2.8 ignores `n`: one page with every tag and no Link header.
+#[tokio::test]
+async fn discovery_tags_paginated() {
+    let t = target().await;
+    discovery::seed_tags(&t).await;
+    let resp = t
+        .client()
+        .get(&with_query(&routes::tags(t.repo()), "n=2"))
+        .send()
+        .await;
+    assert_eq!(discovery::tags_of(&t, &resp).len(), discovery::TAGS.len());
+    assert_eq!(resp.header("link"), None, "{}", resp.what);
+}
+
+/// Distribution 2.8 ignores `last`: every tag comes back.
+#[tokio::test]
+async fn discovery_tags_last() {
+    let t = target().await;
+    discovery::seed_tags(&t).await;
+    let url = with_query(&routes::tags(t.repo()), "n=10&last=bravo");
+    let resp = t.client().get(&url).send().await;
+    assert_eq!(discovery::tags_of(&t, &resp).len(), discovery::TAGS.len());
+}
+
+/// Distribution 2.8 has no referrers API: the route does not exist and
+/// answers a plain-text 404 (clients then fall back to the tag schema).
+async fn expect_no_referrers_api(t: &Target, subject: &oci_core::Manifest) {
+    let resp = discovery::get_referrers(t, subject, None).await;
+    resp.expect_status(404);
+    assert_eq!(
+        resp.header("content-type").map(media::essence).as_deref(),
+        Some("text/plain"),
+        "{}",
+        resp.what
+    );
+}
+
+/// See [`expect_no_referrers_api`].
+#[tokio::test]
+async fn discovery_referrers() {
+    let t = target().await;
+    let r = discovery::seed_referrers(&t).await;
+    expect_no_referrers_api(&t, &r.subject.manifest).await;
+}
+
+/// See [`expect_no_referrers_api`]; the filter changes nothing.
+#[tokio::test]
+async fn discovery_referrers_filtered() {
+    let t = target().await;
+    let r = discovery::seed_referrers(&t).await;
+    let query = format!("artifactType={}", wire::encode_query_value(discovery::SBOM));
+    let resp = discovery::get_referrers(&t, &r.subject.manifest, Some(&query)).await;
+    resp.expect_status(404);
+    assert_eq!(
+        resp.header(wire::OCI_FILTERS_APPLIED),
+        None,
+        "{}",
+        resp.what
+    );
+}
+
+/// See [`expect_no_referrers_api`]: 404 rather than an empty index.
+#[tokio::test]
+async fn discovery_referrers_unknown_subject() {
+    let t = target().await;
+    let image = seed::seeded_image(&t, "unrelated").await;
+    let absent = Image::artifact(&image.manifest, "application/x.none");
+    expect_no_referrers_api(&t, &absent.manifest).await;
+}
+
+/// Distribution 2.8 cannot delete a tag alone: DELETE by tag answers 400
+/// DIGEST_INVALID and the tag stays.
+#[tokio::test]
+async fn management_delete_tag() {
+    let t = target().await;
+    let image = seed::seeded_image(&t, "temporary").await;
+    t.client()
+        .delete(&routes::manifest(t.repo(), "temporary"))
+        .send()
+        .await
+        .expect_error(400, ErrorCode::DigestInvalid);
+    push::expect_manifest(&t, "temporary", &image.manifest).await;
+}
+
+/// Deleting an artifact works in distribution 2.8 (202, then 404), but with
+/// no referrers API there is no list to check.
+#[tokio::test]
+async fn management_delete_referrer() {
+    let t = target().await;
+    let r = discovery::seed_referrers(&t).await;
+    let digest = r.sbom.manifest.digest().to_string();
+    t.client()
+        .delete(&routes::manifest(t.repo(), &digest))
+        .send()
+        .await
+        .expect_status(202);
+    pull::get_manifest(&t, &digest, false)
+        .await
+        .expect_error(404, ErrorCode::ManifestUnknown);
+    expect_no_referrers_api(&t, &r.subject.manifest).await;
+}
