@@ -1,0 +1,173 @@
+//! The registry's state: a content-addressed blob store shared by all
+//! repositories, and per repository its blob memberships, manifests, tags,
+//! referrers and open uploads.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use oci_core::{Descriptor, Digest, Error, ErrorCode, Manifest, RepoName, Result, Tag};
+
+/// The state behind a lock, shared by the registry, its clones and its
+/// open upload writers. The lock is never held across an await.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shared(Arc<RwLock<State>>);
+
+impl Shared {
+    /// Locks the state for reading.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while the lock was held cannot leave a map half-changed
+        // in a way later calls trip over, so a poisoned lock is still used.
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks the state for writing.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Everything the registry holds.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Blob content by digest, shared by every repository that links it.
+    pub(crate) blobs: HashMap<Digest, StoredBlob>,
+    /// Repositories by name, in lexical order.
+    pub(crate) repos: BTreeMap<RepoName, Repo>,
+    /// Open chunked uploads by id.
+    pub(crate) uploads: HashMap<String, Upload>,
+}
+
+/// A blob's bytes and how many repositories link it.
+#[derive(Debug)]
+pub(crate) struct StoredBlob {
+    pub(crate) data: Bytes,
+    pub(crate) links: usize,
+}
+
+/// One repository.
+#[derive(Debug, Default)]
+pub(crate) struct Repo {
+    /// The blobs this repository links.
+    pub(crate) blobs: HashSet<Digest>,
+    /// Manifests by digest.
+    pub(crate) manifests: HashMap<Digest, StoredManifest>,
+    /// Tags, in lexical order, and the manifest each points at.
+    pub(crate) tags: BTreeMap<Tag, Digest>,
+    /// Per subject digest, the referrer descriptors of the manifests that
+    /// name it as their subject.
+    pub(crate) referrers: HashMap<Digest, BTreeMap<Digest, Descriptor>>,
+    /// How many uploads are open in this repository.
+    pub(crate) uploads: usize,
+}
+
+impl Repo {
+    /// Whether the repository holds nothing at all.
+    fn is_empty(&self) -> bool {
+        self.blobs.is_empty() && self.manifests.is_empty() && self.uploads == 0
+    }
+}
+
+/// A manifest as pushed, and the subject it names (for the referrers index).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredManifest {
+    pub(crate) manifest: Manifest,
+    pub(crate) subject: Option<Digest>,
+}
+
+/// A chunked upload in progress.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    /// The repository the upload belongs to.
+    pub(crate) repo: RepoName,
+    /// The chunks received, in order.
+    pub(crate) chunks: Vec<Bytes>,
+    /// Their total length.
+    pub(crate) size: u64,
+}
+
+/// `NAME_UNKNOWN` for a repository that does not exist.
+pub(crate) fn name_unknown(repo: &RepoName) -> Error {
+    Error::new(
+        ErrorCode::NameUnknown,
+        format!("repository {repo} is not known"),
+    )
+}
+
+/// `BLOB_UNKNOWN` for a blob the repository does not link.
+pub(crate) fn blob_unknown(repo: &RepoName, digest: &Digest) -> Error {
+    Error::new(
+        ErrorCode::BlobUnknown,
+        format!("blob {digest} is not in repository {repo}"),
+    )
+}
+
+/// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
+pub(crate) fn manifest_unknown(repo: &RepoName, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::ManifestUnknown,
+        format!("manifest {what} is not in repository {repo}"),
+    )
+}
+
+impl State {
+    /// The repository, or `NAME_UNKNOWN`.
+    pub(crate) fn repo(&self, name: &RepoName) -> Result<&Repo> {
+        self.repos.get(name).ok_or_else(|| name_unknown(name))
+    }
+
+    /// The repository for changing, or `NAME_UNKNOWN`.
+    pub(crate) fn repo_mut(&mut self, name: &RepoName) -> Result<&mut Repo> {
+        self.repos.get_mut(name).ok_or_else(|| name_unknown(name))
+    }
+
+    /// The repository, created empty if it does not exist yet.
+    pub(crate) fn repo_or_create(&mut self, name: &RepoName) -> &mut Repo {
+        self.repos.entry(name.clone()).or_default()
+    }
+
+    /// The bytes of a blob the repository links.
+    pub(crate) fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<Bytes> {
+        let linked = self.repo(repo)?.blobs.contains(digest);
+        match self.blobs.get(digest) {
+            Some(blob) if linked => Ok(blob.data.clone()),
+            _ => Err(blob_unknown(repo, digest)),
+        }
+    }
+
+    /// Links a blob into a repository, storing `data` if no repository
+    /// holds the blob yet. Linking a blob twice changes nothing.
+    pub(crate) fn link_blob(&mut self, repo: &RepoName, digest: &Digest, data: Bytes) {
+        let newly_linked = self.repo_or_create(repo).blobs.insert(digest.clone());
+        let stored = self
+            .blobs
+            .entry(digest.clone())
+            .or_insert(StoredBlob { data, links: 0 });
+        if newly_linked {
+            stored.links += 1;
+        }
+    }
+
+    /// Unlinks a blob from a repository; the bytes go when no repository
+    /// links them any more.
+    pub(crate) fn unlink_blob(&mut self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        if !self.repo_mut(repo)?.blobs.remove(digest) {
+            return Err(blob_unknown(repo, digest));
+        }
+        if let Some(stored) = self.blobs.get_mut(digest) {
+            stored.links = stored.links.saturating_sub(1);
+            if stored.links == 0 {
+                self.blobs.remove(digest);
+            }
+        }
+        self.prune(repo);
+        Ok(())
+    }
+
+    /// Forgets a repository that no longer holds anything.
+    pub(crate) fn prune(&mut self, repo: &RepoName) {
+        if self.repos.get(repo).is_some_and(Repo::is_empty) {
+            self.repos.remove(repo);
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Chunked uploads: sessions kept by id in the shared state, and the
+//! writer that appends to one.
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier};
+
+use crate::blobs::blob_descriptor;
+use crate::state::{Shared, State, Upload};
+
+/// `BLOB_UPLOAD_UNKNOWN` for an id with no session in `repo`.
+fn upload_unknown(repo: &RepoName, id: &str) -> Error {
+    Error::new(
+        ErrorCode::BlobUploadUnknown,
+        format!("upload {id} is not in progress in repository {repo}"),
+    )
+}
+
+/// The session `id` of `repo`: sessions of other repositories are unknown here.
+fn session<'a>(state: &'a mut State, repo: &RepoName, id: &str) -> Result<&'a mut Upload> {
+    match state.uploads.get_mut(id) {
+        Some(upload) if upload.repo == *repo => Ok(upload),
+        _ => Err(upload_unknown(repo, id)),
+    }
+}
+
+/// Ends session `id` of `repo` and returns it.
+fn end_session(state: &mut State, repo: &RepoName, id: &str) -> Result<Upload> {
+    session(state, repo, id)?;
+    let upload = state
+        .uploads
+        .remove(id)
+        .ok_or_else(|| upload_unknown(repo, id))?;
+    if let Some(r) = state.repos.get_mut(repo) {
+        r.uploads = r.uploads.saturating_sub(1);
+    }
+    Ok(upload)
+}
+
+/// Opens a new session in `repo` (creating the repository).
+pub(crate) fn start(shared: &Shared, repo: &RepoName) -> MemWriter {
+    let id = format!("{:032x}", rand::random::<u128>());
+    let mut state = shared.write();
+    state.repo_or_create(repo).uploads += 1;
+    state.uploads.insert(
+        id.clone(),
+        Upload {
+            repo: repo.clone(),
+            chunks: Vec::new(),
+            size: 0,
+        },
+    );
+    drop(state);
+    tracing::debug!(%repo, id, "upload started");
+    MemWriter {
+        shared: shared.clone(),
+        repo: repo.clone(),
+        id,
+        size: 0,
+    }
+}
+
+/// A writer for the existing session `id` of `repo`, at its current size.
+pub(crate) fn resume(shared: &Shared, repo: &RepoName, id: &str) -> Result<MemWriter> {
+    let size = session(&mut shared.write(), repo, id)?.size;
+    Ok(MemWriter {
+        shared: shared.clone(),
+        repo: repo.clone(),
+        id: id.to_owned(),
+        size,
+    })
+}
+
+/// Appends to an upload session of a [`crate::MemRegistry`].
+#[derive(Debug)]
+pub(crate) struct MemWriter {
+    shared: Shared,
+    repo: RepoName,
+    id: String,
+    size: u64,
+}
+
+#[async_trait]
+impl BlobWriter for MemWriter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        let mut state = self.shared.write();
+        let upload = session(&mut state, &self.repo, &self.id)?;
+        if upload.size != self.size {
+            // Another writer of the same session got there first.
+            return Err(Error::new(
+                ErrorCode::RangeInvalid,
+                format!(
+                    "upload {} is at byte {}, this writer at {}",
+                    self.id, upload.size, self.size
+                ),
+            ));
+        }
+        upload.size += data.len() as u64;
+        if !data.is_empty() {
+            upload.chunks.push(data);
+        }
+        self.size = upload.size;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        // Hash outside the lock: the chunks are cheap reference-counted clones.
+        let chunks = session(&mut self.shared.write(), &self.repo, &self.id)?
+            .chunks
+            .clone();
+        let mut verifier = Verifier::new(digest.clone(), None);
+        let mut data = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+        for chunk in &chunks {
+            verifier.update(chunk)?;
+            data.extend_from_slice(chunk);
+        }
+        // A wrong digest fails the commit but leaves the upload open.
+        verifier.finish()?;
+        let data = data.freeze();
+        let size = data.len() as u64;
+
+        let mut state = self.shared.write();
+        if session(&mut state, &self.repo, &self.id)?.size != size {
+            return Err(Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("upload {} changed while it was committed", self.id),
+            ));
+        }
+        end_session(&mut state, &self.repo, &self.id)?;
+        state.link_blob(&self.repo, digest, data);
+        drop(state);
+        tracing::debug!(repo = %self.repo, id = self.id, %digest, size, "upload committed");
+        Ok(blob_descriptor(digest, size))
+    }
+
+    async fn cancel(self: Box<Self>) -> Result<()> {
+        let mut state = self.shared.write();
+        end_session(&mut state, &self.repo, &self.id)?;
+        state.prune(&self.repo);
+        drop(state);
+        tracing::debug!(repo = %self.repo, id = self.id, "upload cancelled");
+        Ok(())
+    }
+}

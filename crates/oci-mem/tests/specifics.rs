@@ -1,0 +1,206 @@
+//! What the shared suite leaves open and `MemRegistry` decides: uploads
+//! across writer drops, repositories appearing and going, referrers before
+//! their subject, and the checks on a pushed manifest.
+
+use bytes::Bytes;
+use oci_core::registry::{bytes_stream, collect_list};
+use oci_core::testkit::{ImageOptions, build_artifact, build_image, push_image, random_bytes};
+use oci_core::{
+    Descriptor, Digest, ErrorCode, ImageManifest, ListOptions, Manifest, ParsedManifest,
+    RangeRequest, Registry, RepoName, media,
+};
+use oci_mem::MemRegistry;
+
+fn repo(name: &str) -> RepoName {
+    name.parse().expect("a valid repository name")
+}
+
+async fn catalog(registry: &MemRegistry) -> Vec<String> {
+    collect_list(registry.repositories(&ListOptions::all()))
+        .await
+        .expect("the catalog")
+        .into_iter()
+        .map(|r| r.as_str().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_resumes_after_each_writer_is_dropped() {
+    let registry = MemRegistry::new();
+    let r = repo("uploads/drops");
+    let data = random_bytes(30_000);
+    let writer = registry.push_blob_chunked(&r).await.unwrap();
+    let id = writer.id().to_owned();
+    drop(writer);
+    for piece in data.chunks(10_000) {
+        let mut writer = registry.push_blob_chunked_resume(&r, &id).await.unwrap();
+        writer.write(Bytes::copy_from_slice(piece)).await.unwrap();
+        // Dropped without close or commit: the session stays.
+    }
+    let writer = registry.push_blob_chunked_resume(&r, &id).await.unwrap();
+    assert_eq!(writer.size(), 30_000);
+    writer.commit(&Digest::sha256(&data)).await.unwrap();
+    let read = registry.get_blob(&r, &Digest::sha256(&data)).await.unwrap();
+    assert_eq!(read.bytes().await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn a_commit_with_the_wrong_digest_leaves_the_upload_open() {
+    let registry = MemRegistry::new();
+    let r = repo("uploads/retry");
+    let mut writer = registry.push_blob_chunked(&r).await.unwrap();
+    let id = writer.id().to_owned();
+    writer.write(Bytes::from_static(b"content")).await.unwrap();
+    let err = writer.commit(&Digest::sha256(b"other")).await.unwrap_err();
+    assert!(err.is(ErrorCode::DigestInvalid), "{err}");
+    let writer = registry.push_blob_chunked_resume(&r, &id).await.unwrap();
+    assert_eq!(writer.size(), 7);
+    writer.commit(&Digest::sha256(b"content")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_repository_exists_while_it_holds_something() {
+    let registry = MemRegistry::new();
+    let r = repo("life/cycle");
+    assert!(catalog(&registry).await.is_empty());
+
+    let writer = registry.push_blob_chunked(&r).await.unwrap();
+    assert_eq!(catalog(&registry).await, ["life/cycle"]);
+    let tags = collect_list(registry.tags(&r, &ListOptions::all())).await;
+    assert_eq!(tags.unwrap(), []);
+    writer.cancel().await.unwrap();
+    assert!(catalog(&registry).await.is_empty());
+    let err = collect_list(registry.tags(&r, &ListOptions::all()))
+        .await
+        .unwrap_err();
+    assert!(err.is(ErrorCode::NameUnknown), "{err}");
+
+    let image = push_image(&registry, &r, None).await;
+    assert_eq!(catalog(&registry).await, ["life/cycle"]);
+    registry.delete_manifest(&r, image.digest()).await.unwrap();
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        registry.delete_blob(&r, &blob.digest).await.unwrap();
+    }
+    assert!(catalog(&registry).await.is_empty());
+}
+
+#[tokio::test]
+async fn clones_share_content() {
+    let registry = MemRegistry::new();
+    let r = repo("shared/content");
+    let image = push_image(&registry, &r, None).await;
+    let clone = registry.clone();
+    clone.get_manifest(&r, image.digest()).await.unwrap();
+    assert!(format!("{registry:?}").contains("repositories: 1"));
+}
+
+#[tokio::test]
+async fn blobs_are_served_as_octet_streams_in_bounded_pieces() {
+    let registry = MemRegistry::new();
+    let r = repo("blobs/pieces");
+    let data = random_bytes(300_000);
+    let digest = Digest::sha256(&data);
+    let size = Some(data.len() as u64);
+    registry
+        .push_blob(&r, &digest, size, bytes_stream(data.clone(), 300_000))
+        .await
+        .unwrap();
+    let reader = registry.get_blob(&r, &digest).await.unwrap();
+    assert_eq!(reader.descriptor.media_type, media::OCTET_STREAM);
+    let pieces: Vec<_> = futures::StreamExt::collect(reader.stream).await;
+    assert!(pieces.len() > 1, "a large blob comes in several pieces");
+    let ranged = registry
+        .get_blob_range(&r, &digest, RangeRequest::from(299_990))
+        .await
+        .unwrap();
+    assert_eq!(ranged.descriptor.media_type, media::OCTET_STREAM);
+    assert_eq!(ranged.bytes().await.unwrap(), data.slice(299_990..));
+}
+
+#[tokio::test]
+async fn a_referrer_may_come_before_its_subject() {
+    let registry = MemRegistry::new();
+    let r = repo("referrers/early");
+    let subject = build_image(&ImageOptions::default());
+    let artifact = build_artifact(subject.descriptor(), "application/vnd.example.early");
+    artifact.push(&registry, &r).await;
+    let listed = collect_list(registry.referrers(&r, subject.digest(), None))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].digest, *artifact.digest());
+    assert_eq!(
+        listed[0].artifact_type.as_deref(),
+        Some("application/vnd.example.early")
+    );
+
+    let err = collect_list(registry.referrers(&repo("no/such"), subject.digest(), None))
+        .await
+        .unwrap_err();
+    assert!(err.is(ErrorCode::NameUnknown), "{err}");
+}
+
+#[tokio::test]
+async fn a_manifest_whose_descriptor_lies_is_refused() {
+    let registry = MemRegistry::new();
+    let r = repo("manifests/lies");
+    let image = build_image(&ImageOptions::default());
+    image.push_blobs(&registry, &r).await;
+
+    let mut wrong_digest = image.manifest.clone();
+    wrong_digest.descriptor.digest = Digest::sha256(b"something else");
+    let err = registry
+        .push_manifest(&r, &wrong_digest, &[])
+        .await
+        .unwrap_err();
+    assert!(err.is(ErrorCode::DigestInvalid), "{err}");
+
+    let mut wrong_size = image.manifest.clone();
+    wrong_size.descriptor.size += 1;
+    let err = registry
+        .push_manifest(&r, &wrong_size, &[])
+        .await
+        .unwrap_err();
+    assert!(err.is(ErrorCode::SizeInvalid), "{err}");
+
+    let mut wrong_type = image.manifest.clone();
+    wrong_type.descriptor.media_type = media::OCI_INDEX.to_owned();
+    let err = registry
+        .push_manifest(&r, &wrong_type, &[])
+        .await
+        .unwrap_err();
+    assert!(err.is(ErrorCode::ManifestInvalid), "{err}");
+}
+
+#[tokio::test]
+async fn foreign_layers_need_not_be_pushed() {
+    let registry = MemRegistry::new();
+    let r = repo("manifests/foreign");
+    let image = build_image(&ImageOptions::default());
+    image.push_blobs(&registry, &r).await;
+    let ParsedManifest::Image(mut parsed) = image.manifest.parse().unwrap() else {
+        panic!("an image")
+    };
+    let mut foreign = Descriptor::of(media::DOCKER_LAYER_FOREIGN, &random_bytes(64));
+    foreign.urls = Some(vec!["https://example.invalid/layer".to_owned()]);
+    parsed.layers.push(foreign);
+    let with_foreign = Manifest::new(media::OCI_MANIFEST, to_json(&parsed));
+    registry
+        .push_manifest(&r, &with_foreign, &[])
+        .await
+        .unwrap();
+
+    // A missing layer without urls is still required.
+    parsed
+        .layers
+        .push(Descriptor::of(media::OCI_LAYER, &random_bytes(64)));
+    let missing = Manifest::new(media::OCI_MANIFEST, to_json(&parsed));
+    let err = registry.push_manifest(&r, &missing, &[]).await.unwrap_err();
+    assert!(err.is(ErrorCode::ManifestBlobUnknown), "{err}");
+    let wanted = parsed.layers.last().unwrap().digest.to_string();
+    assert!(err.message().contains(&wanted), "{err}");
+}
+
+fn to_json(m: &ImageManifest) -> Vec<u8> {
+    serde_json::to_vec(m).expect("a manifest serializes")
+}
