@@ -1,0 +1,98 @@
+//! Body plumbing: the response body type, and request bodies turned into
+//! blob streams or capped byte buffers. Nothing here buffers a blob.
+
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt, future};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, BodyStream, Empty, Full, StreamBody};
+use oci_core::{BlobStream, Error, ErrorCode, Result};
+
+/// A boxed error, what a request body's error must convert into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response: empty, a small JSON document, or a streamed
+/// blob.
+pub type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
+
+/// An empty response body.
+pub(crate) fn empty() -> ResponseBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A response body held in memory (JSON documents, manifests).
+pub(crate) fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A response body streamed from a blob reader.
+pub(crate) fn streamed(stream: BlobStream) -> ResponseBody {
+    StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync()
+}
+
+/// A request body as a stream of data chunks; trailers are dropped, empty
+/// chunks skipped, and a transport failure becomes a `BLOB_UPLOAD_INVALID`
+/// error so that the upload it interrupts stays resumable.
+pub(crate) fn request_stream<B>(body: B) -> BlobStream
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    BodyStream::new(body)
+        .filter_map(|frame| {
+            future::ready(match frame {
+                Ok(frame) => frame.into_data().ok().filter(|d| !d.is_empty()).map(Ok),
+                Err(e) => Some(Err(Error::new(
+                    ErrorCode::BlobUploadInvalid,
+                    format!("reading the request body failed: {}", e.into()),
+                ))),
+            })
+        })
+        .boxed()
+}
+
+/// Reads a whole request body of at most `cap` bytes; a longer one is a 413
+/// `SIZE_INVALID`, detected without holding more than `cap` bytes.
+pub(crate) async fn read_capped(mut body: BlobStream, cap: usize) -> Result<Bytes> {
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if out.len() + chunk.len() > cap {
+            return Err(too_large(cap));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+/// The 413 for a body over `cap` bytes.
+pub(crate) fn too_large(cap: usize) -> Error {
+    Error::new(
+        ErrorCode::SizeInvalid,
+        format!("the body exceeds the {cap}-byte limit"),
+    )
+    .with_status(413)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn caps_bodies() {
+        let body = oci_core::registry::bytes_stream(Bytes::from(vec![1u8; 10]), 3);
+        assert_eq!(read_capped(body, 10).await.unwrap().len(), 10);
+        let body = oci_core::registry::bytes_stream(Bytes::from(vec![1u8; 11]), 3);
+        assert_eq!(read_capped(body, 10).await.unwrap_err().status(), 413);
+    }
+
+    #[tokio::test]
+    async fn request_bodies_stream_their_data() {
+        let body = Full::new(Bytes::from_static(b"abc"));
+        let chunks: Vec<_> = request_stream(body).try_collect().await.unwrap();
+        assert_eq!(chunks, vec![Bytes::from_static(b"abc")]);
+        let body = Empty::<Bytes>::new();
+        assert!(request_stream(body).next().await.is_none());
+    }
+}

@@ -1,0 +1,45 @@
+//! A hyper 1 service exposing any [`oci_core::Registry`] over the OCI
+//! distribution spec v1.1: blobs (with range reads), monolithic and chunked
+//! uploads, cross-repository mounts, manifests, tags, referrers and the
+//! catalog. Request and response bodies are streamed, never buffered
+//! whole; every error leaves as the spec's JSON body with its code's status.
+//!
+//! [`RegistryService`] plugs into hyper's connection builders or a tower
+//! stack; [`serve`] and [`serve_tls`] run it on a listener; [`TestServer`]
+//! runs it on an ephemeral loopback port.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let registry = Arc::new(oci_mem::MemRegistry::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
+//! oci_server::serve(listener, registry).await
+//! # }
+//! ```
+//!
+//! Choices where the spec leaves room:
+//! - An invalid tag in a path or `?tag=` is a 400 `MANIFEST_INVALID` (the
+//!   spec's stand-in for distribution's `TAG_INVALID`); an invalid `n` is a
+//!   400 `SIZE_INVALID`; unknown paths are 404 `UNSUPPORTED`, a wrong method
+//!   on a known path 405 `UNSUPPORTED`.
+//! - `Accept` negotiation applies to manifests fetched by tag; a fetch by
+//!   digest names exact content and is always served.
+//! - A malformed or unsatisfiable `Range` is a 416 with `Content-Range:
+//!   bytes */<size>`; a registry without ranged reads serves the whole blob.
+
+mod blobs;
+mod body;
+mod lists;
+mod manifests;
+mod response;
+mod routes;
+mod serve;
+mod service;
+mod uploads;
+
+pub use body::{BoxError, ResponseBody};
+#[cfg(feature = "tls")]
+pub use serve::serve_tls;
+pub use serve::{TestServer, serve};
+pub use service::{RegistryService, ResponseFuture, ServerOptions};

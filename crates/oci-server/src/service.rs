@@ -1,0 +1,237 @@
+//! [`RegistryService`]: the hyper (and tower) service that routes requests
+//! to the handlers, and its [`ServerOptions`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::Body;
+use oci_core::manifest::MAX_MANIFEST_SIZE;
+use oci_core::{BlobStream, Error, Registry, wire};
+
+use crate::body::{self, BoxError, ResponseBody};
+use crate::response::{Answer, Reply};
+use crate::routes::{Query, Route};
+use crate::{blobs, lists, manifests, uploads};
+
+/// How a [`RegistryService`] behaves.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub(crate) max_manifest_size: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            max_manifest_size: MAX_MANIFEST_SIZE,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The default options: manifests up to 4 MiB.
+    pub fn new() -> ServerOptions {
+        ServerOptions::default()
+    }
+
+    /// The largest manifest a PUT may carry; a larger one is a 413
+    /// `SIZE_INVALID`.
+    pub fn max_manifest_size(mut self, bytes: usize) -> ServerOptions {
+        self.max_manifest_size = bytes;
+        self
+    }
+}
+
+/// A hyper service exposing a [`Registry`] over the OCI distribution API.
+///
+/// Cheap to clone; every clone serves the same registry. It implements
+/// both `hyper::service::Service` and `tower_service::Service` for any
+/// request body of `Bytes`, so it can be handed to hyper's connection
+/// builders or mounted in a tower stack (e.g. `axum::Router::fallback_service`).
+#[derive(Clone)]
+pub struct RegistryService {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    registry: Arc<dyn Registry>,
+    options: ServerOptions,
+}
+
+/// What a handler sees of a request.
+pub(crate) struct Ctx<'a> {
+    /// The registry served.
+    pub(crate) registry: &'a dyn Registry,
+    /// The service's options.
+    pub(crate) options: &'a ServerOptions,
+    /// The request headers.
+    pub(crate) headers: &'a HeaderMap,
+    /// The decoded query parameters.
+    pub(crate) query: Query,
+}
+
+impl RegistryService {
+    /// A service over `registry` with the default options.
+    pub fn new(registry: Arc<dyn Registry>) -> RegistryService {
+        RegistryService::with_options(registry, ServerOptions::default())
+    }
+
+    /// A service over `registry` with the given options.
+    pub fn with_options(registry: Arc<dyn Registry>, options: ServerOptions) -> RegistryService {
+        RegistryService {
+            shared: Arc::new(Shared { registry, options }),
+        }
+    }
+
+    /// The registry this service exposes.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.shared.registry
+    }
+
+    /// Answers one request. Never fails: every error becomes a spec error
+    /// response.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let head = parts.method == http::Method::HEAD;
+        let mut response = match self.dispatch(&parts, body::request_stream(body)).await {
+            Ok(response) => response,
+            Err(failure) => {
+                if failure.error().status() >= 500 {
+                    tracing::warn!(method = %parts.method, path = parts.uri.path(), error = %failure.error(), "request failed");
+                }
+                failure.into_response(head)
+            }
+        };
+        if head {
+            *response.body_mut() = body::empty();
+        }
+        response.headers_mut().insert(
+            wire::DOCKER_DISTRIBUTION_API_VERSION,
+            HeaderValue::from_static("registry/2.0"),
+        );
+        tracing::debug!(
+            method = %parts.method,
+            path = parts.uri.path(),
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+
+    /// Routes a request to its handler.
+    async fn dispatch(&self, parts: &http::request::Parts, body: BlobStream) -> Answer {
+        let route = Route::parse(parts.uri.path())?;
+        let ctx = Ctx {
+            registry: self.shared.registry.as_ref(),
+            options: &self.shared.options,
+            headers: &parts.headers,
+            query: Query::parse(parts.uri.query())?,
+        };
+        let method = parts.method.as_str();
+        let head = method == "HEAD";
+        match (&route, method) {
+            (Route::Base, "GET" | "HEAD") => Reply::new(StatusCode::OK)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body::full("{}"))
+                .done(),
+            (Route::Catalog, "GET" | "HEAD") => lists::catalog(&ctx).await,
+            (Route::Blob { repo, digest }, "GET" | "HEAD") => {
+                blobs::get(&ctx, repo, digest, head).await
+            }
+            (Route::Blob { repo, digest }, "DELETE") => blobs::delete(&ctx, repo, digest).await,
+            (Route::UploadStart { repo }, "POST") => uploads::start(&ctx, repo, body).await,
+            (Route::Upload { repo, id }, "PATCH") => uploads::patch(&ctx, repo, id, body).await,
+            (Route::Upload { repo, id }, "PUT") => uploads::finish(&ctx, repo, id, body).await,
+            (Route::Upload { repo, id }, "GET") => uploads::status(&ctx, repo, id).await,
+            (Route::Upload { repo, id }, "DELETE") => uploads::cancel(&ctx, repo, id).await,
+            (Route::Manifest { repo, reference }, "GET" | "HEAD") => {
+                manifests::get(&ctx, repo, reference, head).await
+            }
+            (Route::Manifest { repo, reference }, "PUT") => {
+                manifests::put(&ctx, repo, reference, body).await
+            }
+            (Route::Manifest { repo, reference }, "DELETE") => {
+                manifests::delete(&ctx, repo, reference).await
+            }
+            (Route::Tags { repo }, "GET" | "HEAD") => lists::tags(&ctx, repo).await,
+            (Route::Referrers { repo, subject }, "GET" | "HEAD") => {
+                lists::referrers(&ctx, repo, subject).await
+            }
+            _ => Err(Error::unsupported(&format!("{method} on {}", route_name(&route))).into()),
+        }
+    }
+}
+
+/// A route's name for messages.
+fn route_name(route: &Route) -> String {
+    let kind = match route {
+        Route::Base => return "/v2/".to_owned(),
+        Route::Catalog => return "/v2/_catalog".to_owned(),
+        Route::Blob { .. } => "blobs",
+        Route::UploadStart { .. } | Route::Upload { .. } => "blob uploads",
+        Route::Manifest { .. } => "manifests",
+        Route::Tags { .. } => "tags",
+        Route::Referrers { .. } => "referrers",
+    };
+    match route.repo() {
+        Some(repo) => format!("the {kind} of {repo}"),
+        None => kind.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for RegistryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryService")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future a [`RegistryService`] returns for one request.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+impl<B> hyper::service::Service<Request<B>> for RegistryService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, request: Request<B>) -> ResponseFuture {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.handle(request).await) })
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for RegistryService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        hyper::service::Service::call(self, request)
+    }
+}

@@ -1,0 +1,218 @@
+//! Upload endpoints: POST `/blobs/uploads/` (session, monolithic push or
+//! cross-repository mount) and PATCH, PUT, GET, DELETE of
+//! `/blobs/uploads/<id>`.
+//!
+//! A writer is resumed for each request and closed again after it unless
+//! the request committed or cancelled it, so a session survives failed or
+//! interrupted requests.
+
+use futures::StreamExt;
+use http::StatusCode;
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE};
+use oci_core::{BlobStream, BlobWriter, Digest, Error, ErrorCode, RepoName, Result, wire};
+
+use crate::response::{Answer, Failure, Reply};
+use crate::routes::{blob_location, upload_location};
+use crate::service::Ctx;
+
+/// POST `/v2/<name>/blobs/uploads/`: mount, monolithic push, or a new session.
+pub(crate) async fn start(ctx: &Ctx<'_>, repo: &RepoName, body: BlobStream) -> Answer {
+    if let Some(mount) = ctx.query.get("mount") {
+        let digest: Digest = mount.parse()?;
+        if let Some(from) = ctx.query.get("from") {
+            let from: RepoName = from.parse()?;
+            match ctx.registry.mount_blob(repo, &from, &digest).await {
+                Ok(desc) => return created(repo, &desc.digest),
+                Err(e) if falls_back_to_upload(&e) => {
+                    tracing::debug!(%repo, %from, %digest, error = %e, "mount failed, opening an upload");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return open_session(ctx, repo).await;
+    }
+    if let Some(digest) = ctx.query.get("digest") {
+        let digest: Digest = digest.parse()?;
+        let size = declared_length(ctx)?;
+        let desc = ctx.registry.push_blob(repo, &digest, size, body).await?;
+        return created(repo, &desc.digest);
+    }
+    open_session(ctx, repo).await
+}
+
+/// PATCH `/uploads/<id>`: appends the body at the upload's current size.
+pub(crate) async fn patch(ctx: &Ctx<'_>, repo: &RepoName, id: &str, body: BlobStream) -> Answer {
+    let mut writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    if let Err(e) = append(ctx, writer.as_mut(), body).await {
+        let failure = with_progress(e.into(), repo, writer.as_ref());
+        close(writer).await;
+        return Err(failure);
+    }
+    let reply = progress(StatusCode::ACCEPTED, repo, writer.as_ref());
+    writer.close().await?;
+    reply.done()
+}
+
+/// PUT `/uploads/<id>?digest=`: appends an optional last chunk, then commits.
+pub(crate) async fn finish(ctx: &Ctx<'_>, repo: &RepoName, id: &str, body: BlobStream) -> Answer {
+    let digest: Digest = ctx
+        .query
+        .get("digest")
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::DigestInvalid,
+                "completing an upload needs a digest query parameter",
+            )
+        })?
+        .parse()?;
+    let mut writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    if let Err(e) = append(ctx, writer.as_mut(), body).await {
+        let failure = with_progress(e.into(), repo, writer.as_ref());
+        close(writer).await;
+        return Err(failure);
+    }
+    let desc = writer.commit(&digest).await?;
+    created(repo, &desc.digest)
+}
+
+/// GET `/uploads/<id>`: the upload's progress, 204.
+pub(crate) async fn status(ctx: &Ctx<'_>, repo: &RepoName, id: &str) -> Answer {
+    let writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    let reply = progress(StatusCode::NO_CONTENT, repo, writer.as_ref());
+    writer.close().await?;
+    reply.done()
+}
+
+/// DELETE `/uploads/<id>`: cancels the upload, 204.
+pub(crate) async fn cancel(ctx: &Ctx<'_>, repo: &RepoName, id: &str) -> Answer {
+    let writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    writer.cancel().await?;
+    Reply::new(StatusCode::NO_CONTENT).done()
+}
+
+/// Opens a chunked upload session: 202 with its location.
+async fn open_session(ctx: &Ctx<'_>, repo: &RepoName) -> Answer {
+    let writer = ctx.registry.push_blob_chunked(repo).await?;
+    let mut reply = progress(StatusCode::ACCEPTED, repo, writer.as_ref());
+    if let Some(min) = writer.chunk_min() {
+        reply = reply.header(wire::OCI_CHUNK_MIN_LENGTH, &min.to_string());
+    }
+    writer.close().await?;
+    reply.done()
+}
+
+/// Whether a failed mount should fall back to an ordinary upload session.
+fn falls_back_to_upload(err: &Error) -> bool {
+    matches!(
+        err.code(),
+        ErrorCode::BlobUnknown
+            | ErrorCode::NameUnknown
+            | ErrorCode::Unsupported
+            | ErrorCode::Denied
+    )
+}
+
+/// Streams a request body into a writer after checking its declared
+/// position: a `Content-Range` must start where the upload stands and
+/// agree with `Content-Length` and with the bytes that actually arrive.
+async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, mut body: BlobStream) -> Result<()> {
+    let expected = match ctx.headers.get(CONTENT_RANGE) {
+        None => None,
+        Some(value) => {
+            let text = value.to_str().map_err(|_| {
+                Error::new(
+                    ErrorCode::RangeInvalid,
+                    "the Content-Range header is not ASCII",
+                )
+            })?;
+            let (start, end) = wire::parse_upload_content_range(text)?;
+            if start != writer.size() {
+                return Err(Error::new(
+                    ErrorCode::RangeInvalid,
+                    format!(
+                        "chunk starts at byte {start} but the upload holds {} bytes",
+                        writer.size()
+                    ),
+                ));
+            }
+            let length = end - start + 1;
+            if let Some(declared) = declared_length(ctx)?
+                && declared != length
+            {
+                return Err(Error::new(
+                    ErrorCode::RangeInvalid,
+                    format!("Content-Length {declared} disagrees with Content-Range {text}"),
+                ));
+            }
+            Some(length)
+        }
+    };
+    let mut received = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        received += chunk.len() as u64;
+        if expected.is_some_and(|len| received > len) {
+            return Err(length_mismatch(expected, received));
+        }
+        writer.write(chunk).await?;
+    }
+    if expected.is_some_and(|len| received != len) {
+        return Err(length_mismatch(expected, received));
+    }
+    Ok(())
+}
+
+fn length_mismatch(expected: Option<u64>, received: u64) -> Error {
+    Error::new(
+        ErrorCode::RangeInvalid,
+        format!(
+            "the body carried {received} bytes or more, Content-Range declared {}",
+            expected.unwrap_or_default()
+        ),
+    )
+}
+
+/// The request's `Content-Length`, if it has a valid one.
+fn declared_length(ctx: &Ctx<'_>) -> Result<Option<u64>> {
+    match ctx.headers.get(CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| Error::new(ErrorCode::SizeInvalid, "invalid Content-Length header")),
+    }
+}
+
+/// An upload's progress headers: Location, Range, Docker-Upload-UUID.
+fn progress(status: StatusCode, repo: &RepoName, writer: &dyn BlobWriter) -> Reply {
+    Reply::new(status)
+        .header(LOCATION, &upload_location(repo, writer.id()))
+        .header(RANGE, &wire::upload_range(writer.size()))
+        .header(wire::DOCKER_UPLOAD_UUID, writer.id())
+}
+
+/// A failed chunk's error with the progress headers a client resumes from.
+fn with_progress(failure: Failure, repo: &RepoName, writer: &dyn BlobWriter) -> Failure {
+    failure
+        .with_header(LOCATION, &upload_location(repo, writer.id()))
+        .with_header(RANGE, &wire::upload_range(writer.size()))
+        .with_header(wire::DOCKER_UPLOAD_UUID, writer.id())
+}
+
+/// Closes a writer after a failure, keeping the upload resumable.
+async fn close(writer: Box<dyn BlobWriter>) {
+    let id = writer.id().to_owned();
+    if let Err(e) = writer.close().await {
+        tracing::warn!(upload = %id, error = %e, "closing an upload after a failed request");
+    }
+}
+
+/// 201 for a blob that now exists in `repo`.
+fn created(repo: &RepoName, digest: &Digest) -> Answer {
+    Reply::new(StatusCode::CREATED)
+        .header(LOCATION, &blob_location(repo, digest))
+        .header(wire::DOCKER_CONTENT_DIGEST, &digest.to_string())
+        .done()
+}
