@@ -1,10 +1,10 @@
 //! What the shared suite leaves open and `MemRegistry` decides: uploads
-//! across writer drops, repositories appearing and going, referrers before
-//! their subject, and the checks on a pushed manifest.
+//! across writer drops, repositories appearing and going, and the checks
+//! on a pushed manifest.
 
 use bytes::Bytes;
 use oci_core::registry::{bytes_stream, collect_list};
-use oci_core::testkit::{ImageOptions, build_artifact, build_image, push_image, random_bytes};
+use oci_core::testkit::{ImageOptions, build_image, push_image, random_bytes};
 use oci_core::{
     Descriptor, Digest, ErrorCode, ImageManifest, ListOptions, Manifest, ParsedManifest,
     RangeRequest, Registry, RepoName, media,
@@ -118,42 +118,21 @@ async fn blobs_are_served_as_octet_streams_in_bounded_pieces() {
 }
 
 #[tokio::test]
-async fn a_referrer_may_come_before_its_subject() {
+async fn referrers_of_an_unknown_repository_are_name_unknown() {
     let registry = MemRegistry::new();
-    let r = repo("referrers/early");
-    let subject = build_image(&ImageOptions::default());
-    let artifact = build_artifact(subject.descriptor(), "application/vnd.example.early");
-    artifact.push(&registry, &r).await;
-    let listed = collect_list(registry.referrers(&r, subject.digest(), None))
-        .await
-        .unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].digest, *artifact.digest());
-    assert_eq!(
-        listed[0].artifact_type.as_deref(),
-        Some("application/vnd.example.early")
-    );
-
-    let err = collect_list(registry.referrers(&repo("no/such"), subject.digest(), None))
+    let subject = Digest::sha256(b"subject");
+    let err = collect_list(registry.referrers(&repo("no/such"), &subject, None))
         .await
         .unwrap_err();
     assert!(err.is(ErrorCode::NameUnknown), "{err}");
 }
 
 #[tokio::test]
-async fn a_manifest_whose_descriptor_lies_is_refused() {
+async fn a_manifest_whose_size_or_type_is_wrong_is_refused() {
     let registry = MemRegistry::new();
     let r = repo("manifests/lies");
     let image = build_image(&ImageOptions::default());
     image.push_blobs(&registry, &r).await;
-
-    let mut wrong_digest = image.manifest.clone();
-    wrong_digest.descriptor.digest = Digest::sha256(b"something else");
-    let err = registry
-        .push_manifest(&r, &wrong_digest, &[])
-        .await
-        .unwrap_err();
-    assert!(err.is(ErrorCode::DigestInvalid), "{err}");
 
     let mut wrong_size = image.manifest.clone();
     wrong_size.descriptor.size += 1;

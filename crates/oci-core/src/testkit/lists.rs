@@ -32,8 +32,7 @@ async fn referrer_list(
 
 /// Two artifacts of different types refer to an image: both are listed
 /// with their artifact type and annotations, the filter picks one, a
-/// subject nothing refers to has an empty list, and a deleted referrer
-/// goes from the list.
+/// subject nothing refers to has an empty list.
 pub async fn referrers(reg: &dyn Registry) {
     let repo = fresh_repo("referrers");
     let subject = push_image(reg, &repo, Some(&tag("subject"))).await;
@@ -78,7 +77,35 @@ pub async fn referrers(reg: &dyn Registry) {
         empty.is_empty(),
         "referrers of an unknown subject: {empty:?}"
     );
+}
 
+/// A manifest whose subject does not exist (yet) is accepted, and listed
+/// as a referrer of that subject.
+pub async fn referrers_subject_missing(reg: &dyn Registry) {
+    let repo = fresh_repo("referrers-subject-missing");
+    let subject = build_image(&ImageOptions::default());
+    let artifact = build_artifact(subject.descriptor(), SIGNATURE);
+    artifact.push(reg, &repo).await;
+    let listed = referrer_list(reg, &repo, subject.digest(), None).await;
+    let digests: Vec<_> = listed.iter().map(|d| &d.digest).collect();
+    assert_eq!(
+        digests,
+        [artifact.digest()],
+        "referrers of a subject not pushed"
+    );
+    subject.push(reg, &repo, &[]).await;
+    let listed = referrer_list(reg, &repo, subject.digest(), None).await;
+    assert_eq!(listed.len(), 1, "referrers once the subject is pushed");
+}
+
+/// Deleting a referrer takes it out of its subject's referrers.
+pub async fn delete_referrer(reg: &dyn Registry) {
+    let repo = fresh_repo("delete-referrer");
+    let subject = push_image(reg, &repo, None).await;
+    let signature = build_artifact(subject.descriptor(), SIGNATURE);
+    let sbom = build_artifact(subject.descriptor(), SBOM);
+    signature.push(reg, &repo).await;
+    sbom.push(reg, &repo).await;
     must(
         reg.delete_manifest(&repo, signature.digest()).await,
         "delete a referrer",

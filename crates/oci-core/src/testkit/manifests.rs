@@ -127,6 +127,29 @@ pub async fn manifest_invalid(reg: &dyn Registry) {
     }
 }
 
+/// A manifest pushed under a digest its bytes do not have is
+/// `DIGEST_INVALID`, and is not stored under either digest.
+pub async fn manifest_digest_mismatch(reg: &dyn Registry) {
+    let repo = fresh_repo("manifest-digest-mismatch");
+    let image = build_image(&ImageOptions::default());
+    image.push_blobs(reg, &repo).await;
+    let claimed = Digest::sha256(&random_bytes(32));
+    let mut lying = image.manifest.clone();
+    lying.descriptor.digest = claimed.clone();
+    expect_code(
+        reg.push_manifest(&repo, &lying, &[]).await,
+        ErrorCode::DigestInvalid,
+        "push_manifest under a wrong digest",
+    );
+    for d in [&claimed, image.digest()] {
+        expect_code(
+            reg.get_manifest(&repo, d).await,
+            ErrorCode::ManifestUnknown,
+            &format!("get_manifest {d} after a refused push"),
+        );
+    }
+}
+
 /// An index can only be pushed once its children are in the repository
 /// (`MANIFEST_BLOB_UNKNOWN` before); after, it reads back by tag, and its
 /// children by digest.

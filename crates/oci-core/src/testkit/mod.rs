@@ -41,10 +41,11 @@ pub use fixtures::{
     Artifact, Image, ImageOptions, Index, PushedImage, PushedIndex, build_artifact, build_image,
     build_index, platforms, push_bytes, push_docker_image, push_image, push_index, random_bytes,
 };
-pub use lists::{catalog, referrers, tag_pagination};
+pub use lists::{catalog, delete_referrer, referrers, referrers_subject_missing, tag_pagination};
 pub use manifests::{
-    delete_manifest, delete_tag, index_children, manifest_invalid, manifest_missing_blobs,
-    manifest_multi_tag, manifest_push_pull, manifest_sha512, retag, unknown_things,
+    delete_manifest, delete_tag, index_children, manifest_digest_mismatch, manifest_invalid,
+    manifest_missing_blobs, manifest_multi_tag, manifest_push_pull, manifest_sha512, retag,
+    unknown_things,
 };
 pub use uploads::{
     chunked_commit_wrong_digest, chunked_upload, chunked_upload_cancel, chunked_upload_resume,
@@ -54,6 +55,73 @@ pub use uploads::{
 use crate::error::{ErrorCode, Result};
 use crate::reference::{RepoName, Tag};
 use crate::registry::Registry;
+
+/// Defines one `#[tokio::test]` per behaviour, so that a failure names
+/// the behaviour that failed.
+///
+/// The first argument is an expression evaluated afresh in each test (it
+/// may `.await`) that yields a concrete [`Registry`]. Without a list, every
+/// behaviour is defined; after a `;`, only those named. The calling crate
+/// needs `tokio` (with `macros` and `rt`) among its dev-dependencies.
+///
+/// ```no_run
+/// use oci_core::Registry;
+///
+/// // A registry that supports only what the trait's defaults give.
+/// struct Bare;
+/// #[oci_core::async_trait]
+/// impl Registry for Bare {}
+///
+/// // In tests/testkit.rs: only the behaviours the registry supports.
+/// oci_core::testkit_tests!(Bare; unknown_things);
+/// // A complete registry takes all of them: `testkit_tests!(MemRegistry::new());`
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! testkit_tests {
+    ($make:expr) => {
+        // Keep in step with `run_all`.
+        $crate::testkit_tests!(
+            $make;
+            push_pull_blob,
+            blob_digest_mismatch,
+            blob_size_mismatch,
+            blob_range,
+            chunked_upload,
+            chunked_upload_resume,
+            chunked_upload_cancel,
+            upload_unknown_id,
+            chunked_commit_wrong_digest,
+            mount_blob,
+            manifest_push_pull,
+            manifest_multi_tag,
+            manifest_missing_blobs,
+            manifest_invalid,
+            manifest_digest_mismatch,
+            index_children,
+            manifest_sha512,
+            referrers,
+            referrers_subject_missing,
+            tag_pagination,
+            catalog,
+            delete_blob,
+            delete_manifest,
+            delete_tag,
+            delete_referrer,
+            retag,
+            unknown_things,
+        );
+    };
+    ($make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let registry = $make;
+                $crate::testkit::$name(&registry).await;
+            }
+        )+
+    };
+}
 
 /// Runs every behaviour, one after another.
 pub async fn run_all(reg: &dyn Registry) {
@@ -71,14 +139,17 @@ pub async fn run_all(reg: &dyn Registry) {
     manifest_multi_tag(reg).await;
     manifest_missing_blobs(reg).await;
     manifest_invalid(reg).await;
+    manifest_digest_mismatch(reg).await;
     index_children(reg).await;
     manifest_sha512(reg).await;
     referrers(reg).await;
+    referrers_subject_missing(reg).await;
     tag_pagination(reg).await;
     catalog(reg).await;
     delete_blob(reg).await;
     delete_manifest(reg).await;
     delete_tag(reg).await;
+    delete_referrer(reg).await;
     retag(reg).await;
     unknown_things(reg).await;
 }
