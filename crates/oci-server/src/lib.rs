@@ -36,10 +36,12 @@ mod response;
 mod routes;
 mod serve;
 mod service;
+#[cfg(feature = "tls")]
+mod tls;
 mod uploads;
 
 pub use body::{BoxError, ResponseBody};
-#[cfg(feature = "tls")]
-pub use serve::serve_tls;
 pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture, ServerOptions};
+#[cfg(feature = "tls")]
+pub use tls::{serve_tls, tls_config};

@@ -26,20 +26,6 @@ pub async fn serve(listener: TcpListener, registry: Arc<dyn Registry>) -> io::Re
     RegistryService::new(registry).serve(listener).await
 }
 
-/// Serves `registry` on `listener` over HTTPS with the given rustls
-/// configuration (HTTP/2 is offered by ALPN unless the config names
-/// protocols itself).
-#[cfg(feature = "tls")]
-pub async fn serve_tls(
-    listener: TcpListener,
-    registry: Arc<dyn Registry>,
-    config: rustls::ServerConfig,
-) -> io::Result<()> {
-    RegistryService::new(registry)
-        .serve_tls(listener, config)
-        .await
-}
-
 impl RegistryService {
     /// Serves this service on `listener` over cleartext HTTP/1.1 and HTTP/2,
     /// one task per connection. Runs until the future is dropped; failed
@@ -54,39 +40,10 @@ impl RegistryService {
             connections.spawn(connection(self.clone(), stream, peer));
         }
     }
-
-    /// Serves this service on `listener` over HTTPS, one task per
-    /// connection (TLS handshake included).
-    #[cfg(feature = "tls")]
-    pub async fn serve_tls(
-        self,
-        listener: TcpListener,
-        mut config: rustls::ServerConfig,
-    ) -> io::Result<()> {
-        if config.alpn_protocols.is_empty() {
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        }
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let mut connections = JoinSet::new();
-        loop {
-            let Some((stream, peer)) = accept(&listener).await else {
-                continue;
-            };
-            while connections.try_join_next().is_some() {}
-            let acceptor = acceptor.clone();
-            let service = self.clone();
-            connections.spawn(async move {
-                match acceptor.accept(stream).await {
-                    Ok(tls) => connection(service, tls, peer).await,
-                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                }
-            });
-        }
-    }
 }
 
 /// Accepts one connection; `None` after a (logged) failure.
-async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+pub(crate) async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
     match listener.accept().await {
         Ok((stream, peer)) => {
             if let Err(e) = stream.set_nodelay(true) {
@@ -111,7 +68,7 @@ async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
 }
 
 /// Serves one connection with HTTP/1.1 or HTTP/2, whichever the client speaks.
-async fn connection<S>(service: RegistryService, stream: S, peer: SocketAddr)
+pub(crate) async fn connection<S>(service: RegistryService, stream: S, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -219,3 +219,41 @@ async fn cancelled_and_unknown_uploads_are_404() {
     let other = loc.replacen("/v2/a/", "/v2/b/", 1);
     h.get(&other).await.assert_error(404, "BLOB_UPLOAD_UNKNOWN");
 }
+
+#[tokio::test]
+async fn an_interrupted_chunk_leaves_the_upload_resumable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = Harness::new().await;
+    let loc = open(&h, "a").await;
+    // Promise 100 bytes, send 10, then close the sending side: the server
+    // sees the body fail mid-stream and still answers on the open half.
+    let mut socket = tokio::net::TcpStream::connect(h.server.addr())
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH {loc} HTTP/1.1\r\nhost: {}\r\ncontent-length: 100\r\n\r\n0123456789",
+        h.server.addr()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("BLOB_UPLOAD_INVALID"), "{answer}");
+
+    // The session is still there, holding what arrived; it continues from it.
+    let status = h.get(&loc).await;
+    assert_eq!(status.status, 204);
+    assert_eq!(status.header("range"), Some("0-9"));
+    let r = h
+        .send("PATCH", &loc, &[("content-range", "10-15")], "abcdef")
+        .await;
+    assert_eq!(r.status, 202);
+    let digest = Digest::sha256(b"0123456789abcdef");
+    let r = h
+        .send("PUT", &format!("{loc}?digest={digest}"), &[], "")
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+}
