@@ -109,12 +109,14 @@ pub async fn manifest_missing_blobs(reg: &dyn Registry) {
     );
 }
 
-/// Garbage, and JSON that is no valid manifest, is `MANIFEST_INVALID`.
+/// Garbage, truncated JSON, and JSON of the wrong shape is
+/// `MANIFEST_INVALID`.
 pub async fn manifest_invalid(reg: &dyn Registry) {
     let repo = fresh_repo("manifest-invalid");
-    let bodies: [&[u8]; 3] = [
+    let bodies: [&[u8]; 4] = [
         b"this is not a manifest",
-        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+        br#"{"schemaVersion":2,"#,
+        b"[1,2]",
         br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":42,"layers":[]}"#,
     ];
     for body in bodies {

@@ -25,6 +25,18 @@
 //! # }
 //! ```
 //!
+//! # CNCF distribution 2.8 (Debian's `docker-registry`)
+//!
+//! Probed over plain HTTP, it cannot pass these behaviours, so a suite
+//! against it leaves them out: `tag_pagination` (tags come unsorted, `n`
+//! and `last` are ignored), `manifest_sha512` (a sha512 manifest digest is
+//! refused), `delete_tag` (a tag cannot be deleted alone), and the
+//! referrers behaviours (no referrers API; a client may fall back to the
+//! tag schema). Two answers need mapping by an HTTP client for the rest to
+//! pass: an unknown upload id is `BLOB_UPLOAD_INVALID` with status 404
+//! (meaning `BLOB_UPLOAD_UNKNOWN`), and a mount of a blob the source lacks
+//! starts an upload (202) instead of failing (meaning `BLOB_UNKNOWN`).
+//!
 //! The fixtures ([`push_image`], [`push_index`], [`build_artifact`], …)
 //! are public so that other tests can build content the same way.
 
