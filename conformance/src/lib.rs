@@ -34,10 +34,30 @@ pub mod routes;
 pub mod seed;
 pub mod target;
 
+use std::sync::Arc;
+
 pub use client::{Client, Response};
 pub use config::{Config, Workflow};
 pub use distribution::Distribution;
 pub use target::Target;
+
+/// A target running this project's server over an in-memory registry,
+/// in the current tokio runtime; it stops when the target is dropped.
+pub async fn in_process_target(config: Config) -> Target {
+    let server = oci_server::TestServer::start(Arc::new(oci_mem::MemRegistry::new())).await;
+    let url = server.url();
+    Target::new(&url, config, Some(Box::new(server)))
+}
+
+/// The target the environment names: `OCI_ROOT_URL` if set, else an
+/// in-process server.
+pub async fn target_from_env() -> Target {
+    let config = Config::from_env();
+    match config.root_url.clone() {
+        Some(url) => Target::new(&url, config, None),
+        None => in_process_target(config).await,
+    }
+}
 
 /// Generates one `#[tokio::test]` per listed check, each on a fresh target
 /// from `$setup` (an async fn returning a [`Target`]). A check whose

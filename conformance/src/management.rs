@@ -75,8 +75,10 @@ pub async fn management_delete_unknown_manifest(t: &Target) {
 }
 
 /// DELETE of every blob of an image: 202 each, then 404 on HEAD and GET.
-/// With `OCI_DELETE_MANIFEST_BEFORE_BLOBS` the manifest goes first.
+/// With `OCI_DELETE_MANIFEST_BEFORE_BLOBS` the manifest goes first. An
+/// unrelated image keeps the repository in existence throughout.
 pub async fn management_delete_blobs(t: &Target) {
+    seed::seeded_image(t, "keep").await;
     let image = seed::seeded_image(t, "blobs").await;
     let digest = image.manifest.digest().to_string();
     if t.config().delete_manifest_before_blobs {
