@@ -235,3 +235,40 @@ where
         hyper::service::Service::call(self, request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, Empty};
+
+    use super::*;
+
+    struct Nothing;
+
+    #[oci_core::async_trait]
+    impl Registry for Nothing {}
+
+    #[tokio::test]
+    async fn works_as_a_tower_service_in_process() {
+        let mut service = RegistryService::new(Arc::new(Nothing));
+        let request = Request::get("/v2/").body(Empty::<Bytes>::new()).unwrap();
+        let response = tower_service::Service::call(&mut service, request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"{}");
+    }
+
+    #[tokio::test]
+    async fn unsupported_operations_keep_their_code() {
+        let service = RegistryService::new(Arc::new(Nothing));
+        let request = Request::get("/v2/a/tags/list")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = service.handle(request).await;
+        assert_eq!(response.status(), 405);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let err = oci_core::ErrorBody::parse_response(405, &body, oci_core::ErrorCode::Unknown);
+        assert!(err.is(oci_core::ErrorCode::Unsupported));
+    }
+}

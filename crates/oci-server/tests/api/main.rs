@@ -8,5 +8,6 @@ mod blobs;
 mod errors;
 mod lists;
 mod manifests;
+mod serving;
 mod support;
 mod uploads;

@@ -44,6 +44,7 @@ async fn put_then_get_serves_the_exact_bytes() {
             Some(digest.to_string().as_str())
         );
         assert_eq!(&r.body[..], json.as_bytes());
+        assert_eq!(r.headers.get_all("content-length").iter().count(), 1);
 
         let r = h.head(&path).await;
         assert_eq!(r.status, 200);
