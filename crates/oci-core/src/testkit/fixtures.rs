@@ -371,3 +371,81 @@ impl Artifact {
         assert_eq!(pushed.digest, *self.digest(), "push artifact: wrong digest");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::ParsedManifest;
+
+    #[test]
+    fn images_are_valid_and_reference_their_blobs() {
+        for docker in [false, true] {
+            let image = build_image(&ImageOptions {
+                docker,
+                layers: 3,
+                ..ImageOptions::default()
+            });
+            let parsed = image.manifest.parse().unwrap();
+            assert_eq!(parsed.blobs().len(), 4);
+            assert_eq!(parsed.blobs()[0], &image.config);
+            assert!(image.config.digest.matches(&image.config_bytes));
+            for (layer, bytes) in image.layers.iter().zip(&image.layer_bytes) {
+                assert!(layer.digest.matches(bytes));
+            }
+            let want = if docker {
+                media::DOCKER_MANIFEST
+            } else {
+                media::OCI_MANIFEST
+            };
+            assert_eq!(image.manifest.media_type(), want);
+        }
+        let a = build_image(&ImageOptions::default());
+        let b = build_image(&ImageOptions::default());
+        assert_ne!(a.digest(), b.digest(), "every image is new");
+    }
+
+    #[test]
+    fn an_index_lists_its_children_with_their_platforms() {
+        let index = build_index(false);
+        let parsed = index.manifest.parse().unwrap();
+        let children = parsed.children();
+        assert_eq!(children.len(), 3);
+        for ((d, child), platform) in children.iter().zip(&index.children).zip(platforms()) {
+            assert_eq!(d.digest, *child.digest());
+            assert_eq!(d.platform.as_ref(), Some(&platform));
+            let config: serde_json::Value = serde_json::from_slice(&child.config_bytes).unwrap();
+            assert_eq!(config["architecture"], platform.architecture);
+        }
+        let list = build_index(true);
+        assert_eq!(list.manifest.media_type(), media::DOCKER_MANIFEST_LIST);
+        assert_eq!(
+            list.children[0].manifest.media_type(),
+            media::DOCKER_MANIFEST
+        );
+    }
+
+    #[test]
+    fn an_artifact_names_its_subject_and_type() {
+        let subject = build_image(&ImageOptions::default());
+        let artifact = build_artifact(subject.descriptor(), "application/vnd.example.sig");
+        let ParsedManifest::Image(parsed) = artifact.manifest.parse().unwrap() else {
+            panic!("an artifact is an image manifest");
+        };
+        assert_eq!(parsed.subject.unwrap().digest, *subject.digest());
+        assert_eq!(
+            parsed.artifact_type.as_deref(),
+            Some("application/vnd.example.sig")
+        );
+        assert_eq!(parsed.config.media_type, media::OCI_EMPTY);
+        assert_eq!(parsed.config.size, 2);
+        assert_eq!(parsed.layers, [artifact.blob]);
+    }
+
+    #[test]
+    fn fresh_names_differ() {
+        let a = super::super::fresh_repo("x");
+        let b = super::super::fresh_repo("x");
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("testkit/x-"));
+    }
+}
