@@ -2,6 +2,7 @@
 //! mounting and deleting.
 
 use bytes::Bytes;
+use futures::StreamExt;
 
 use super::{expect_code, expect_not_found, fresh_repo, must, push_bytes, random_bytes};
 use crate::digest::Digest;
@@ -120,6 +121,27 @@ pub async fn blob_size_mismatch(reg: &dyn Registry) {
         reg.resolve_blob(&repo, &digest).await,
         ErrorCode::BlobUnknown,
         "resolve_blob after refused pushes",
+    );
+}
+
+/// A push whose body fails part way fails, and stores nothing.
+pub async fn blob_body_error(reg: &dyn Registry) {
+    let repo = fresh_repo("blob-body-error");
+    let data = random_bytes(3_000);
+    let digest = Digest::sha256(&data);
+    let body = futures::stream::iter([
+        Ok(data.slice(..1_000)),
+        Err(crate::error::Error::internal("the source broke")),
+    ])
+    .boxed();
+    let result = reg
+        .push_blob(&repo, &digest, Some(data.len() as u64), body)
+        .await;
+    assert!(result.is_err(), "push_blob of a broken body succeeded");
+    expect_not_found(
+        reg.resolve_blob(&repo, &digest).await,
+        ErrorCode::BlobUnknown,
+        "resolve_blob after a broken push",
     );
 }
 

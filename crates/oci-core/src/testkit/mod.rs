@@ -47,7 +47,8 @@ mod manifests;
 mod uploads;
 
 pub use blobs::{
-    blob_digest_mismatch, blob_range, blob_size_mismatch, delete_blob, mount_blob, push_pull_blob,
+    blob_body_error, blob_digest_mismatch, blob_range, blob_size_mismatch, delete_blob, mount_blob,
+    push_pull_blob,
 };
 pub use fixtures::{
     Artifact, Image, ImageOptions, Index, PushedImage, PushedIndex, build_artifact, build_image,
@@ -98,6 +99,7 @@ macro_rules! testkit_tests {
             push_pull_blob,
             blob_digest_mismatch,
             blob_size_mismatch,
+            blob_body_error,
             blob_range,
             chunked_upload,
             chunked_upload_resume,
@@ -140,6 +142,7 @@ pub async fn run_all(reg: &dyn Registry) {
     push_pull_blob(reg).await;
     blob_digest_mismatch(reg).await;
     blob_size_mismatch(reg).await;
+    blob_body_error(reg).await;
     blob_range(reg).await;
     chunked_upload(reg).await;
     chunked_upload_resume(reg).await;
