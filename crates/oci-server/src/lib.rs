@@ -23,8 +23,9 @@
 //!   spec's stand-in for distribution's `TAG_INVALID`); an invalid `n` is a
 //!   400 `SIZE_INVALID`; unknown paths are 404 `UNSUPPORTED`, a wrong method
 //!   on a known path 405 `UNSUPPORTED`.
-//! - `Accept` negotiation applies to manifests fetched by tag; a fetch by
-//!   digest names exact content and is always served.
+//! - A manifest whose type the request's `Accept` header excludes (no
+//!   wildcard, not listed) is a 404 `MANIFEST_UNKNOWN`, by tag or digest, as
+//!   distribution answers; a request without `Accept` gets any manifest.
 //! - A malformed or unsatisfiable `Range` is a 416 with `Content-Range:
 //!   bytes */<size>`; a registry without ranged reads serves the whole blob.
 

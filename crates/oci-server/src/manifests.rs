@@ -23,11 +23,11 @@ pub(crate) async fn get(
 ) -> Answer {
     if head {
         let desc = resolve_manifest_ref(ctx.registry, repo, reference).await?;
-        check_accept(ctx, reference, &desc.media_type)?;
+        check_accept(ctx, &desc.media_type)?;
         return manifest_reply(&desc).done();
     }
     let manifest = get_manifest_ref(ctx.registry, repo, reference).await?;
-    check_accept(ctx, reference, manifest.media_type())?;
+    check_accept(ctx, manifest.media_type())?;
     manifest_reply(&manifest.descriptor)
         .body(body::full(manifest.bytes))
         .done()
@@ -108,19 +108,11 @@ fn manifest_reply(desc: &Descriptor) -> Reply {
         .content_length(desc.size)
 }
 
-/// Content negotiation for a manifest fetched by tag: when the client's
-/// `Accept` names types without a wildcard and not the stored one, the
-/// manifest is unknown *to that client* (404 `MANIFEST_UNKNOWN`), as
-/// distribution answers a schema2-only client asking for an OCI index. A
-/// fetch by digest names the exact content and is always served.
-fn check_accept(
-    ctx: &Ctx<'_>,
-    reference: &ManifestRef,
-    media_type: &str,
-) -> Result<(), oci_core::Error> {
-    if matches!(reference, ManifestRef::Digest(_)) {
-        return Ok(());
-    }
+/// Content negotiation: when the client's `Accept` names types, none of
+/// them a wildcard and none the stored one, the manifest is unknown *to that
+/// client* (404 `MANIFEST_UNKNOWN`), as distribution answers a schema2-only
+/// client asking for an OCI index. No `Accept` header accepts anything.
+fn check_accept(ctx: &Ctx<'_>, media_type: &str) -> Result<(), oci_core::Error> {
     let accepted: Vec<String> = ctx
         .headers
         .get_all(ACCEPT)

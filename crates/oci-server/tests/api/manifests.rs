@@ -173,7 +173,7 @@ async fn sha512_digest_reference_and_mismatch() {
 }
 
 #[tokio::test]
-async fn accept_negotiation_for_tags() {
+async fn accept_negotiation() {
     let h = Harness::new().await;
     let child = h.image("a", &[], "").await;
     let index = format!(
@@ -230,16 +230,13 @@ async fn accept_negotiation_for_tags() {
         assert_eq!(r.status, 200, "{accept}");
         assert_eq!(r.header("content-type"), Some(media::OCI_INDEX));
     }
-    // By digest the exact content is served.
+    // By digest the same rule holds; without Accept anything is served.
+    let by_digest = format!("/v2/a/manifests/{digest}");
     let r = h
-        .send(
-            "GET",
-            &format!("/v2/a/manifests/{digest}"),
-            &[("accept", &schema2_only)],
-            "",
-        )
+        .send("GET", &by_digest, &[("accept", &schema2_only)], "")
         .await;
-    assert_eq!(r.status, 200);
+    r.assert_error(404, "MANIFEST_UNKNOWN");
+    assert_eq!(h.get(&by_digest).await.status, 200);
 }
 
 #[tokio::test]
