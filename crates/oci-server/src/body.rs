@@ -3,6 +3,8 @@
 
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, future};
+use http::HeaderMap;
+use http::header::CONTENT_LENGTH;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, BodyStream, Empty, Full, StreamBody};
 use oci_core::{BlobStream, Error, ErrorCode, Result};
@@ -64,6 +66,20 @@ pub(crate) async fn read_capped(mut body: BlobStream, cap: usize) -> Result<Byte
         out.extend_from_slice(&chunk);
     }
     Ok(out.freeze())
+}
+
+/// The request's `Content-Length`, if it sends one; a malformed one is a
+/// 400 `SIZE_INVALID`.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Result<Option<u64>> {
+    match headers.get(CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| Error::new(ErrorCode::SizeInvalid, "invalid Content-Length header")),
+    }
 }
 
 /// The 413 for a body over `cap` bytes.

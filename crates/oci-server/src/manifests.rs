@@ -2,7 +2,7 @@
 //! `/v2/<name>/manifests/<reference>`.
 
 use http::StatusCode;
-use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use oci_core::registry::{get_manifest_ref, resolve_manifest_ref};
 use oci_core::{
     BlobStream, Descriptor, Error, ErrorCode, Manifest, ManifestRef, ParsedManifest, RepoName, Tag,
@@ -42,11 +42,7 @@ pub(crate) async fn put(
     body: BlobStream,
 ) -> Answer {
     let cap = ctx.options.max_manifest_size;
-    let declared = ctx
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = body::declared_length(ctx.headers)?;
     if declared.is_some_and(|len| len > cap as u64) {
         return Err(body::too_large(cap).into());
     }

@@ -8,9 +8,10 @@
 
 use futures::StreamExt;
 use http::StatusCode;
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE};
+use http::header::{CONTENT_RANGE, LOCATION, RANGE};
 use oci_core::{BlobStream, BlobWriter, Digest, Error, ErrorCode, RepoName, Result, wire};
 
+use crate::body;
 use crate::response::{Answer, Failure, Reply};
 use crate::routes::{blob_location, upload_location};
 use crate::service::Ctx;
@@ -33,7 +34,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, repo: &RepoName, body: BlobStream) -> A
     }
     if let Some(digest) = ctx.query.get("digest") {
         let digest: Digest = digest.parse()?;
-        let size = declared_length(ctx)?;
+        let size = body::declared_length(ctx.headers)?;
         let desc = ctx.registry.push_blob(repo, &digest, size, body).await?;
         return created(repo, &desc.digest);
     }
@@ -136,7 +137,7 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, mut body: BlobStream
                 ));
             }
             let length = end - start + 1;
-            if let Some(declared) = declared_length(ctx)?
+            if let Some(declared) = body::declared_length(ctx.headers)?
                 && declared != length
             {
                 return Err(Error::new(
@@ -170,19 +171,6 @@ fn length_mismatch(expected: Option<u64>, received: u64) -> Error {
             expected.unwrap_or_default()
         ),
     )
-}
-
-/// The request's `Content-Length`, if it has a valid one.
-fn declared_length(ctx: &Ctx<'_>) -> Result<Option<u64>> {
-    match ctx.headers.get(CONTENT_LENGTH) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map(Some)
-            .ok_or_else(|| Error::new(ErrorCode::SizeInvalid, "invalid Content-Length header")),
-    }
 }
 
 /// An upload's progress headers: Location, Range, Docker-Upload-UUID.
