@@ -8,6 +8,7 @@ mod blobs;
 mod errors;
 mod lists;
 mod manifests;
+mod quirks;
 mod serving;
 mod support;
 mod uploads;

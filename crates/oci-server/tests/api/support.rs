@@ -68,8 +68,20 @@ impl Harness {
 
     /// A server with the given options.
     pub async fn with_options(options: ServerOptions) -> Harness {
+        Harness::build(options, |mem| mem).await
+    }
+
+    /// A server over a wrapper of the in-memory registry.
+    pub async fn wrapped(wrap: impl FnOnce(Arc<dyn Registry>) -> Arc<dyn Registry>) -> Harness {
+        Harness::build(ServerOptions::new(), wrap).await
+    }
+
+    async fn build(
+        options: ServerOptions,
+        wrap: impl FnOnce(Arc<dyn Registry>) -> Arc<dyn Registry>,
+    ) -> Harness {
         let registry = Arc::new(MemRegistry::new());
-        let service = RegistryService::with_options(registry.clone(), options);
+        let service = RegistryService::with_options(wrap(registry.clone()), options);
         let server = TestServer::start_service(service).await;
         let client = Client::builder(TokioExecutor::new()).build_http();
         Harness {
