@@ -1,0 +1,443 @@
+//! The [`Client`]: one registry host, its URLs, and the request loop that
+//! adds auth, retries transient failures and follows blob redirects.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use oci_core::wire::encode_query_value;
+use oci_core::{Error, ErrorCode, Result};
+use tokio::sync::Semaphore;
+
+use crate::auth::Authenticator;
+use crate::auth::token::Scope;
+use crate::connector::Connector;
+use crate::options::{ClientOptions, Scheme};
+use crate::retry::{self, Retrier, RetryConfig};
+use crate::transport::{Payload, Response, Transport, redact};
+
+/// The most redirects one blob read follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// A registry reached over HTTP(S); implements [`oci_core::Registry`].
+///
+/// Cheap to clone: clones share connections, tokens and the concurrency
+/// limit.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    host: String,
+    scheme: Scheme,
+    namespace: Option<String>,
+    transport: Transport,
+    auth: Authenticator,
+    slots: Arc<Semaphore>,
+    retry: RetryConfig,
+    user_agent: HeaderValue,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.inner.host)
+            .field("scheme", &self.inner.scheme)
+            .field("namespace", &self.inner.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request to make: what, where, with which body, needing which access.
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) url: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Payload,
+    pub(crate) scope: Scope,
+    pub(crate) follow_redirects: bool,
+    pub(crate) idempotent: bool,
+}
+
+impl Call {
+    /// A request without body.
+    pub(crate) fn new(method: Method, url: Uri, scope: Scope) -> Call {
+        let idempotent = method != Method::POST && method != Method::PATCH;
+        Call {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Payload::Empty,
+            scope,
+            follow_redirects: false,
+            idempotent,
+        }
+    }
+
+    /// Adds a header (values built by this crate are always valid).
+    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Call {
+        match HeaderValue::from_str(value) {
+            Ok(v) => {
+                self.headers.append(name, v);
+            }
+            Err(_) => tracing::warn!(%name, value, "dropping an invalid header value"),
+        }
+        self
+    }
+
+    /// Sets the body.
+    pub(crate) fn body(mut self, body: Payload) -> Call {
+        if let Some(len) = body.len() {
+            self = self.header(http::header::CONTENT_LENGTH, &len.to_string());
+        }
+        self.body = body;
+        self
+    }
+
+    /// Follows redirects (blob reads only).
+    pub(crate) fn follow_redirects(mut self) -> Call {
+        self.follow_redirects = true;
+        self
+    }
+}
+
+impl Client {
+    /// A client for `registry_host` (`host[:port]`).
+    ///
+    /// ```
+    /// use oci_client::{Client, ClientOptions};
+    /// let client = Client::new("localhost:5000", ClientOptions::default()).unwrap();
+    /// assert_eq!(client.base_url(), "http://localhost:5000");
+    /// ```
+    pub fn new(registry_host: &str, options: ClientOptions) -> Result<Client> {
+        let host = registry_host.trim().trim_end_matches('/').to_owned();
+        if host.is_empty() || host.contains('/') || host.contains("://") {
+            return Err(Error::new(
+                ErrorCode::NameInvalid,
+                format!("registry host {registry_host:?} is not host[:port]"),
+            ));
+        }
+        let scheme = options.scheme_for(&host);
+        let probe: Uri = format!("{}://{host}/v2/", scheme.as_str())
+            .parse()
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::NameInvalid,
+                    format!("registry host {registry_host:?} is not host[:port]: {e}"),
+                )
+            })?;
+        drop(probe);
+        let tls = crate::tls::client_config(&options.tls)?;
+        let connector = Connector::new(tls, &options.proxy, options.connect_timeout);
+        let transport = Transport::new(connector, options.request_timeout);
+        let user_agent = HeaderValue::from_str(&options.user_agent)
+            .map_err(|_| Error::internal("the user agent is not a valid header value"))?;
+        let auth = Authenticator::new(
+            &host,
+            options.auth.clone(),
+            transport.clone(),
+            user_agent.clone(),
+        );
+        Ok(Client {
+            inner: Arc::new(Inner {
+                host,
+                scheme,
+                namespace: options.namespace.clone().filter(|n| !n.is_empty()),
+                transport,
+                auth,
+                slots: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+                retry: options.retry.clone(),
+                user_agent,
+            }),
+        })
+    }
+
+    /// The retry policy.
+    pub(crate) fn retry_config(&self) -> &RetryConfig {
+        &self.inner.retry
+    }
+
+    /// The registry host this client talks to.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// `scheme://host`, the root every request path hangs off.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.inner.scheme.as_str(), self.inner.host)
+    }
+
+    /// Checks that the registry speaks the distribution API (`GET /v2/`),
+    /// authenticating if it asks to.
+    pub async fn ping(&self) -> Result<()> {
+        let url = self.url("/v2/", &[])?;
+        let res = self
+            .execute(Call::new(Method::GET, url, Scope::none()))
+            .await?;
+        if res.status.is_success() {
+            Ok(())
+        } else {
+            Err(res.into_error(ErrorCode::NameUnknown).await)
+        }
+    }
+
+    /// The absolute URL of `path` with the query pairs (values encoded).
+    pub(crate) fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Uri> {
+        let mut url = format!("{}{path}", self.base_url());
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(&encode_query_value(v));
+        }
+        parse_uri(&url)
+    }
+
+    /// Resolves a `Location` (or `Link`) against the URL that sent it.
+    pub(crate) fn resolve(&self, base: &Uri, location: &str) -> Result<Uri> {
+        let loc = location.trim();
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            return parse_uri(loc);
+        }
+        let scheme = base.scheme_str().unwrap_or(self.inner.scheme.as_str());
+        if let Some(rest) = loc.strip_prefix("//") {
+            return parse_uri(&format!("{scheme}://{rest}"));
+        }
+        let authority = base
+            .authority()
+            .map(|a| a.as_str())
+            .unwrap_or(&self.inner.host);
+        if loc.starts_with('/') {
+            return parse_uri(&format!("{scheme}://{authority}{loc}"));
+        }
+        let dir = base.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        parse_uri(&format!("{scheme}://{authority}{dir}/{loc}"))
+    }
+
+    /// Whether `url` points at this client's registry (credentials may go there).
+    pub(crate) fn is_own(&self, url: &Uri) -> bool {
+        url.authority()
+            .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&self.inner.host))
+            && url.scheme_str() == Some(self.inner.scheme.as_str())
+    }
+
+    /// Adds the mirror namespace to a URL of this registry.
+    fn with_namespace(&self, url: Uri) -> Result<Uri> {
+        let Some(ns) = &self.inner.namespace else {
+            return Ok(url);
+        };
+        if !self.is_own(&url) {
+            return Ok(url);
+        }
+        let query = url.query().unwrap_or("");
+        if query.split('&').any(|p| p.starts_with("ns=")) {
+            return Ok(url);
+        }
+        let pq = match url.query() {
+            Some(q) if !q.is_empty() => format!("{}?{q}&ns={}", url.path(), encode_query_value(ns)),
+            _ => format!("{}?ns={}", url.path(), encode_query_value(ns)),
+        };
+        let mut parts = url.into_parts();
+        parts.path_and_query = Some(
+            pq.parse()
+                .map_err(|e| Error::internal(format!("invalid URL with namespace: {e}")))?,
+        );
+        Uri::from_parts(parts).map_err(|e| Error::internal(format!("invalid URL: {e}")))
+    }
+
+    /// Makes a request: authenticates, retries transient failures (when the
+    /// body can be sent again), follows redirects when asked. Any status is
+    /// returned; a 401 after fresh credentials becomes `DENIED`.
+    pub(crate) async fn execute(&self, call: Call) -> Result<Response> {
+        let Call {
+            method,
+            url,
+            headers: base_headers,
+            body,
+            scope,
+            follow_redirects,
+            idempotent,
+        } = call;
+        let mut retrier = Retrier::new(&self.inner.retry);
+        let mut url = self.with_namespace(url)?;
+        let mut body = Some(body);
+        let mut fresh_auth: Option<HeaderValue> = None;
+        let mut redirects = 0;
+        loop {
+            let own = self.is_own(&url);
+            let mut headers = base_headers.clone();
+            headers.insert(http::header::USER_AGENT, self.inner.user_agent.clone());
+            if own {
+                let auth = match &fresh_auth {
+                    Some(h) => Some(h.clone()),
+                    None => self.inner.auth.header_for(&scope).await?,
+                };
+                if let Some(h) = auth {
+                    headers.insert(http::header::AUTHORIZATION, h);
+                }
+            }
+            let payload = body.take().unwrap_or(Payload::Empty);
+            body = payload.replay();
+            let permit = self
+                .inner
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::internal("client closed"))?;
+            tracing::debug!(%method, url = %redact(&url), "request");
+            let res = match self
+                .inner
+                .transport
+                .send(method.clone(), url.clone(), headers, payload)
+                .await
+            {
+                Ok(res) => res,
+                Err(e) => {
+                    drop(permit);
+                    if body.is_some()
+                        && (e.connect || idempotent)
+                        && let Some(delay) = retrier.next_delay(None)
+                    {
+                        tracing::warn!(error = %e.error, ?delay, "request failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(e.error);
+                }
+            };
+            let status = res.status();
+            if status == StatusCode::UNAUTHORIZED && own && body.is_some() {
+                if let Some(sent) = &fresh_auth {
+                    let code = if sent.as_bytes().starts_with(b"Bearer") {
+                        ErrorCode::Denied
+                    } else {
+                        ErrorCode::Unauthorized
+                    };
+                    let err = Response::new(res, url, None).into_error(code).await;
+                    return Err(Error::new(
+                        code,
+                        format!(
+                            "{} rejected the credentials: {}",
+                            self.inner.host,
+                            err.message()
+                        ),
+                    ));
+                }
+                if let Some(h) = self
+                    .inner
+                    .auth
+                    .on_unauthorized(res.headers(), &scope)
+                    .await?
+                {
+                    fresh_auth = Some(h);
+                    continue;
+                }
+            }
+            if retry::is_retryable_status(status)
+                && body.is_some()
+                && (idempotent || retry::is_unprocessed_status(status))
+                && let Some(delay) = retrier.next_delay(retry::retry_after(res.headers()))
+            {
+                tracing::warn!(%status, ?delay, url = %redact(&url), "transient failure; retrying");
+                drop(res);
+                drop(permit);
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            if follow_redirects && status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                let location = res
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                if let Some(location) = location {
+                    redirects += 1;
+                    if redirects > MAX_REDIRECTS {
+                        return Err(Error::internal(format!(
+                            "more than {MAX_REDIRECTS} redirects from {}",
+                            redact(&url)
+                        )));
+                    }
+                    url = self.with_namespace(self.resolve(&url, &location)?)?;
+                    tracing::debug!(url = %redact(&url), "following redirect");
+                    body = Some(Payload::Empty);
+                    continue;
+                }
+            }
+            return Ok(Response::new(res, url, Some(permit)));
+        }
+    }
+}
+
+fn parse_uri(s: &str) -> Result<Uri> {
+    s.parse()
+        .map_err(|e| Error::internal(format!("invalid URL {s:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(ns: Option<&str>) -> Client {
+        let mut o = ClientOptions::default().anonymous();
+        o.namespace = ns.map(Into::into);
+        Client::new("127.0.0.1:5000", o).unwrap()
+    }
+
+    #[test]
+    fn urls_and_locations() {
+        let c = client(None);
+        let base = c.url("/v2/a/blobs/uploads/", &[]).unwrap();
+        assert_eq!(
+            base.to_string(),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/"
+        );
+        assert_eq!(
+            c.url("/v2/a/tags/list", &[("last", "a/b"), ("n", "2")])
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:5000/v2/a/tags/list?last=a%2Fb&n=2"
+        );
+        let r = |l: &str| c.resolve(&base, l).unwrap().to_string();
+        assert_eq!(
+            r("/v2/a/blobs/uploads/u1?s=1"),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?s=1"
+        );
+        assert_eq!(r("u2"), "http://127.0.0.1:5000/v2/a/blobs/uploads/u2");
+        assert_eq!(
+            r("https://cdn.example/x?sig=1"),
+            "https://cdn.example/x?sig=1"
+        );
+        assert_eq!(r("//cdn.example/x"), "http://cdn.example/x");
+        assert!(c.is_own(&base));
+        assert!(!c.is_own(&"http://cdn.example/x".parse().unwrap()));
+        assert!(!c.is_own(&"https://127.0.0.1:5000/x".parse().unwrap()));
+    }
+
+    #[test]
+    fn namespace_is_added_once_and_only_for_the_registry() {
+        let c = client(Some("docker.io"));
+        let add = |u: &str| c.with_namespace(u.parse().unwrap()).unwrap().to_string();
+        assert_eq!(
+            add("http://127.0.0.1:5000/v2/"),
+            "http://127.0.0.1:5000/v2/?ns=docker.io"
+        );
+        assert_eq!(
+            add("http://127.0.0.1:5000/v2/a/tags/list?n=1"),
+            "http://127.0.0.1:5000/v2/a/tags/list?n=1&ns=docker.io"
+        );
+        assert_eq!(
+            add("http://127.0.0.1:5000/v2/x?ns=docker.io"),
+            "http://127.0.0.1:5000/v2/x?ns=docker.io"
+        );
+        assert_eq!(add("http://cdn.example/x"), "http://cdn.example/x");
+    }
+
+    #[test]
+    fn bad_hosts_are_rejected() {
+        for bad in ["", "http://x", "a/b", "a b"] {
+            assert!(Client::new(bad, ClientOptions::default()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! One HTTP exchange: request bodies, hyper's pooled client with our
+//! connector, and reading responses (bounded bodies, streams, errors).
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, BodyStream, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use oci_core::{BlobStream, Error, ErrorBody, ErrorCode, Result};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::connector::Connector;
+
+/// The body type hyper sends.
+pub(crate) type HyperBody = UnsyncBoxBody<Bytes, Error>;
+
+/// A request body: nothing, bytes that can be sent again, or a stream
+/// that can be sent once.
+pub(crate) enum Payload {
+    /// No body.
+    Empty,
+    /// Bytes in memory (replayable).
+    Bytes(Bytes),
+    /// A stream (sent at most once).
+    Stream(BlobStream),
+}
+
+impl Payload {
+    /// A copy for another attempt, if the body can be replayed.
+    pub(crate) fn replay(&self) -> Option<Payload> {
+        match self {
+            Payload::Empty => Some(Payload::Empty),
+            Payload::Bytes(b) => Some(Payload::Bytes(b.clone())),
+            Payload::Stream(_) => None,
+        }
+    }
+
+    /// The body's length, when known without reading it.
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self {
+            Payload::Empty => Some(0),
+            Payload::Bytes(b) => Some(b.len() as u64),
+            Payload::Stream(_) => None,
+        }
+    }
+
+    fn into_body(self) -> HyperBody {
+        match self {
+            Payload::Empty => Empty::new().map_err(|never| match never {}).boxed_unsync(),
+            Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
+            Payload::Stream(s) => StreamBody::new(s.map(|r| r.map(Frame::data))).boxed_unsync(),
+        }
+    }
+}
+
+/// hyper's client over our connector, with the response-header timeout.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    http: HyperClient<Connector, HyperBody>,
+    pub(crate) connector: Connector,
+    timeout: Option<Duration>,
+}
+
+/// How a request failed before a response arrived.
+#[derive(Debug)]
+pub(crate) struct SendError {
+    /// Whether the connection was never made (the request was not sent).
+    pub(crate) connect: bool,
+    /// The error, coded `UNKNOWN`.
+    pub(crate) error: Error,
+}
+
+impl Transport {
+    /// A transport over `connector`.
+    pub(crate) fn new(connector: Connector, timeout: Option<Duration>) -> Transport {
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector.clone());
+        Transport {
+            http,
+            connector,
+            timeout,
+        }
+    }
+
+    /// Sends one request and waits for the response headers.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Payload,
+    ) -> Result<http::Response<Incoming>, SendError> {
+        let mut req = http::Request::new(body.into_body());
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri.clone();
+        *req.headers_mut() = headers;
+        if uri.scheme_str() == Some("http")
+            && let Some(proxy) = self.connector.proxy_for(&uri)
+            && let Some(auth) = proxy.basic_auth()
+        {
+            req.headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
+        }
+        let fut = self.http.request(req);
+        let res = match self.timeout {
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(SendError {
+                        connect: false,
+                        error: Error::internal(format!(
+                            "{method} {} timed out after {t:?} waiting for a response",
+                            redact(&uri)
+                        )),
+                    });
+                }
+            },
+            None => fut.await,
+        };
+        res.map_err(|e| {
+            let mut msg = format!("{method} {}: {e}", redact(&uri));
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            SendError {
+                connect: e.is_connect(),
+                error: Error::internal(msg),
+            }
+        })
+    }
+}
+
+/// The URI without its query (which may carry tokens or upload state).
+pub(crate) fn redact(uri: &Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        uri.path()
+    )
+}
+
+/// A response: status, headers, the final URL, and the body (which holds
+/// a concurrency slot until it is read or dropped).
+pub(crate) struct Response {
+    /// The status.
+    pub(crate) status: StatusCode,
+    /// The headers.
+    pub(crate) headers: HeaderMap,
+    /// The URL that answered (after redirects).
+    pub(crate) url: Uri,
+    body: Incoming,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Response {
+    /// Wraps a hyper response.
+    pub(crate) fn new(
+        res: http::Response<Incoming>,
+        url: Uri,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Response {
+        let (parts, body) = res.into_parts();
+        Response {
+            status: parts.status,
+            headers: parts.headers,
+            url,
+            body,
+            permit,
+        }
+    }
+
+    /// A header as a string, if present and valid.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `Content-Length`, if present.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.header("content-length")?.trim().parse().ok()
+    }
+
+    /// Reads the whole body, failing with `SIZE_INVALID` past `limit` bytes.
+    pub(crate) async fn bytes_limited(self, limit: usize) -> Result<Bytes> {
+        if let Some(len) = self.content_length()
+            && len > limit as u64
+        {
+            return Err(too_large(len, limit));
+        }
+        let mut body = self.body;
+        let mut out = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::internal(format!("reading response: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > limit {
+                    return Err(too_large((out.len() + data.len()) as u64, limit));
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        drop(self.permit);
+        Ok(out.freeze())
+    }
+
+    /// The body as a stream of bytes; the concurrency slot is held until
+    /// the stream ends or is dropped.
+    pub(crate) fn into_stream(self) -> BlobStream {
+        let permit = self.permit;
+        BodyStream::new(self.body)
+            .filter_map(|frame| async move {
+                match frame {
+                    Ok(f) => f.into_data().ok().map(Ok),
+                    Err(e) => Some(Err(Error::internal(format!(
+                        "connection failed while reading: {e}"
+                    )))),
+                }
+            })
+            .map(move |item| {
+                let _slot = &permit;
+                item
+            })
+            .boxed()
+    }
+
+    /// The spec error this (failed) response carries; `not_found` is what
+    /// a body-less 404 means for the request at hand.
+    pub(crate) async fn into_error(self, not_found: ErrorCode) -> Error {
+        let status = self.status.as_u16();
+        match self.bytes_limited(64 * 1024).await {
+            Ok(body) => ErrorBody::parse_response(status, &body, not_found),
+            Err(_) => ErrorBody::parse_response(status, b"", not_found),
+        }
+    }
+}
+
+fn too_large(len: u64, limit: usize) -> Error {
+    Error::new(
+        ErrorCode::SizeInvalid,
+        format!("response body of {len} bytes is over the {limit}-byte limit"),
+    )
+}

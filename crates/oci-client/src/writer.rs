@@ -1,0 +1,211 @@
+//! Chunked uploads: PATCH chunks with `Content-Range` (at least the
+//! registry's `OCI-Chunk-Min-Length`, buffering at most one chunk), commit
+//! with a PUT carrying the digest, resume from the registry's `Range`.
+//!
+//! The upload id is the session's current absolute `Location` URL. It
+//! changes as chunks are written (distribution signs its state into it),
+//! so resume with the id the writer reported last. A bare uuid is accepted
+//! too, for registries that keep no state in the URL.
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::{Method, StatusCode, Uri};
+use oci_core::media::OCTET_STREAM;
+use oci_core::wire::parse_upload_range;
+use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result};
+
+use crate::auth::token::Scope;
+use crate::client::{Call, Client};
+use crate::transport::{Payload, Response};
+use crate::uploads::{Session, chunk_min, location, with_query};
+
+/// A chunked upload to a remote registry.
+pub(crate) struct ChunkedWriter {
+    client: Client,
+    repo: RepoName,
+    location: Uri,
+    id: String,
+    /// Bytes the registry has acknowledged.
+    offset: u64,
+    /// Bytes written but not yet sent (less than one chunk).
+    buffer: BytesMut,
+    chunk_min: Option<u64>,
+}
+
+impl ChunkedWriter {
+    /// A writer for a fresh session.
+    pub(crate) fn new(client: Client, repo: RepoName, session: Session) -> ChunkedWriter {
+        ChunkedWriter::at(client, repo, session.location, 0, session.chunk_min)
+    }
+
+    fn at(
+        client: Client,
+        repo: RepoName,
+        location: Uri,
+        offset: u64,
+        chunk_min: Option<u64>,
+    ) -> ChunkedWriter {
+        ChunkedWriter {
+            id: location.to_string(),
+            client,
+            repo,
+            location,
+            offset,
+            buffer: BytesMut::new(),
+            chunk_min,
+        }
+    }
+
+    /// Reopens the upload `id` (a Location URL or a uuid) where the
+    /// registry says it stands.
+    pub(crate) async fn resume(client: Client, repo: RepoName, id: &str) -> Result<ChunkedWriter> {
+        let url = if id.starts_with('/') || id.contains("://") {
+            let base = client.url("/v2/", &[])?;
+            client.resolve(&base, id)?
+        } else {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(unknown_upload(id));
+            }
+            client.url(&format!("/v2/{repo}/blobs/uploads/{id}"), &[])?
+        };
+        if !client.is_own(&url)
+            || !url
+                .path()
+                .starts_with(&format!("/v2/{repo}/blobs/uploads/"))
+        {
+            return Err(unknown_upload(id));
+        }
+        let call = Call::new(Method::GET, url.clone(), Scope::push(&repo));
+        let res = client.execute(call).await?;
+        if !res.status.is_success() {
+            let err = res.into_error(ErrorCode::BlobUploadUnknown).await;
+            if err.is(ErrorCode::BlobUploadInvalid) {
+                return Err(Error::new(ErrorCode::BlobUploadUnknown, err.message()));
+            }
+            return Err(err);
+        }
+        let offset = acknowledged(&res)?;
+        let location = match res.header("location") {
+            Some(_) => location(&client, &res)?,
+            None => url,
+        };
+        let min = chunk_min(&res);
+        Ok(ChunkedWriter::at(client, repo, location, offset, min))
+    }
+
+    /// Sends `chunk` as the next PATCH and records the registry's answer.
+    async fn send(&mut self, chunk: Bytes) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let end = self.offset + chunk.len() as u64 - 1;
+        let call = Call::new(
+            Method::PATCH,
+            self.location.clone(),
+            Scope::push(&self.repo),
+        )
+        .header(http::header::CONTENT_TYPE, OCTET_STREAM)
+        .header(
+            http::header::CONTENT_RANGE,
+            &format!("{}-{end}", self.offset),
+        )
+        .body(Payload::Bytes(chunk));
+        let res = self.client.execute(call).await?;
+        if res.status != StatusCode::ACCEPTED && res.status != StatusCode::NO_CONTENT {
+            return Err(res.into_error(ErrorCode::BlobUploadUnknown).await);
+        }
+        let acked = acknowledged(&res)?;
+        if res.header("location").is_some() {
+            self.location = location(&self.client, &res)?;
+            self.id = self.location.to_string();
+        }
+        if acked != end + 1 {
+            return Err(Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("registry holds {acked} bytes of the upload after a chunk ending at {end}"),
+            ));
+        }
+        self.offset = acked;
+        Ok(())
+    }
+}
+
+/// The bytes the registry holds according to an upload response's `Range`.
+fn acknowledged(res: &Response) -> Result<u64> {
+    match res.header("range") {
+        Some(r) => parse_upload_range(r).map_err(|e| {
+            Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("registry sent a bad upload Range: {}", e.message()),
+            )
+        }),
+        None => Err(Error::new(
+            ErrorCode::BlobUploadInvalid,
+            "registry sent no Range for the upload",
+        )),
+    }
+}
+
+fn unknown_upload(id: &str) -> Error {
+    Error::new(
+        ErrorCode::BlobUploadUnknown,
+        format!("{id:?} is not an upload of this registry and repository"),
+    )
+}
+
+#[async_trait]
+impl BlobWriter for ChunkedWriter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn size(&self) -> u64 {
+        self.offset + self.buffer.len() as u64
+    }
+
+    fn chunk_min(&self) -> Option<u64> {
+        self.chunk_min
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        match self.chunk_min {
+            None => self.send(data).await,
+            Some(min) => {
+                if self.buffer.is_empty() && data.len() as u64 >= min {
+                    return self.send(data).await;
+                }
+                self.buffer.extend_from_slice(&data);
+                if self.buffer.len() as u64 >= min {
+                    let chunk = self.buffer.split().freeze();
+                    self.send(chunk).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        let size = self.size();
+        let url = with_query(&self.location, "digest", &digest.to_string())?;
+        let rest = self.buffer.freeze();
+        let call = Call::new(Method::PUT, url, Scope::push(&self.repo))
+            .header(http::header::CONTENT_TYPE, OCTET_STREAM)
+            .body(Payload::Bytes(rest));
+        let res = self.client.execute(call).await?;
+        if !res.status.is_success() {
+            return Err(res.into_error(ErrorCode::BlobUploadUnknown).await);
+        }
+        self.client
+            .check_committed(&self.repo, digest, &res, Some(size))
+            .await
+    }
+
+    async fn cancel(self: Box<Self>) -> Result<()> {
+        self.client.delete_upload(&self.repo, &self.location).await
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        let rest = self.buffer.split().freeze();
+        self.send(rest).await
+    }
+}
