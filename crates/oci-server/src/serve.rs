@@ -72,7 +72,10 @@ pub(crate) async fn connection<S>(service: RegistryService, stream: S, peer: Soc
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Blob uploads over HTTP/2 stall on the default 64 KiB windows; let
+    // the windows grow with the connection's bandwidth-delay product.
+    builder.http2().adaptive_window(true);
     if let Err(e) = builder
         .serve_connection(TokioIo::new(stream), service)
         .await

@@ -1,23 +1,36 @@
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use oci_core::Digest;
 
 use crate::support::Harness;
 
 #[tokio::test]
-async fn speaks_cleartext_http2() {
+async fn speaks_cleartext_http2_both_ways() {
     let h = Harness::new().await;
-    let digest = h.blob("a", b"over h2").await;
     let client = Client::builder(TokioExecutor::new())
         .http2_only(true)
-        .build_http::<Empty<Bytes>>();
+        .build_http::<Full<Bytes>>();
+    let data: Bytes = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let digest = Digest::sha256(&data);
+
+    let push = http::Request::post(format!(
+        "{}/v2/a/blobs/uploads/?digest={digest}",
+        h.server.url()
+    ))
+    .body(Full::new(data.clone()))
+    .unwrap();
+    let resp = client.request(push).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), 201);
+
     let uri = format!("{}/v2/a/blobs/{digest}", h.server.url());
     let resp = client.get(uri.parse().unwrap()).await.unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);
     assert_eq!(resp.status(), 200);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(&body[..], b"over h2");
+    assert_eq!(body, data);
 }
 
 #[tokio::test]
