@@ -1,0 +1,7 @@
+//! Output formats: the `docker save` tarball and the OCI image layout,
+//! planned as tar entries and written with parallel downloads.
+
+pub mod docker;
+pub mod oci;
+pub mod tar;
+pub mod write;

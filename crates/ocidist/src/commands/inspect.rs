@@ -1,0 +1,186 @@
+//! `tags`, `manifest`, `config`, `blob`, `catalog`, `delete`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use futures::StreamExt;
+use oci_core::{Error, ErrorCode, ListOptions, ManifestRef, Result};
+
+use super::{host, platform_of, reference, repository};
+use crate::cli::{ManifestArg, PlatformFlags};
+use crate::connect::Connector;
+use crate::pretty::pretty_json;
+use crate::puller::{ManifestChoice, Puller};
+
+fn stdout_write(data: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(data)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::new(ErrorCode::Unknown, format!("cannot write to stdout: {e}")))
+}
+
+pub async fn tags(connector: &Connector, repo: &str, json: bool) -> Result<()> {
+    let r = repository(repo)?;
+    let registry = connector.connect(r.registry())?;
+    let mut list = registry.tags(r.repository(), &ListOptions::all());
+    let mut all = Vec::new();
+    while let Some(tag) = list.next().await {
+        let tag = tag?;
+        if json {
+            all.push(tag.to_string());
+        } else {
+            stdout_write(format!("{tag}\n").as_bytes())?;
+        }
+    }
+    if json {
+        let v = serde_json::json!({"name": r.repository().as_str(), "tags": all});
+        stdout_write(format!("{v}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+pub async fn manifest(
+    connector: &Connector,
+    s: &str,
+    raw: bool,
+    choice: Option<ManifestArg>,
+    platform: &PlatformFlags,
+) -> Result<()> {
+    let r = reference(s)?;
+    let puller = Puller::new(connector.connect(r.registry())?);
+    let wants_platform = platform.platform.is_some()
+        || platform.os.is_some()
+        || platform.arch.is_some()
+        || platform.variant.is_some();
+    let m = match (choice, wants_platform) {
+        (Some(ManifestArg::List), _) => {
+            puller
+                .manifest_choice(&r, ManifestChoice::List, &platform_of(platform)?)
+                .await?
+        }
+        (Some(ManifestArg::Image), _) | (None, true) => {
+            puller
+                .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+                .await?
+        }
+        (None, false) => puller.manifest(&r).await?,
+    };
+    eprintln!("Digest: {}", m.digest());
+    if raw {
+        stdout_write(&m.bytes)
+    } else {
+        stdout_write(pretty_json(&m.bytes).as_bytes())
+    }
+}
+
+pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) -> Result<()> {
+    let r = reference(s)?;
+    let puller = Puller::new(connector.connect(r.registry())?);
+    let resolved = puller.resolve(&r, &platform_of(platform)?).await?;
+    let bytes = puller.config(&r, &resolved).await?;
+    stdout_write(&bytes)?;
+    if !bytes.ends_with(b"\n") && std::io::stdout().is_terminal() {
+        stdout_write(b"\n")?;
+    }
+    Ok(())
+}
+
+pub async fn blob(
+    connector: &Connector,
+    s: &str,
+    output: Option<&Path>,
+    force: bool,
+) -> Result<()> {
+    let r = reference(s)?;
+    let ManifestRef::Digest(digest) = r.manifest_ref() else {
+        return Err(Error::new(
+            ErrorCode::DigestInvalid,
+            format!("{s:?} names no digest; use REPO@sha256:…"),
+        ));
+    };
+    if output.is_none() && std::io::stdout().is_terminal() {
+        return Err(Error::new(
+            ErrorCode::Unknown,
+            "refusing to write a blob to a terminal; redirect stdout or use -o FILE",
+        ));
+    }
+    let registry = connector.connect(r.registry())?;
+    let reader = registry.get_blob(r.repository(), &digest).await?;
+    // Verify here too: the bytes leave the program.
+    let mut stream =
+        oci_core::VerifyStream::new(reader.stream, digest.clone(), Some(reader.descriptor.size));
+    match output {
+        Some(path) => {
+            let mut file = crate::staged::StagedFile::create(path, force)?;
+            while let Some(chunk) = stream.next().await {
+                file.write_all(&chunk?)?;
+            }
+            file.persist()?;
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = stream.next().await {
+                out.write_all(&chunk?).map_err(|e| {
+                    Error::new(ErrorCode::Unknown, format!("cannot write to stdout: {e}"))
+                })?;
+            }
+            out.flush().map_err(|e| {
+                Error::new(ErrorCode::Unknown, format!("cannot write to stdout: {e}"))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn catalog(connector: &Connector, h: &str, json: bool) -> Result<()> {
+    let host = host(h)?;
+    let registry = connector.connect(&host)?;
+    let mut list = registry.repositories(&ListOptions::all());
+    let mut all = Vec::new();
+    while let Some(repo) = list.next().await {
+        let repo = repo?;
+        if json {
+            all.push(repo.to_string());
+        } else {
+            stdout_write(format!("{repo}\n").as_bytes())?;
+        }
+    }
+    if json {
+        stdout_write(format!("{}\n", serde_json::json!({"repositories": all})).as_bytes())?;
+    }
+    Ok(())
+}
+
+pub async fn delete(connector: &Connector, s: &str) -> Result<()> {
+    let r = oci_core::Reference::parse_bare(s)?;
+    let registry = connector.connect(r.registry())?;
+    match (r.digest(), r.tag()) {
+        (Some(d), _) => {
+            registry.delete_manifest(r.repository(), d).await?;
+            eprintln!("deleted manifest {d}");
+        }
+        (None, Some(t)) => match registry.delete_tag(r.repository(), t).await {
+            Ok(()) => eprintln!("deleted tag {t}"),
+            Err(e) if e.is(ErrorCode::Unsupported) => {
+                let d = registry.resolve_tag(r.repository(), t).await?;
+                return Err(Error::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "the registry cannot delete a tag alone; delete the manifest with {}/{}@{}",
+                        r.registry(),
+                        r.repository(),
+                        d.digest
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        },
+        (None, None) => {
+            return Err(Error::new(
+                ErrorCode::NameInvalid,
+                format!("{s:?} names no tag or digest to delete"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `pull` and `copy`.
+
+use std::path::PathBuf;
+
+use oci_core::{Platform, Reference, Result};
+
+use super::reference;
+use crate::cli::FormatArg;
+use crate::connect::Connector;
+use crate::copy::{CopyOptions, Endpoint};
+use crate::progress::Progress;
+use crate::puller::{Format, Puller};
+
+/// The arguments of `pull`.
+pub struct PullArgs {
+    pub reference: String,
+    pub output: Option<PathBuf>,
+    pub format: FormatArg,
+    pub force: bool,
+    pub concurrency: usize,
+    pub progress: bool,
+    pub platform: Platform,
+}
+
+/// The default output path: `<last name component>_<tag or digest>` plus
+/// `.tar` for archives.
+fn default_output(r: &Reference, format: Format) -> PathBuf {
+    let name = r
+        .repository()
+        .as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or("image");
+    let version = match (r.tag(), r.digest()) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(d)) => d.hex()[..12].to_owned(),
+        (None, None) => "latest".to_owned(),
+    };
+    let suffix = match format {
+        Format::Docker => ".tar",
+        Format::Oci => ".oci.tar",
+        Format::OciDir => "",
+    };
+    PathBuf::from(format!("{name}_{version}{suffix}"))
+}
+
+pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
+    let r = reference(&args.reference)?;
+    let format = match args.format {
+        FormatArg::Docker => Format::Docker,
+        FormatArg::Oci => Format::Oci,
+        FormatArg::OciDir => Format::OciDir,
+    };
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&r, format));
+    let puller = Puller::new(connector.connect(r.registry())?)
+        .concurrency(args.concurrency)
+        .progress(Progress::stderr(args.progress));
+    let report = puller
+        .pull(&r, &args.platform, format, &out, args.force)
+        .await?;
+    if let Some(index) = &report.resolved.index {
+        println!("index: {}", index.digest());
+    }
+    println!("manifest: {}", report.resolved.manifest.digest());
+    eprintln!(
+        "wrote {} ({} layers, {} bytes downloaded)",
+        report.path.display(),
+        report.resolved.image.layers.len(),
+        report.bytes
+    );
+    Ok(())
+}
+
+pub async fn copy(
+    connector: &Connector,
+    source: &str,
+    target: &str,
+    all_platforms: bool,
+    concurrency: usize,
+    platform: Platform,
+) -> Result<()> {
+    let src_ref = reference(source)?;
+    let mut dst_ref = Reference::parse_bare(target)?;
+    if dst_ref.tag().is_none() && dst_ref.digest().is_none() {
+        dst_ref = match src_ref.tag() {
+            Some(t) => dst_ref.with_tag(t.clone()),
+            None => dst_ref,
+        };
+    }
+    let src = Endpoint {
+        registry: connector.connect(src_ref.registry())?,
+        reference: src_ref.clone(),
+    };
+    let same_registry = src_ref.registry() == dst_ref.registry();
+    let dst = Endpoint {
+        registry: if same_registry {
+            std::sync::Arc::clone(&src.registry)
+        } else {
+            connector.connect(dst_ref.registry())?
+        },
+        reference: dst_ref.clone(),
+    };
+    let options = CopyOptions {
+        all_platforms,
+        platform,
+        same_registry,
+        concurrency,
+    };
+    let report = crate::copy::copy(&src, &dst, &options).await?;
+    if let Some(d) = &report.digest {
+        println!("{}", d.digest);
+    }
+    eprintln!(
+        "copied {src_ref} to {dst_ref}: {} blobs copied, {} mounted, {} already present",
+        report.copied, report.mounted, report.skipped
+    );
+    Ok(())
+}

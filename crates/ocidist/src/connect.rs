@@ -1,0 +1,96 @@
+//! Turns the connection flags into a connected [`Registry`] per host.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use oci_client::{AuthOptions, Client, ClientOptions, ProxyOptions, Scheme};
+use oci_core::{Error, ErrorCode, Registry, Result};
+
+use crate::cli::{ConnectFlags, SchemeArg};
+
+/// Connects to registries with one set of options.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    options: ClientOptions,
+}
+
+fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorCode::Unknown,
+            format!("cannot read {what} {}: {e}", path.display()),
+        )
+    })
+}
+
+impl Connector {
+    /// Options from the command line flags (reads files and stdin as asked).
+    pub fn from_flags(flags: &ConnectFlags) -> Result<Connector> {
+        let scheme = match (flags.scheme, flags.plain_http) {
+            (_, true) | (Some(SchemeArg::Http), _) => Some(Scheme::Http),
+            (Some(SchemeArg::Https), _) => Some(Scheme::Https),
+            (None, false) => None,
+        };
+        let mut options = ClientOptions {
+            scheme,
+            ..ClientOptions::default()
+        };
+        options.tls.insecure = flags.insecure;
+        if let Some(path) = &flags.cacert {
+            options.tls.ca_pem = Some(read_file(path, "CA bundle")?);
+        }
+        if let (Some(cert), Some(key)) = (&flags.cert, &flags.key) {
+            options.tls.client_cert_pem = Some(read_file(cert, "client certificate")?);
+            options.tls.client_key_pem = Some(read_file(key, "client key")?);
+        }
+        if let Some(url) = &flags.proxy {
+            options.proxy = ProxyOptions::Url {
+                url: url.clone(),
+                no_proxy: std::env::var("NO_PROXY")
+                    .or_else(|_| std::env::var("no_proxy"))
+                    .ok(),
+            };
+        }
+        options.namespace = flags.namespace.clone();
+        options.auth = if let Some(token) = &flags.token {
+            AuthOptions::BearerToken(token.0.clone())
+        } else if let Some(username) = &flags.username {
+            let password = match (&flags.password, flags.password_stdin) {
+                (Some(p), _) => p.0.clone(),
+                (None, true) => read_password_stdin()?,
+                (None, false) => {
+                    return Err(Error::new(
+                        ErrorCode::Unauthorized,
+                        "--username needs --password or --password-stdin",
+                    ));
+                }
+            };
+            AuthOptions::Basic {
+                username: username.clone(),
+                password,
+            }
+        } else if flags.anonymous {
+            AuthOptions::Anonymous
+        } else {
+            AuthOptions::FromConfig
+        };
+        Ok(Connector { options })
+    }
+
+    /// A client for `host[:port]`.
+    pub fn connect(&self, host: &str) -> Result<Arc<dyn Registry>> {
+        let client = Client::new(host, self.options.clone())?;
+        Ok(Arc::new(client))
+    }
+}
+
+fn read_password_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        Error::new(
+            ErrorCode::Unknown,
+            format!("cannot read the password from stdin: {e}"),
+        )
+    })?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

@@ -1,0 +1,163 @@
+//! Registry-to-registry copy: one platform or every platform of an index,
+//! children before the index, skipping blobs the target already has and
+//! mounting across repositories of the same registry.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use oci_core::{
+    Descriptor, Error, ErrorCode, Manifest, ParsedManifest, Platform, Reference, Registry,
+    RepoName, Result, Tag,
+};
+
+/// One side of a copy: a connected registry and a reference in it.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The registry.
+    pub registry: Arc<dyn Registry>,
+    /// The reference.
+    pub reference: Reference,
+}
+
+/// How to copy.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Copy the index and every child; otherwise resolve to `platform`.
+    pub all_platforms: bool,
+    /// The platform to copy when not copying all.
+    pub platform: Platform,
+    /// Whether source and target are the same registry (mount instead of copy).
+    pub same_registry: bool,
+    /// Blobs copied at once.
+    pub concurrency: usize,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default)]
+pub struct CopyReport {
+    /// The digest of the top manifest pushed.
+    pub digest: Option<Descriptor>,
+    /// Blobs whose bytes were copied.
+    pub copied: usize,
+    /// Blobs the target already had.
+    pub skipped: usize,
+    /// Blobs mounted from the source repository.
+    pub mounted: usize,
+}
+
+enum BlobOutcome {
+    Copied,
+    Skipped,
+    Mounted,
+}
+
+/// Copies `src` to `dst`.
+pub async fn copy(src: &Endpoint, dst: &Endpoint, options: &CopyOptions) -> Result<CopyReport> {
+    let src_repo = src.reference.repository();
+    let top = crate::puller::Puller::new(Arc::clone(&src.registry))
+        .manifest(&src.reference)
+        .await?;
+    let tags: Vec<Tag> = dst.reference.tag().cloned().into_iter().collect();
+    let mut report = CopyReport::default();
+    let pushed = match top.parse()? {
+        ParsedManifest::Image(_) => {
+            copy_image(src, dst, &top, options, &mut report).await?;
+            dst.registry
+                .push_manifest(dst.reference.repository(), &top, &tags)
+                .await?
+        }
+        ParsedManifest::Index(index) if options.all_platforms => {
+            for child in &index.manifests {
+                let m = src.registry.get_manifest(src_repo, &child.digest).await?;
+                match m.parse()? {
+                    ParsedManifest::Image(_) => {
+                        copy_image(src, dst, &m, options, &mut report).await?
+                    }
+                    ParsedManifest::Index(_) => {
+                        return Err(Error::new(
+                            ErrorCode::Unsupported,
+                            format!(
+                                "nested index {} inside {} is not copied",
+                                child.digest, src.reference
+                            ),
+                        ));
+                    }
+                }
+                dst.registry
+                    .push_manifest(dst.reference.repository(), &m, &[])
+                    .await?;
+            }
+            dst.registry
+                .push_manifest(dst.reference.repository(), &top, &tags)
+                .await?
+        }
+        ParsedManifest::Index(index) => {
+            let child = index.select_platform(&options.platform).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::ManifestUnknown,
+                    format!(
+                        "{} has no image for platform {}",
+                        src.reference, options.platform
+                    ),
+                )
+            })?;
+            let m = src.registry.get_manifest(src_repo, &child.digest).await?;
+            copy_image(src, dst, &m, options, &mut report).await?;
+            dst.registry
+                .push_manifest(dst.reference.repository(), &m, &tags)
+                .await?
+        }
+    };
+    report.digest = Some(pushed);
+    Ok(report)
+}
+
+async fn copy_image(
+    src: &Endpoint,
+    dst: &Endpoint,
+    m: &Manifest,
+    options: &CopyOptions,
+    report: &mut CopyReport,
+) -> Result<()> {
+    let parsed = m.parse()?;
+    let blobs: Vec<Descriptor> = parsed.blobs().into_iter().cloned().collect();
+    let outcomes: Vec<BlobOutcome> = futures::stream::iter(blobs)
+        .map(|d| copy_blob(src, dst, d, options.same_registry))
+        .buffer_unordered(options.concurrency.max(1))
+        .try_collect()
+        .await?;
+    for o in outcomes {
+        match o {
+            BlobOutcome::Copied => report.copied += 1,
+            BlobOutcome::Skipped => report.skipped += 1,
+            BlobOutcome::Mounted => report.mounted += 1,
+        }
+    }
+    Ok(())
+}
+
+async fn copy_blob(
+    src: &Endpoint,
+    dst: &Endpoint,
+    d: Descriptor,
+    same_registry: bool,
+) -> Result<BlobOutcome> {
+    let (src_repo, dst_repo): (&RepoName, &RepoName) =
+        (src.reference.repository(), dst.reference.repository());
+    if dst.registry.resolve_blob(dst_repo, &d.digest).await.is_ok() {
+        return Ok(BlobOutcome::Skipped);
+    }
+    if same_registry && src_repo != dst_repo {
+        match dst.registry.mount_blob(dst_repo, src_repo, &d.digest).await {
+            Ok(_) => return Ok(BlobOutcome::Mounted),
+            Err(e) => {
+                tracing::debug!(digest = %d.digest, error = %e, "mount failed, copying bytes")
+            }
+        }
+    }
+    let reader = src.registry.get_blob(src_repo, &d.digest).await?;
+    dst.registry
+        .push_blob(dst_repo, &d.digest, Some(d.size), reader.stream)
+        .await?;
+    Ok(BlobOutcome::Copied)
+}

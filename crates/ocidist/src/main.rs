@@ -1,0 +1,45 @@
+//! The `ocidist` command.
+
+use clap::Parser;
+use ocidist::cli::Cli;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.parsed {
+        println!("{cli:#?}");
+        return;
+    }
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ocidist: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = ocidist::commands::run(cli) => r,
+            _ = tokio::signal::ctrl_c() => Err(oci_core::Error::new(oci_core::ErrorCode::Unknown, "interrupted")),
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("ocidist: {}", one_line(&e.to_string()));
+        std::process::exit(1);
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,306 @@
+//! [`Puller`]: the library face of `ocidist pull` — resolve a reference to
+//! one platform's image and write it as a `docker save` tarball, an OCI
+//! layout, or loose blobs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use oci_core::media::ManifestKind;
+use oci_core::registry::{get_manifest_ref, resolve_manifest_ref};
+use oci_core::{
+    Descriptor, Error, ErrorCode, ImageManifest, Manifest, ParsedManifest, Platform, Reference,
+    Registry, Result,
+};
+
+use crate::archive::write::{self, BlobSource, Shape};
+use crate::archive::{docker, oci};
+use crate::progress::Progress;
+
+/// The largest image config read into memory.
+const MAX_CONFIG_SIZE: u64 = 32 << 20;
+
+/// What to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A `docker save` tarball.
+    Docker,
+    /// An OCI image layout as a tar file.
+    Oci,
+    /// An OCI image layout as a directory.
+    OciDir,
+}
+
+/// Which manifest to return for a reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestChoice {
+    /// The index (an error for a single-platform image).
+    List,
+    /// The image manifest, resolved to a platform if the reference is an index.
+    Image,
+}
+
+/// A reference resolved to one image.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The index the image was chosen from, if the reference named one.
+    pub index: Option<Manifest>,
+    /// The image manifest, as served.
+    pub manifest: Manifest,
+    /// Its parsed view.
+    pub image: ImageManifest,
+}
+
+impl Resolved {
+    /// The digest the reference itself resolved to (the index's if any).
+    pub fn top_digest(&self) -> &oci_core::Digest {
+        self.index.as_ref().unwrap_or(&self.manifest).digest()
+    }
+}
+
+/// What a pull wrote.
+#[derive(Debug, Clone)]
+pub struct PullReport {
+    /// The resolved image.
+    pub resolved: Resolved,
+    /// Where it was written.
+    pub path: PathBuf,
+    /// Layer bytes downloaded.
+    pub bytes: u64,
+}
+
+/// Pulls images from one registry.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use ocidist::puller::Puller;
+/// let registry = Arc::new(oci_mem::MemRegistry::new());
+/// let puller = Puller::new(registry).concurrency(4);
+/// let reference = "localhost:5000/app:v1".parse().unwrap();
+/// let err = puller.manifest(&reference).await.unwrap_err();
+/// assert!(err.is_not_found());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Puller {
+    registry: Arc<dyn Registry>,
+    concurrency: usize,
+    progress: Progress,
+}
+
+impl Puller {
+    /// A puller over a connected registry.
+    pub fn new(registry: Arc<dyn Registry>) -> Puller {
+        Puller {
+            registry,
+            concurrency: 8,
+            progress: Progress::hidden(),
+        }
+    }
+
+    /// How many blobs download at once.
+    pub fn concurrency(mut self, n: usize) -> Puller {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Progress display for downloads.
+    pub fn progress(mut self, progress: Progress) -> Puller {
+        self.progress = progress;
+        self
+    }
+
+    /// The registry pulled from.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    /// The descriptor of the referenced manifest (a HEAD request).
+    pub async fn head_manifest(&self, reference: &Reference) -> Result<Descriptor> {
+        resolve_manifest_ref(
+            self.registry.as_ref(),
+            reference.repository(),
+            &reference.manifest_ref(),
+        )
+        .await
+    }
+
+    /// The referenced manifest as the server chooses to serve it.
+    pub async fn manifest(&self, reference: &Reference) -> Result<Manifest> {
+        let m = get_manifest_ref(
+            self.registry.as_ref(),
+            reference.repository(),
+            &reference.manifest_ref(),
+        )
+        .await?;
+        if let Some(d) = reference.digest()
+            && m.digest() != d
+        {
+            return Err(Error::new(
+                ErrorCode::DigestInvalid,
+                format!("the registry served {} for {d}", m.digest()),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// The index or the platform's image manifest, as asked.
+    pub async fn manifest_choice(
+        &self,
+        reference: &Reference,
+        choice: ManifestChoice,
+        platform: &Platform,
+    ) -> Result<Manifest> {
+        match choice {
+            ManifestChoice::List => {
+                let m = self.manifest(reference).await?;
+                if m.parse()?.kind() != ManifestKind::Index {
+                    return Err(Error::new(
+                        ErrorCode::ManifestUnknown,
+                        format!("{reference} is a single-platform image, not a manifest list"),
+                    ));
+                }
+                Ok(m)
+            }
+            ManifestChoice::Image => Ok(self.resolve(reference, platform).await?.manifest),
+        }
+    }
+
+    /// Resolves the reference to one image, choosing `platform` from an index.
+    pub async fn resolve(&self, reference: &Reference, platform: &Platform) -> Result<Resolved> {
+        let top = self.manifest(reference).await?;
+        match top.parse()? {
+            ParsedManifest::Image(image) => Ok(Resolved {
+                index: None,
+                manifest: top,
+                image,
+            }),
+            ParsedManifest::Index(index) => {
+                let child = index.select_platform(platform).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::ManifestUnknown,
+                        format!(
+                            "{reference} has no image for platform {platform} (it has: {})",
+                            index.platforms().join(", ")
+                        ),
+                    )
+                })?;
+                let manifest = self
+                    .registry
+                    .get_manifest(reference.repository(), &child.digest)
+                    .await?;
+                let ParsedManifest::Image(image) = manifest.parse()? else {
+                    return Err(Error::new(
+                        ErrorCode::ManifestInvalid,
+                        format!("the {platform} entry of {reference} is not an image manifest"),
+                    ));
+                };
+                Ok(Resolved {
+                    index: Some(top),
+                    manifest,
+                    image,
+                })
+            }
+        }
+    }
+
+    /// The image config of a resolved image, verified.
+    pub async fn config(&self, reference: &Reference, resolved: &Resolved) -> Result<Bytes> {
+        let d = &resolved.image.config;
+        if d.size > MAX_CONFIG_SIZE {
+            return Err(Error::new(
+                ErrorCode::SizeInvalid,
+                format!("config {} of {} bytes is too large", d.digest, d.size),
+            ));
+        }
+        let bytes = self
+            .registry
+            .get_blob(reference.repository(), &d.digest)
+            .await?
+            .bytes()
+            .await?;
+        let mut v = oci_core::Verifier::new(d.digest.clone(), Some(d.size));
+        v.update(&bytes)?;
+        v.finish()?;
+        Ok(bytes)
+    }
+
+    /// Pulls the reference for `platform` and writes it to `out`.
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        format: Format,
+        out: &Path,
+        force: bool,
+    ) -> Result<PullReport> {
+        let resolved = self.resolve(reference, platform).await?;
+        let config = self.config(reference, &resolved).await?;
+        let layers = &resolved.image.layers;
+        let (plan, shape) = match format {
+            Format::Docker => (
+                docker::plan(reference, &resolved.image.config, config, layers)?,
+                Shape::Tar,
+            ),
+            Format::Oci | Format::OciDir => {
+                let plan = oci::plan(
+                    reference,
+                    std::slice::from_ref(&resolved.manifest),
+                    &[(resolved.image.config.clone(), config)],
+                    layers,
+                )?;
+                (
+                    plan,
+                    if format == Format::Oci {
+                        Shape::Tar
+                    } else {
+                        Shape::Dir
+                    },
+                )
+            }
+        };
+        let bytes = write::write(&plan, &self.source(reference), out, shape, force).await?;
+        Ok(PullReport {
+            resolved,
+            path: out.to_path_buf(),
+            bytes,
+        })
+    }
+
+    /// Downloads the config and layers of the platform's image into `dir`,
+    /// one file per blob named by its digest hex.
+    pub async fn pull_blobs(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        dir: &Path,
+        force: bool,
+    ) -> Result<Vec<PathBuf>> {
+        let resolved = self.resolve(reference, platform).await?;
+        let mut plan = crate::archive::tar::Plan::new();
+        let mut paths = Vec::new();
+        for d in std::iter::once(&resolved.image.config).chain(&resolved.image.layers) {
+            let name = d.digest.hex().to_owned();
+            if !plan.contains(&name) {
+                plan.push(
+                    name.clone(),
+                    crate::archive::tar::Source::Blob(Box::new(d.clone())),
+                );
+                paths.push(dir.join(name));
+            }
+        }
+        write::write(&plan, &self.source(reference), dir, Shape::Dir, force).await?;
+        Ok(paths)
+    }
+
+    fn source(&self, reference: &Reference) -> BlobSource {
+        BlobSource {
+            registry: Arc::clone(&self.registry),
+            repo: reference.repository().clone(),
+            concurrency: self.concurrency,
+            progress: self.progress.clone(),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Outputs written under a temporary name beside their target and renamed
+//! into place only when complete; dropped unfinished, they vanish.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_core::{Error, ErrorCode, Result};
+
+/// A temporary file or directory that becomes `target` on [`Staged::persist`].
+pub struct Staged {
+    temp: PathBuf,
+    target: PathBuf,
+    dir: bool,
+    done: bool,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::new(ErrorCode::Unknown, format!("{}: {e}", path.display()))
+}
+
+impl Staged {
+    /// Plans a staged output; refuses an existing target unless `force`.
+    pub fn new(target: &Path, dir: bool, force: bool) -> Result<Staged> {
+        if target.symlink_metadata().is_ok() && !force {
+            return Err(Error::new(
+                ErrorCode::Unknown,
+                format!(
+                    "{} already exists (use --force to replace it)",
+                    target.display()
+                ),
+            ));
+        }
+        let name = target.file_name().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Unknown,
+                format!("{} is not a file path", target.display()),
+            )
+        })?;
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(Error::new(
+                ErrorCode::Unknown,
+                format!("directory {} does not exist", parent.display()),
+            ));
+        }
+        let temp = parent.join(format!(
+            ".{}.partial-{:08x}",
+            name.to_string_lossy(),
+            rand::random::<u32>()
+        ));
+        Ok(Staged {
+            temp,
+            target: target.to_path_buf(),
+            dir,
+            done: false,
+        })
+    }
+
+    /// Where to write until [`Staged::persist`].
+    pub fn path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Moves the finished output to its target, replacing what was there.
+    pub fn persist(mut self) -> Result<()> {
+        if let Ok(meta) = self.target.symlink_metadata() {
+            let removed = if meta.is_dir() {
+                std::fs::remove_dir_all(&self.target)
+            } else {
+                std::fs::remove_file(&self.target)
+            };
+            removed.map_err(|e| io_err(&self.target, e))?;
+        }
+        std::fs::rename(&self.temp, &self.target).map_err(|e| io_err(&self.target, e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = if self.dir {
+                std::fs::remove_dir_all(&self.temp)
+            } else {
+                std::fs::remove_file(&self.temp)
+            };
+        }
+    }
+}
+
+/// A staged regular file written sequentially.
+pub struct StagedFile {
+    staged: Staged,
+    file: File,
+}
+
+impl StagedFile {
+    /// Creates the temporary file for `target`.
+    pub fn create(target: &Path, force: bool) -> Result<StagedFile> {
+        let staged = Staged::new(target, false, force)?;
+        let file = File::create(staged.path()).map_err(|e| io_err(staged.path(), e))?;
+        Ok(StagedFile { staged, file })
+    }
+
+    /// Appends bytes.
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all(data)
+            .map_err(|e| io_err(self.staged.path(), e))
+    }
+
+    /// Syncs and renames into place.
+    pub fn persist(self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| io_err(self.staged.path(), e))?;
+        self.staged.persist()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_outputs_vanish_and_existing_targets_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.tar");
+        {
+            let mut f = StagedFile::create(&target, false).unwrap();
+            f.write_all(b"partial").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut f = StagedFile::create(&target, false).unwrap();
+        f.write_all(b"done").unwrap();
+        f.persist().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"done");
+        assert!(StagedFile::create(&target, false).is_err());
+        let mut f = StagedFile::create(&target, true).unwrap();
+        f.write_all(b"again").unwrap();
+        f.persist().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"again");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
