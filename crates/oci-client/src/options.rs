@@ -73,6 +73,9 @@ pub enum AuthOptions {
     /// `auth.json` (credential helpers included); anonymous if absent.
     #[default]
     FromConfig,
+    /// Look the registry up in these auth files only, in order (docker
+    /// `config.json` or podman `auth.json` format).
+    ConfigFiles(Vec<std::path::PathBuf>),
     /// No credentials.
     Anonymous,
     /// A username and password (basic auth, or the token request's basic auth).
@@ -92,6 +95,7 @@ impl std::fmt::Debug for AuthOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AuthOptions::FromConfig => f.write_str("FromConfig"),
+            AuthOptions::ConfigFiles(files) => write!(f, "ConfigFiles({files:?})"),
             AuthOptions::Anonymous => f.write_str("Anonymous"),
             AuthOptions::Basic { username, .. } => write!(f, "Basic({username})"),
             AuthOptions::IdentityToken(_) => f.write_str("IdentityToken(..)"),

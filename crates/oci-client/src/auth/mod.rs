@@ -67,10 +67,14 @@ impl Authenticator {
                     },
                     AuthOptions::IdentityToken(t) => Credentials::IdentityToken(t.clone()),
                     AuthOptions::BearerToken(t) => Credentials::BearerToken(t.clone()),
-                    AuthOptions::FromConfig => {
+                    AuthOptions::FromConfig | AuthOptions::ConfigFiles(_) => {
                         let host = self.host.clone();
+                        let files = match &self.options {
+                            AuthOptions::ConfigFiles(files) => files.clone(),
+                            _ => credentials::default_files(),
+                        };
                         tokio::task::spawn_blocking(move || {
-                            credentials::lookup_files(&credentials::default_files(), &host)
+                            credentials::lookup_files(&files, &host)
                         })
                         .await
                         .map_err(|e| Error::internal(format!("credential lookup: {e}")))??

@@ -10,3 +10,14 @@ pub fn distribution_client() -> Client {
     let reg = distribution::shared();
     Client::new(&reg.host, ClientOptions::default().anonymous()).expect("client")
 }
+
+/// A client for a fresh in-memory registry behind our own server. The
+/// server lives as long as the test's runtime.
+pub async fn ours_client() -> Client {
+    let server =
+        oci_server::TestServer::start(std::sync::Arc::new(oci_mem::MemRegistry::new())).await;
+    let host = server.addr().to_string();
+    // The server task ends with the test's runtime.
+    std::mem::forget(server);
+    Client::new(&host, ClientOptions::default().anonymous()).expect("client")
+}
