@@ -46,26 +46,10 @@ pub async fn serve(
     }
 }
 
-/// A rustls server configuration (ring provider) from PEM files.
+/// The rustls server configuration of a PEM certificate chain and key.
 fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| {
-            io(
-                &format!("cannot read certificates from {}", cert.display()),
-                e,
-            )
-        })?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        io(
-            &format!("cannot read a private key from {}", key.display()),
-            e,
-        )
-    })?;
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| io(&format!("cannot read {}", p.display()), e));
+    oci_server::tls_config(&read(cert)?, &read(key)?)
         .map_err(|e| io("invalid TLS certificate or key", e))
 }

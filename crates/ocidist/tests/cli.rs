@@ -1,0 +1,396 @@
+//! The `ocidist` binary end to end, against our server and Debian's
+//! `docker-registry` on loopback, outputs checked with skopeo.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use oci_client::{Client, ClientOptions};
+use oci_conformance::distribution::Distribution;
+use oci_core::testkit::{Image, Index};
+use oci_core::{Platform, Registry, RepoName, Tag};
+use oci_server::TestServer;
+use support::{skopeo_raw, skopeo_to_oci_config_digest, tar_image, tar_index};
+
+/// A registry under test, seeded with the images the tests use.
+struct Seeded {
+    host: String,
+    index: Index,
+    docker: Image,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+const REPO: &str = "e2e/app";
+const DOCKER_REPO: &str = "e2e/docker";
+
+async fn seed(reg: &dyn Registry) -> (Index, Image) {
+    let repo: RepoName = REPO.parse().unwrap();
+    let index = tar_index();
+    index.push_children(reg, &repo).await;
+    index
+        .push_manifest(reg, &repo, &[Tag::latest(), "v1".parse().unwrap()])
+        .await;
+    let docker = tar_image(&Platform::new("linux", "amd64", None), 3, 3000, true);
+    docker
+        .push(reg, &DOCKER_REPO.parse().unwrap(), &[Tag::latest()])
+        .await;
+    (index, docker)
+}
+
+async fn ours() -> Seeded {
+    let mem = Arc::new(oci_mem::MemRegistry::new());
+    let (index, docker) = seed(mem.as_ref()).await;
+    let server = TestServer::start(mem).await;
+    Seeded {
+        host: server.url().trim_start_matches("http://").to_owned(),
+        index,
+        docker,
+        _keep: Box::new(server),
+    }
+}
+
+async fn distribution() -> Seeded {
+    let registry = Distribution::start()
+        .await
+        .expect("docker-registry (run .ci/install-deps)");
+    let host = registry.url().trim_start_matches("http://").to_owned();
+    let client = Client::new(&host, ClientOptions::default()).unwrap();
+    let (index, docker) = seed(&client).await;
+    Seeded {
+        host,
+        index,
+        docker,
+        _keep: Box::new(registry),
+    }
+}
+
+/// Runs the binary off the async runtime's threads.
+async fn ocidist(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_ocidist"))
+            .args(&args)
+            .env("DOCKER_CONFIG", "/nonexistent-ocidist-test")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "ocidist failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A failure: non-zero exit and one line on stderr containing `needle`.
+fn fails(out: &Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "expected failure, got {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("ocidist: "), "{err}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+}
+
+async fn inspects(s: &Seeded) {
+    let app = format!("{}/{REPO}", s.host);
+    let tags = ok(&ocidist(&["tags", &app]).await);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, vec!["latest", "v1"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&ocidist(&["tags", "--json", &app]).await)).unwrap();
+    assert_eq!(json["name"], REPO);
+
+    // The index exactly as served, and pretty by default.
+    let out = ocidist(&["manifest", "--raw", &app]).await;
+    assert_eq!(out.stdout, s.index.manifest.bytes);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&s.index.digest().to_string()));
+    let pretty = ok(&ocidist(&["manifest", &app]).await);
+    assert!(pretty.lines().count() > 5);
+    let v: serde_json::Value = serde_json::from_str(&pretty).unwrap();
+    assert_eq!(
+        v,
+        serde_json::from_slice::<serde_json::Value>(&s.index.manifest.bytes).unwrap()
+    );
+    // Resolved to a platform, by --platform or by parts.
+    let arm = &s.index.children[2];
+    let out = ocidist(&["manifest", "--raw", "--platform", "linux/arm/v7", &app]).await;
+    assert_eq!(out.stdout, arm.manifest.bytes);
+    let out = ocidist(&[
+        "manifest",
+        "--raw",
+        "--os",
+        "linux",
+        "--arch",
+        "arm64",
+        &format!("{app}:v1"),
+    ])
+    .await;
+    assert_eq!(out.stdout, s.index.children[1].manifest.bytes);
+    let out = ocidist(&["manifest", "--raw", "--manifest", "list", &app]).await;
+    assert_eq!(out.stdout, s.index.manifest.bytes);
+    let docker = format!("{}/{DOCKER_REPO}", s.host);
+    fails(
+        &ocidist(&["manifest", "--manifest", "list", &docker]).await,
+        "single-platform",
+    );
+    fails(
+        &ocidist(&["manifest", "--platform", "linux/s390x", &app]).await,
+        "no image for platform linux/s390x",
+    );
+
+    // Config and blobs.
+    let out = ocidist(&["config", "--platform", "linux/arm/v7", &app]).await;
+    assert_eq!(out.stdout, arm.config_bytes);
+    let layer = format!("{app}@{}", arm.layers[1].digest);
+    let out = ocidist(&["blob", &layer]).await;
+    assert_eq!(out.stdout, arm.layer_bytes[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("layer");
+    ok(&ocidist(&["blob", &layer, "-o", file.to_str().unwrap()]).await);
+    assert_eq!(std::fs::read(&file).unwrap(), arm.layer_bytes[1]);
+    fails(
+        &ocidist(&["blob", &layer, "-o", file.to_str().unwrap()]).await,
+        "already exists",
+    );
+    fails(&ocidist(&["blob", &app]).await, "names no digest");
+
+    // Bad input.
+    fails(
+        &ocidist(&["tags", &format!("{app}:v1")]).await,
+        "give a repository only",
+    );
+    fails(
+        &ocidist(&["manifest", &format!("{}/e2e/absent", s.host)]).await,
+        "UNKNOWN",
+    );
+    fails(
+        &ocidist(&["manifest", &format!("{}/Bad//name", s.host)]).await,
+        "invalid",
+    );
+    fails(
+        &ocidist(&["catalog", &format!("{}/x", s.host)]).await,
+        "give only the host",
+    );
+}
+
+async fn pulls(s: &Seeded) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = format!("{}/{REPO}:v1", s.host);
+    let arm = &s.index.children[2];
+
+    let tar = dir.path().join("app.tar");
+    let out = ok(&ocidist(&[
+        "pull",
+        &app,
+        "--platform",
+        "linux/arm/v7",
+        "-o",
+        tar.to_str().unwrap(),
+    ])
+    .await);
+    assert!(
+        out.contains(&format!("index: {}", s.index.digest())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("manifest: {}", arm.manifest.digest())),
+        "{out}"
+    );
+    let cfg = skopeo_to_oci_config_digest(
+        &format!("docker-archive:{}", tar.display()),
+        &dir.path().join("check1"),
+    );
+    assert_eq!(cfg, arm.config.digest.to_string());
+    fails(
+        &ocidist(&[
+            "pull",
+            &app,
+            "--platform",
+            "linux/arm/v7",
+            "-o",
+            tar.to_str().unwrap(),
+        ])
+        .await,
+        "already exists",
+    );
+
+    let oci = dir.path().join("app.oci.tar");
+    ok(&ocidist(&[
+        "pull",
+        &app,
+        "--platform",
+        "linux/arm64",
+        "--format",
+        "oci",
+        "-o",
+        oci.to_str().unwrap(),
+    ])
+    .await);
+    let raw = skopeo_raw(&format!("oci-archive:{}", oci.display()));
+    assert_eq!(
+        raw["config"]["digest"],
+        s.index.children[1].config.digest.to_string()
+    );
+
+    let layout = dir.path().join("layout");
+    ok(&ocidist(&[
+        "pull",
+        &app,
+        "--platform",
+        "linux/amd64",
+        "--format",
+        "oci-dir",
+        "-o",
+        layout.to_str().unwrap(),
+    ])
+    .await);
+    let raw = skopeo_raw(&format!("oci:{}:v1", layout.display()));
+    assert_eq!(
+        raw["config"]["digest"],
+        s.index.children[0].config.digest.to_string()
+    );
+
+    let docker = format!("{}/{DOCKER_REPO}", s.host);
+    let dtar = dir.path().join("docker.tar");
+    ok(&ocidist(&["pull", &docker, "-o", dtar.to_str().unwrap()]).await);
+    let cfg = skopeo_to_oci_config_digest(
+        &format!("docker-archive:{}", dtar.display()),
+        &dir.path().join("check2"),
+    );
+    assert_eq!(cfg, s.docker.config.digest.to_string());
+
+    fails(
+        &ocidist(&[
+            "pull",
+            &app,
+            "--platform",
+            "windows/amd64",
+            "-o",
+            dir.path().join("no.tar").to_str().unwrap(),
+        ])
+        .await,
+        "windows/amd64",
+    );
+    assert!(!dir.path().join("no.tar").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_commands_against_our_server() {
+    inspects(&ours().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_commands_against_distribution() {
+    inspects(&distribution().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_formats_against_our_server() {
+    pulls(&ours().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_formats_against_distribution() {
+    pulls(&distribution().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_between_our_server_and_distribution_keeps_digests() {
+    let src = ours().await;
+    let dst = distribution().await;
+    let from = format!("{}/{REPO}:v1", src.host);
+    let to = format!("{}/copied/app", dst.host);
+    let out = ok(&ocidist(&["copy", "--all-platforms", &from, &to]).await);
+    assert_eq!(out.trim(), src.index.digest().to_string());
+    // Every platform arrived: the copied index resolves to each child.
+    for (i, p) in ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+        .iter()
+        .enumerate()
+    {
+        let out = ocidist(&["manifest", "--raw", "--platform", p, &format!("{to}:v1")]).await;
+        assert_eq!(out.stdout, src.index.children[i].manifest.bytes, "{p}");
+    }
+    // One platform back into our server, under another name: a single image.
+    let back = format!("{}/single/app:arm", src.host);
+    ok(&ocidist(&[
+        "copy",
+        "--platform",
+        "linux/arm/v7",
+        &format!("{to}:v1"),
+        &back,
+    ])
+    .await);
+    let out = ocidist(&["manifest", "--raw", &back]).await;
+    assert_eq!(out.stdout, src.index.children[2].manifest.bytes);
+    // Within one registry, blobs are mounted, not copied.
+    let err = ocidist(&["copy", &back, &format!("{}/mounted/app:arm", src.host)]).await;
+    let said = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        said.contains("0 blobs copied, 3 mounted, 0 already present"),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_and_catalog() {
+    for s in [ours().await, distribution().await] {
+        let catalog = ok(&ocidist(&["catalog", &s.host]).await);
+        assert!(catalog.lines().any(|l| l == REPO), "{catalog}");
+        let child = &s.index.children[0];
+        let by_digest = format!("{}/{REPO}@{}", s.host, child.manifest.digest());
+        ok(&ocidist(&["delete", &by_digest]).await);
+        fails(
+            &ocidist(&["manifest", &by_digest]).await,
+            "MANIFEST_UNKNOWN",
+        );
+    }
+    // Tags alone: our server deletes them; distribution cannot and says how.
+    let s = ours().await;
+    ok(&ocidist(&["delete", &format!("{}/{REPO}:v1", s.host)]).await);
+    let tags = ok(&ocidist(&["tags", &format!("{}/{REPO}", s.host)]).await);
+    assert_eq!(tags.trim(), "latest");
+    let d = distribution().await;
+    let out = ocidist(&["delete", &format!("{}/{REPO}:v1", d.host)]).await;
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn parsed_prints_the_command_line_without_secrets() {
+    let out = ocidist(&[
+        "--parsed",
+        "-u",
+        "me",
+        "-p",
+        "hunter2",
+        "--ns",
+        "docker.io",
+        "tags",
+        "localhost:5000/a",
+    ])
+    .await;
+    let text = ok(&out);
+    assert!(
+        text.contains("Tags") && text.contains("docker.io") && text.contains("me"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
