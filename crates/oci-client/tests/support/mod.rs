@@ -2,6 +2,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod distribution;
+pub mod gate;
+pub mod http;
 
 use oci_client::{Client, ClientOptions};
 
@@ -20,4 +22,20 @@ pub async fn ours_client() -> Client {
     // The server task ends with the test's runtime.
     std::mem::forget(server);
     Client::new(&host, ClientOptions::default().anonymous()).expect("client")
+}
+
+/// A client with basic credentials for a fresh bearer gate (which lives
+/// as long as the test's runtime).
+pub async fn gate_client() -> Client {
+    let config = gate::GateConfig {
+        username: "bob".into(),
+        password: "pw".into(),
+        ..Default::default()
+    };
+    let gate = gate::Gate::start(config).await;
+    Client::new(
+        &gate.addr.to_string(),
+        ClientOptions::default().basic_auth("bob", "pw"),
+    )
+    .expect("client")
 }
