@@ -1,0 +1,179 @@
+//! What the traces say: a capturing subscriber records the events of a
+//! push, a pull, an upload and a listing.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use oci_core::registry::{bytes_stream, collect_list};
+use oci_core::testkit::random_bytes;
+use oci_core::{Digest, ListOptions, Registry, RepoName, Tag};
+use oci_debug::Traced;
+use oci_mem::MemRegistry;
+use tracing::Level;
+
+/// Everything the subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Installs a subscriber at `level` writing here, for this thread.
+    fn install(&self, level: Level) -> tracing::subscriber::DefaultGuard {
+        let out = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The one line of this crate's events that contains every one of
+    /// `parts`.
+    fn line_with(&self, parts: &[&str]) -> String {
+        let lines = self.lines();
+        let found: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains(" oci_debug: ") && parts.iter().all(|p| l.contains(p)))
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "lines with {parts:?} in:\n{}",
+            lines.join("\n")
+        );
+        found[0].clone()
+    }
+}
+
+fn name<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().unwrap_or_else(|e| panic!("bad name {s}: {e}"))
+}
+
+#[tokio::test]
+async fn a_push_and_a_pull_name_method_repo_digest_outcome_and_bytes() {
+    let captured = Captured::default();
+    let _guard = captured.install(Level::DEBUG);
+    let reg = Traced::new(Arc::new(MemRegistry::new()));
+    let repo: RepoName = name("team/app");
+    let data = random_bytes(5000);
+    let digest = Digest::sha256(&data);
+
+    reg.push_blob(&repo, &digest, Some(5000), bytes_stream(data.clone(), 1000))
+        .await
+        .unwrap();
+    let read = reg
+        .get_blob(&repo, &digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(read, data);
+    let missing = Digest::sha256(b"missing");
+    assert!(reg.get_blob(&repo, &missing).await.is_err());
+
+    let digest_field = format!("digest={digest}");
+    let push = captured.line_with(&["push_blob", "repo=team/app", &digest_field]);
+    assert!(push.contains("DEBUG"), "{push}");
+    assert!(push.contains("outcome=\"ok\""), "{push}");
+    assert!(push.contains("bytes=5000"), "{push}");
+    assert!(push.contains("elapsed="), "{push}");
+
+    let pulled = captured.line_with(&["get_blob", "blob stream end", &digest_field]);
+    assert!(pulled.contains("bytes=5000"), "{pulled}");
+    assert!(pulled.contains("outcome=\"ok\""), "{pulled}");
+
+    let failed = captured.line_with(&["get_blob", &format!("digest={missing}")]);
+    assert!(failed.contains("outcome=\"BLOB_UNKNOWN\""), "{failed}");
+    assert!(failed.contains("error="), "{failed}");
+}
+
+#[tokio::test]
+async fn uploads_report_each_write_and_the_commit() {
+    let captured = Captured::default();
+    let _guard = captured.install(Level::TRACE);
+    let reg = Traced::new(Arc::new(MemRegistry::new()));
+    let repo: RepoName = name("app");
+    let data = random_bytes(3000);
+    let mut writer = reg.push_blob_chunked(&repo).await.unwrap();
+    writer.write(data.slice(..1000)).await.unwrap();
+    writer.write(data.slice(1000..)).await.unwrap();
+    writer.commit(&Digest::sha256(&data)).await.unwrap();
+
+    let lines = captured.lines();
+    let writes = lines.iter().filter(|l| l.contains("upload write")).count();
+    assert_eq!(writes, 2, "{}", lines.join("\n"));
+    captured.line_with(&["TRACE", "upload write", "offset=1000", "bytes=2000"]);
+    let commit = captured.line_with(&["upload commit", "repo=app"]);
+    assert!(commit.contains("bytes=3000"), "{commit}");
+    assert!(commit.contains("outcome=\"ok\""), "{commit}");
+}
+
+#[tokio::test]
+async fn listings_report_items_and_their_count() {
+    let captured = Captured::default();
+    let _guard = captured.install(Level::TRACE);
+    let inner = Arc::new(MemRegistry::new());
+    let repo: RepoName = name("app");
+    let image = oci_core::testkit::push_image(inner.as_ref(), &repo, None).await;
+    let tags: Vec<Tag> = ["one", "two"].iter().map(|t| name(t)).collect();
+    inner
+        .push_manifest(&repo, &image.manifest, &tags)
+        .await
+        .unwrap();
+
+    let reg = Traced::new(inner);
+    let listed = collect_list(reg.tags(&repo, &ListOptions::all()))
+        .await
+        .unwrap();
+    assert_eq!(listed, tags);
+    captured.line_with(&["TRACE", "listed", "item=one"]);
+    captured.line_with(&["TRACE", "listed", "item=two"]);
+    let end = captured.line_with(&["listing end", "tags"]);
+    assert!(end.contains("items=2"), "{end}");
+}
+
+#[tokio::test]
+async fn nothing_is_written_when_debug_is_off() {
+    let captured = Captured::default();
+    let _guard = captured.install(Level::INFO);
+    let reg = Traced::new(Arc::new(MemRegistry::new()));
+    let repo: RepoName = name("app");
+    let data = random_bytes(100);
+    let digest = Digest::sha256(&data);
+    reg.push_blob(&repo, &digest, None, bytes_stream(data, 10))
+        .await
+        .unwrap();
+    reg.get_blob(&repo, &digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(captured.lines().is_empty(), "{:?}", captured.lines());
+}
