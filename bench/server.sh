@@ -5,7 +5,8 @@
 #
 #   bash bench/server.sh            # needs wrk, curl, /usr/bin/docker-registry
 #
-# Figures: manifest GET by tag (req/s, p99 latency), blob HEAD (req/s),
+# Figures: manifest GET by tag (req/s, p99 latency, wrk), blob HEAD (req/s,
+# ApacheBench: wrk waits for a body after a HEAD response and stalls),
 # 5 MiB blob GET (MB/s), 200 MiB blob push monolithic and in 10 MiB chunks
 # (MB/s), and each server's peak RSS (VmHWM). Not a test: numbers vary with
 # the machine and its load. MB here is MiB (2^20 bytes).
@@ -16,7 +17,7 @@ DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNECTIONS:-8}
 REPO=bench/app
 
-for tool in wrk curl sha256sum /usr/bin/docker-registry; do
+for tool in wrk ab bc curl sha256sum /usr/bin/docker-registry; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/install-deps" >&2; exit 1; }
 done
 
@@ -97,8 +98,8 @@ push_blob() {
   local url=$1 file=$2 dgst=$3 start loc
   start=$(date +%s.%N)
   loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$REPO/blobs/uploads/" | location)")
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$file" "$loc$(sep "$loc")digest=$dgst"
+  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+    -T "$file" "$loc$(sep "$loc")digest=$dgst"
   echo "$(date +%s.%N) - $start" | bc -l
 }
 
@@ -111,8 +112,8 @@ push_chunked() {
     size=$(stat -c %s "$chunk")
     loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X PATCH \
       -H 'Content-Type: application/octet-stream' \
-      -H "Content-Range: $offset-$((offset + size - 1))" \
-      --data-binary "@$chunk" "$loc" | location)")
+      -H "Content-Range: $offset-$((offset + size - 1))" -H 'Expect:' \
+      -T "$chunk" "$loc" | location)")
     offset=$((offset + size))
   done
   curl -fs -o /dev/null -X PUT "$loc$(sep "$loc")digest=$dgst"
@@ -129,9 +130,6 @@ seed() {
 
 # --- wrk parsing ----------------------------------------------------------------
 
-cat >"$work/head.lua" <<'EOF'
-wrk.method = "HEAD"
-EOF
 to_ms() { # 1.23ms / 850.00us / 1.02s -> milliseconds
   local v=$1
   case "$v" in
@@ -160,8 +158,9 @@ measure() {
   out=$(wrk_run -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url/v2/$REPO/manifests/bench")
   result[$name,manifest_rps]=$(rps <<<"$out")
   result[$name,manifest_p99]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-  out=$(wrk_run -s "$work/head.lua" "$url/v2/$REPO/blobs/$layer_digest")
-  result[$name,head_rps]=$(rps <<<"$out")
+  # -n after -t: -t alone caps the run at 50000 requests.
+  out=$(ab -k -i -c "$CONNS" -t "${DURATION%s}" -n 100000000 "$url/v2/$REPO/blobs/$layer_digest" 2>&1)
+  result[$name,head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
   out=$(wrk_run -c4 "$url/v2/$REPO/blobs/$layer_digest")
   result[$name,get_mbs]=$(to_mb "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")
   result[$name,push_mono]=$(echo "200 / $(push_blob "$url" "$work/big-mono" "$mono_digest")" | bc -l)
@@ -179,11 +178,11 @@ measure dist "$dist_url" "$dist_pid"
 row() { # label key unit
   local o=${result[ours,$2]} d=${result[dist,$2]} ratio
   ratio=$(echo "if ($d > 0) $o / $d else 0" | bc -l)
-  printf '%-34s %12.2f %14.2f %8.2f\n' "$1 ($3)" "$o" "$d" "$ratio"
+  printf '%-42s %12.2f %14.2f %8.2f\n' "$1 ($3)" "$o" "$d" "$ratio"
 }
 echo
-printf '%-34s %12s %14s %8s\n' figure ours distribution ratio
-printf '%-34s %12s %14s %8s\n' ------ ---- ------------ -----
+printf '%-42s %12s %14s %8s\n' figure ours distribution ratio
+printf '%-42s %12s %14s %8s\n' ------ ---- ------------ -----
 row "manifest GET by tag" manifest_rps "req/s"
 row "manifest GET p99 latency" manifest_p99 "ms, lower wins"
 row "blob HEAD" head_rps "req/s"
@@ -192,4 +191,5 @@ row "200 MiB push, monolithic" push_mono "MB/s"
 row "200 MiB push, 10 MiB chunks" push_chunked "MB/s"
 row "peak RSS" rss "MB, lower wins"
 echo
-echo "wrk: 2 threads, $CONNS connections (4 for blob GET), $DURATION per figure; ratio = ours / distribution"
+echo "wrk: 2 threads, $CONNS connections (4 for blob GET), $DURATION per figure; ab: $CONNS connections"
+echo "ratio = ours / distribution"
