@@ -3,11 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
+use bytes::Bytes;
+use futures::{StreamExt, stream};
 use http::{Method, StatusCode, Uri};
 use oci_core::media::OCTET_STREAM;
 use oci_core::wire::{OCI_CHUNK_MIN_LENGTH, encode_query_value};
-use oci_core::{BlobStream, Descriptor, Digest, Error, ErrorCode, RepoName, Result, VerifyStream};
+use oci_core::{BlobStream, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier};
 
 use crate::auth::token::Scope;
 use crate::client::{Call, Client};
@@ -100,14 +101,7 @@ impl Client {
         // Check the body on its way out, so that a wrong size or digest is
         // reported as such rather than as a broken request.
         let failure: Arc<Mutex<Option<Error>>> = Arc::default();
-        let slot = failure.clone();
-        let body = VerifyStream::new(body, digest.clone(), size)
-            .inspect(move |item| {
-                if let Err(e) = item {
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
-                }
-            })
-            .boxed();
+        let body = checked_body(body, Verifier::new(digest.clone(), size), failure.clone());
         let mut call = Call::new(Method::PUT, url, Scope::push(repo))
             .header(http::header::CONTENT_TYPE, OCTET_STREAM)
             .body(Payload::Stream(body));
@@ -192,9 +186,89 @@ impl Client {
     }
 }
 
+/// `body` checked against `verifier` as it is sent. The last chunk is held
+/// back until the stream has ended and verified, so that a body that is
+/// too long or hashes wrong fails before the request completes; the
+/// failure is also left in `failure` for the caller to report.
+fn checked_body(
+    body: BlobStream,
+    verifier: Verifier,
+    failure: Arc<Mutex<Option<Error>>>,
+) -> BlobStream {
+    let fail = move |e: Error| {
+        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+        e
+    };
+    let state = (body, Some(verifier), None::<Bytes>);
+    stream::unfold(state, move |(mut body, mut verifier, mut held)| {
+        let fail = fail.clone();
+        async move {
+            let v = verifier.as_mut()?;
+            loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Err(e) = v.update(&chunk) {
+                            return Some((Err(fail(e)), (body, None, None)));
+                        }
+                        if let Some(prev) = held.replace(chunk) {
+                            return Some((Ok(prev), (body, verifier, held)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(fail(e)), (body, None, None))),
+                    None => {
+                        let v = verifier.take()?;
+                        if let Err(e) = v.finish() {
+                            return Some((Err(fail(e)), (body, None, None)));
+                        }
+                        return held.take().map(|last| (Ok(last), (body, None, None)));
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_core::registry::bytes_stream;
+
+    async fn send(
+        data: &'static [u8],
+        digest: &[u8],
+        size: Option<u64>,
+    ) -> (Vec<u8>, Option<Error>) {
+        let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+        let verifier = Verifier::new(Digest::sha256(digest), size);
+        let mut s = checked_body(
+            bytes_stream(Bytes::from_static(data), 3),
+            verifier,
+            failure.clone(),
+        );
+        let mut sent = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(c) => sent.extend_from_slice(&c),
+                Err(_) => break,
+            }
+        }
+        let err = failure.lock().unwrap().take();
+        (sent, err)
+    }
+
+    #[tokio::test]
+    async fn bodies_are_checked_before_their_last_byte_leaves() {
+        let (sent, err) = send(b"payload", b"payload", Some(7)).await;
+        assert_eq!(sent, b"payload");
+        assert!(err.is_none());
+        let (sent, err) = send(b"payload", b"payload", Some(6)).await;
+        assert!(sent.len() < 6);
+        assert!(err.unwrap().is(ErrorCode::SizeInvalid));
+        let (sent, err) = send(b"payload", b"other", None).await;
+        assert!(sent.len() < 7);
+        assert!(err.unwrap().is(ErrorCode::DigestInvalid));
+    }
 
     #[test]
     fn query_is_appended() {
