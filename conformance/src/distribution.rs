@@ -17,6 +17,9 @@ use crate::target::Target;
 /// Where Debian installs distribution's registry binary.
 pub const BINARY: &str = "/usr/bin/docker-registry";
 
+/// How many times to try starting the registry on a fresh port.
+const START_ATTEMPTS: u32 = 3;
+
 /// How many times to poll `/v2/` while the registry starts (25 ms apart).
 const START_POLLS: u32 = 400;
 
@@ -32,17 +35,41 @@ impl Distribution {
     /// Starts the registry and waits until `/v2/` answers. Fails with a
     /// message naming `.ci/install-deps` when the binary is missing.
     pub async fn start() -> io::Result<Distribution> {
-        if !Path::new(BINARY).exists() {
+        Distribution::start_binary(Path::new(BINARY)).await
+    }
+
+    /// Starts the registry binary at `binary` (see [`Distribution::start`]).
+    pub async fn start_binary(binary: &Path) -> io::Result<Distribution> {
+        if !binary.exists() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("{BINARY} is missing: run .ci/install-deps to install docker-registry"),
+                format!(
+                    "{} is missing: run .ci/install-deps to install docker-registry",
+                    binary.display()
+                ),
             ));
         }
+        // The free port is only free when probed: another process may take
+        // it before the registry binds, so a failed start is retried.
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Distribution::start_once(binary).await {
+                Ok(registry) => return Ok(registry),
+                Err(e) => {
+                    tracing::warn!(error = %e, "docker-registry failed to start");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("docker-registry was not started")))
+    }
+
+    async fn start_once(binary: &Path) -> io::Result<Distribution> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let config = dir.path().join("config.yml");
         std::fs::write(&config, config_yaml(&dir.path().join("data"), port))?;
-        let child = Command::new(BINARY)
+        let child = Command::new(binary)
             .arg("serve")
             .arg(&config)
             .stdin(Stdio::null())
@@ -76,11 +103,12 @@ impl Distribution {
     }
 
     async fn wait_ready(&mut self) -> io::Result<()> {
+        let name = "docker-registry";
         let client = Client::new(&self.url);
         for _ in 0..START_POLLS {
             if let Some(status) = self.child.try_wait()? {
                 return Err(io::Error::other(format!(
-                    "{BINARY} exited during start-up: {status}"
+                    "{name} exited during start-up: {status}"
                 )));
             }
             if tokio::net::TcpStream::connect(self.url.trim_start_matches("http://"))
@@ -96,7 +124,7 @@ impl Distribution {
         }
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("{BINARY} did not answer on {}", self.url),
+            format!("{name} did not answer on {}", self.url),
         ))
     }
 }
@@ -124,4 +152,26 @@ fn config_yaml(data: &Path, port: u16) -> String {
          http:\n  addr: 127.0.0.1:{port}\n",
         data.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_binary_fails_naming_the_install_script() {
+        let err = Distribution::start_binary(Path::new("/nonexistent/docker-registry"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains(".ci/install-deps"), "{err}");
+    }
+
+    #[test]
+    fn config_enables_deletes_on_the_port() {
+        let yaml = config_yaml(Path::new("/tmp/data"), 4321);
+        assert!(yaml.contains("addr: 127.0.0.1:4321"));
+        assert!(yaml.contains("delete:\n    enabled: true"));
+        assert!(yaml.contains("rootdirectory: /tmp/data"));
+    }
 }
