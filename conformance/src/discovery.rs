@@ -5,7 +5,7 @@ use oci_core::{ErrorCode, Manifest, media, wire};
 use serde_json::Value;
 
 use crate::client::{Response, with_query};
-use crate::fixtures::{Blob, Image};
+use crate::fixtures::{self, Blob, Image};
 use crate::routes;
 use crate::seed;
 use crate::target::Target;
@@ -207,6 +207,29 @@ pub async fn discovery_referrers_filtered(t: &Target) {
     let descriptors = referrer_descriptors(&resp);
     resp.expect_header(wire::OCI_FILTERS_APPLIED, "artifactType");
     expect_referrers(&resp, &descriptors, &[(&r.sbom, SBOM)]);
+}
+
+/// An index with a subject is listed among the subject's referrers with
+/// the index media type and its artifact type.
+pub async fn discovery_referrers_index_artifact(t: &Target) {
+    let subject = seed::seeded_image(t, "subject").await;
+    let child = seed::seeded_image(t, "child").await;
+    let index = fixtures::index(&[&child.manifest], Some(&subject.manifest));
+    let digest = index.digest().to_string();
+    seed::push_manifest(t, t.repo(), &digest, &index).await;
+    let resp = get_referrers(t, &subject.manifest, None).await;
+    let descriptors = referrer_descriptors(&resp);
+    assert_eq!(descriptors.len(), 1, "{}: {descriptors:?}", resp.what);
+    let d = &descriptors[0];
+    assert_eq!(d["digest"], digest.as_str(), "{}", resp.what);
+    assert_eq!(d["mediaType"], media::OCI_INDEX, "{}", resp.what);
+    assert_eq!(d["size"], index.bytes.len(), "{}", resp.what);
+    assert_eq!(
+        d["artifactType"],
+        fixtures::INDEX_ARTIFACT_TYPE,
+        "{}",
+        resp.what
+    );
 }
 
 /// The referrers of a digest nothing refers to: 200 with an empty index.

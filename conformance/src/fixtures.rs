@@ -128,7 +128,11 @@ impl Image {
 
 const OCTET: &str = media::OCTET_STREAM;
 
-/// An OCI index listing `children`, with an optional subject.
+/// The artifact type [`index`] gives an index that has a subject.
+pub const INDEX_ARTIFACT_TYPE: &str = "application/vnd.example.index-artifact";
+
+/// An OCI index listing `children`, with an optional subject (and then
+/// the artifact type [`INDEX_ARTIFACT_TYPE`]).
 pub fn index(children: &[&Manifest], subject: Option<&Manifest>) -> Manifest {
     let manifests: Vec<Value> = children
         .iter()
@@ -145,7 +149,7 @@ pub fn index(children: &[&Manifest], subject: Option<&Manifest>) -> Manifest {
     });
     if let Some(s) = subject {
         body["subject"] = descriptor_of(s);
-        body["artifactType"] = json!("application/vnd.example.index-artifact");
+        body["artifactType"] = json!(INDEX_ARTIFACT_TYPE);
     }
     manifest_of(media::OCI_INDEX, &body)
 }

@@ -209,6 +209,34 @@ pub async fn push_blob_sha512(t: &Target) {
         .expect_header(wire::DOCKER_CONTENT_DIGEST, &digest.to_string());
 }
 
+/// A zero-length blob pushed monolithically, then read back empty.
+pub async fn push_blob_empty(t: &Target) {
+    let blob = Blob::new(Bytes::new());
+    seed::push_blob(t, t.repo(), &blob).await;
+    let resp = t
+        .client()
+        .head(&routes::blob(t.repo(), &blob.digest))
+        .send()
+        .await;
+    resp.expect_status(200).expect_header("content-length", "0");
+    expect_blob(t, t.repo(), &blob).await;
+}
+
+/// DELETE on an upload session cancels it: 204, then the session is
+/// unknown (404 BLOB_UPLOAD_UNKNOWN).
+pub async fn push_blob_upload_cancel(t: &Target) {
+    let started = start_upload(t).await;
+    let first = patch_chunk(t, started.location(), 0, Blob::random(1024).data).await;
+    first.expect_status(202);
+    let location = first.location().to_owned();
+    t.client().delete(&location).send().await.expect_status(204);
+    t.client()
+        .get(&location)
+        .send()
+        .await
+        .expect_error(404, ErrorCode::BlobUploadUnknown);
+}
+
 /// `POST ?mount=&from=` of a blob the other repository has: 201.
 pub async fn push_blob_mount(t: &Target) {
     let blob = Blob::random(2500);

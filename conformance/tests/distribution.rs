@@ -33,6 +33,8 @@ oci_conformance::conformance_tests!(target;
     push::push_blob_chunked_last_in_put,
     push::push_blob_upload_status,
     push::push_blob_digest_mismatch,
+    push::push_blob_empty,
+    push::push_blob_upload_cancel,
     push::push_blob_mount,
     push::push_blob_mount_unknown,
     push::push_manifest_by_tag,
@@ -271,6 +273,19 @@ async fn discovery_referrers_filtered() {
         "{}",
         resp.what
     );
+}
+
+/// See [`expect_no_referrers_api`]; an index with a subject is stored
+/// but not listed anywhere.
+#[tokio::test]
+async fn discovery_referrers_index_artifact() {
+    let t = target().await;
+    let subject = seed::seeded_image(&t, "subject").await;
+    let child = seed::seeded_image(&t, "child").await;
+    let index = oci_conformance::fixtures::index(&[&child.manifest], Some(&subject.manifest));
+    let digest = index.digest().to_string();
+    seed::push_manifest(&t, t.repo(), &digest, &index).await;
+    expect_no_referrers_api(&t, &subject.manifest).await;
 }
 
 /// See [`expect_no_referrers_api`]: 404 rather than an empty index.
