@@ -29,20 +29,22 @@ pub(crate) struct Connector {
     tcp: HttpConnector,
     tls: TlsConnector,
     proxy: Option<Arc<Matcher>>,
+    /// Whether loopback hosts bypass the proxy (for environment proxies).
+    loopback_direct: bool,
 }
 
 impl Connector {
     /// A connector with the given TLS config, proxy settings and timeout.
     pub(crate) fn new(
         tls: Arc<rustls::ClientConfig>,
-        proxy: &ProxyOptions,
+        proxy_options: &ProxyOptions,
         connect_timeout: Duration,
     ) -> Connector {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
-        let proxy = match proxy {
+        let proxy = match proxy_options {
             ProxyOptions::None => None,
             ProxyOptions::FromEnv => Some(Matcher::from_env()),
             ProxyOptions::Url { url, no_proxy } => {
@@ -57,17 +59,19 @@ impl Connector {
             tcp,
             tls: TlsConnector::from(tls),
             proxy: proxy.map(Arc::new),
+            loopback_direct: matches!(proxy_options, ProxyOptions::FromEnv),
         }
     }
 
-    /// The proxy for a destination, if one applies (never for loopback).
+    /// The proxy for a destination, if one applies (environment proxies
+    /// never apply to loopback hosts; an explicit one does).
     pub(crate) fn proxy_for(
         &self,
         dst: &Uri,
     ) -> Option<hyper_util::client::proxy::matcher::Intercept> {
         let host = dst.host()?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if oci_core::reference::is_loopback_host(host) || host == "::1" {
+        if self.loopback_direct && (oci_core::reference::is_loopback_host(host) || host == "::1") {
             return None;
         }
         self.proxy.as_ref()?.intercept(dst)

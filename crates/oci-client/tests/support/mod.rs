@@ -4,6 +4,7 @@
 pub mod distribution;
 pub mod gate;
 pub mod http;
+pub mod proxy;
 pub mod script;
 
 use oci_client::{Client, ClientOptions};
