@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Each connection's first request line and Proxy-Authorization.
+pub type Log = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A running proxy.
 pub struct Proxy {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Each connection's first request line and Proxy-Authorization.
-    pub requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    pub requests: Log,
 }
 
 impl Proxy {
@@ -21,7 +24,7 @@ impl Proxy {
     pub async fn start() -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let requests: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let requests: Log = Arc::default();
         let log = requests.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -35,10 +38,7 @@ impl Proxy {
     }
 }
 
-async fn handle(
-    stream: TcpStream,
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
-) -> std::io::Result<()> {
+async fn handle(stream: TcpStream, log: Log) -> std::io::Result<()> {
     let mut client = BufReader::new(stream);
     let mut head = Vec::new();
     let mut line = String::new();
