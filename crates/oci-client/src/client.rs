@@ -36,6 +36,7 @@ pub(crate) struct Inner {
     slots: Arc<Semaphore>,
     retry: RetryConfig,
     user_agent: HeaderValue,
+    read_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Client {
@@ -148,6 +149,7 @@ impl Client {
                 slots: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
                 retry: options.retry.clone(),
                 user_agent,
+                read_timeout: options.read_timeout,
             }),
         })
     }
@@ -365,7 +367,9 @@ impl Client {
                     continue;
                 }
             }
-            return Ok(Response::new(res, url, Some(permit)));
+            return Ok(
+                Response::new(res, url, Some(permit)).with_read_timeout(self.inner.read_timeout)
+            );
         }
     }
 }

@@ -3,6 +3,24 @@
 //! proxies, mirror namespaces, basic and bearer-token auth (docker and
 //! podman credential files included) and retries with backoff.
 //!
+//! Behaviour worth knowing:
+//! - One `Client` per registry host; clones share connections, tokens
+//!   and the concurrency limit. Loopback hosts default to plain http.
+//! - Manifests are checked against the digest asked for (or, by tag,
+//!   against `Docker-Content-Digest`); blob streams fail at their end
+//!   unless size and digest match, and a dropped or stalled read resumes
+//!   with `Range` from where it stopped.
+//! - A chunked upload's id is its current absolute `Location` URL (it
+//!   changes as chunks are written; resume with the latest); a bare uuid
+//!   is accepted too.
+//! - Tags are listed in full and sorted here, then paged with `last`/`n`,
+//!   because some registries list tags unsorted.
+//! - On registries without the referrers API, pushing or deleting a
+//!   manifest with a `subject` keeps the `<alg>-<hex>` fallback tag index
+//!   up to date, and listing reads it.
+//! - Mount answered with a new upload session (202) cancels it and
+//!   returns `BLOB_UNKNOWN`, so callers copy instead.
+//!
 //! ```no_run
 //! use oci_client::{Client, ClientOptions};
 //! use oci_core::{Registry, RepoName, Tag};

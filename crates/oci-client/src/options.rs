@@ -125,6 +125,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// How long a request may wait for the response headers.
     pub request_timeout: Option<Duration>,
+    /// How long reading a body may wait for more bytes (a stalled blob
+    /// read then resumes with `Range`).
+    pub read_timeout: Option<Duration>,
     /// Requests in flight at once (a blob stream holds its slot until read).
     pub max_concurrency: usize,
     /// Retry policy for throttled, failed and dropped requests.
@@ -142,6 +145,7 @@ impl Default for ClientOptions {
             user_agent: concat!("ocidist/", env!("CARGO_PKG_VERSION")).to_owned(),
             connect_timeout: Duration::from_secs(30),
             request_timeout: Some(Duration::from_secs(300)),
+            read_timeout: Some(Duration::from_secs(120)),
             max_concurrency: 16,
             retry: RetryConfig::default(),
         }
@@ -234,6 +238,12 @@ impl ClientOptions {
     /// Sets the response-header timeout (`None`: wait forever).
     pub fn request_timeout(mut self, timeout: Option<Duration>) -> ClientOptions {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the body read stall timeout (`None`: wait forever).
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> ClientOptions {
+        self.read_timeout = timeout;
         self
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{StreamExt, stream};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, BodyStream, Empty, Full, StreamBody};
@@ -159,6 +159,7 @@ pub(crate) struct Response {
     pub(crate) url: Uri,
     body: Incoming,
     permit: Option<OwnedSemaphorePermit>,
+    read_timeout: Option<Duration>,
 }
 
 impl Response {
@@ -175,6 +176,7 @@ impl Response {
             url,
             body,
             permit,
+            read_timeout: None,
         }
     }
 
@@ -210,24 +212,47 @@ impl Response {
         Ok(out.freeze())
     }
 
+    /// How long a body read may wait for the next bytes before it fails
+    /// (and a blob read resumes).
+    pub(crate) fn with_read_timeout(mut self, timeout: Option<Duration>) -> Response {
+        self.read_timeout = timeout;
+        self
+    }
+
     /// The body as a stream of bytes; the concurrency slot is held until
-    /// the stream ends or is dropped.
+    /// the stream ends or is dropped. A stall longer than the read timeout
+    /// ends the stream with an error.
     pub(crate) fn into_stream(self) -> BlobStream {
-        let permit = self.permit;
-        BodyStream::new(self.body)
-            .filter_map(|frame| async move {
-                match frame {
-                    Ok(f) => f.into_data().ok().map(Ok),
-                    Err(e) => Some(Err(Error::internal(format!(
-                        "connection failed while reading: {e}"
-                    )))),
+        let timeout = self.read_timeout;
+        let body = BodyStream::new(self.body);
+        stream::unfold(Some((body, self.permit)), move |state| async move {
+            let (mut body, permit) = state?;
+            loop {
+                let next = match timeout {
+                    Some(t) => match tokio::time::timeout(t, body.next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            let err = Error::internal(format!("no data received for {t:?}"));
+                            return Some((Err(err), None));
+                        }
+                    },
+                    None => body.next().await,
+                };
+                match next {
+                    None => return None,
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Some((Ok(data), Some((body, permit))));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let err = Error::internal(format!("connection failed while reading: {e}"));
+                        return Some((Err(err), None));
+                    }
                 }
-            })
-            .map(move |item| {
-                let _slot = &permit;
-                item
-            })
-            .boxed()
+            }
+        })
+        .boxed()
     }
 
     /// The spec error this (failed) response carries; `not_found` is what

@@ -13,7 +13,7 @@ use oci_core::media::OCI_MANIFEST;
 use oci_core::registry::bytes_stream;
 use oci_core::{Digest, ErrorCode, Registry, RepoName, Tag};
 use support::http::respond;
-use support::script::{Script, broken_body};
+use support::script::{Script, broken_body, stalled_body};
 
 fn repo() -> RepoName {
     "r".parse().expect("repository name")
@@ -156,6 +156,47 @@ async fn dropped_blob_read_resumes_from_the_offset_reached() {
         .filter_map(|s| s.header("range").map(str::to_owned))
         .collect();
     assert_eq!(ranges, [format!("bytes={half}-{}", data.len() - 1)]);
+}
+
+#[tokio::test]
+async fn a_stalled_blob_read_resumes_after_the_read_timeout() {
+    let data = Bytes::from(vec![3u8; 30_000]);
+    let digest = Digest::sha256(&data);
+    let served = data.clone();
+    let script = Script::start(move |seen| match seen.header("range") {
+        None => {
+            let mut res = respond(200, &[("content-length", &served.len().to_string())], "");
+            *res.body_mut() = stalled_body(served.slice(..1000));
+            res
+        }
+        Some(_) => respond(
+            206,
+            &[(
+                "content-range",
+                &format!("bytes 1000-29999/{}", served.len()),
+            )],
+            served.slice(1000..),
+        ),
+    })
+    .await;
+    let options = ClientOptions::default()
+        .anonymous()
+        .retry(fast_retries(3))
+        .read_timeout(Some(Duration::from_millis(200)));
+    let client = Client::new(&script.host(), options).expect("client");
+    let got = client
+        .get_blob(&repo(), &digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+    assert_eq!(
+        script.seen().len(),
+        2,
+        "the stalled read and its resumption"
+    );
 }
 
 #[tokio::test]

@@ -97,3 +97,9 @@ pub fn broken_body(data: Bytes) -> Body {
     });
     StreamBody::new(first.chain(then).boxed()).boxed_unsync()
 }
+
+/// A body that sends `data` and then never sends anything again.
+pub fn stalled_body(data: Bytes) -> Body {
+    let first = futures::stream::iter([Ok::<_, oci_core::Error>(Frame::data(data))]);
+    StreamBody::new(first.chain(futures::stream::pending()).boxed()).boxed_unsync()
+}
