@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use oci_core::{BlobStream, Descriptor, Error, Registry, RepoName, Result, Verifier, VerifyStream};
 
+use crate::offload::hash;
 use crate::options::DownloadOptions;
 use crate::source::{ChunkSource, Completed};
 
@@ -95,18 +96,21 @@ impl Ordered {
             return whole.next().await;
         }
         loop {
-            let verifier = self.verifier.as_mut()?;
+            let verifier = self.verifier.take()?;
             if let Some(data) = self.ready.remove(&self.next) {
                 self.next += data.len() as u64;
-                return Some(match verifier.update(&data) {
-                    Ok(()) => Ok(data),
+                return Some(match hash(verifier, data.clone()).await {
+                    Ok(verifier) => {
+                        self.verifier = Some(verifier);
+                        Ok(data)
+                    }
                     Err(err) => self.fail(err),
                 });
             }
             if self.next >= self.descriptor.size {
-                let verdict = self.verifier.take()?.finish();
-                return verdict.err().map(Err);
+                return verifier.finish().err().map(Err);
             }
+            self.verifier = Some(verifier);
             match self.source.next(self.ready.len()).await {
                 Some(Ok(Completed::Chunk { offset, data })) => {
                     self.ready.insert(offset, data);

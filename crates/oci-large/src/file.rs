@@ -12,6 +12,7 @@ use futures::StreamExt;
 use oci_core::{Descriptor, Error, Registry, RepoName, Result, Verifier};
 
 use crate::download::whole_blob;
+use crate::offload::{blocking, hash};
 use crate::options::DownloadOptions;
 use crate::source::{ChunkSource, Completed};
 
@@ -120,18 +121,4 @@ async fn copy_whole(
 async fn write_at(file: &Arc<File>, offset: u64, data: Bytes) -> Result<()> {
     let file = Arc::clone(file);
     blocking(move || file.write_all_at(&data, offset).map_err(Error::from)).await
-}
-
-/// Feeds `data` to the verifier off the async threads.
-async fn hash(mut verifier: Verifier, data: Bytes) -> Result<Verifier> {
-    blocking(move || verifier.update(&data).map(|()| verifier)).await
-}
-
-/// Runs blocking work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| Error::internal(format!("blocking task failed: {err}")))?
 }

@@ -38,6 +38,7 @@
 
 mod download;
 mod file;
+mod offload;
 mod options;
 mod source;
 mod tuner;

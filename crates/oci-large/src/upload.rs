@@ -21,7 +21,8 @@ const FILE_READ: usize = 256 * 1024;
 /// A chunk that fails with a retryable error is retried after resuming
 /// the upload by id: the store's reported size says how much of the chunk
 /// it already has, and only the rest is sent again. At most one chunk is
-/// held in memory. The commit itself is not retried.
+/// held in memory. The commit itself is not retried. A failed upload is
+/// cancelled (best effort) so the store can free it.
 pub async fn upload(
     reg: &dyn Registry,
     repo: &RepoName,
@@ -33,9 +34,36 @@ pub async fn upload(
     let chunk = options.chunk.max(writer.chunk_min().unwrap_or(0)).max(1);
     let mut chunks = rechunk(body, chunk as usize);
     while let Some(data) = chunks.next().await {
-        writer = write_chunk(reg, repo, writer, data?, options).await?;
+        let data = match data {
+            Ok(data) => data,
+            Err(err) => {
+                if let Err(e) = writer.cancel().await {
+                    tracing::debug!(%e, "cancelling the failed upload failed");
+                }
+                return Err(err);
+            }
+        };
+        let id = writer.id().to_owned();
+        writer = match write_chunk(reg, repo, writer, data, options).await {
+            Ok(writer) => writer,
+            Err(err) => {
+                abandon(reg, repo, &id).await;
+                return Err(err);
+            }
+        };
     }
     writer.commit(digest).await
+}
+
+/// Best effort: cancels upload `id` so the store can free what it holds.
+async fn abandon(reg: &dyn Registry, repo: &RepoName, id: &str) {
+    let cancelled = match reg.push_blob_chunked_resume(repo, id).await {
+        Ok(writer) => writer.cancel().await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = cancelled {
+        tracing::debug!(upload = %id, %err, "cancelling the failed upload failed");
+    }
 }
 
 /// Uploads the file at `path`, which must hash to `digest`, as [`upload`] does.
