@@ -147,7 +147,13 @@ to_mb() { # 1.23GB / 512.00MB / 900KB -> MiB
     *B) echo "${v%B} / 1048576" | bc -l ;;
   esac
 }
-wrk_run() { wrk -t2 -c"$CONNS" -d"$DURATION" --latency "$@" 2>&1; }
+# Every measured request must succeed: a figure of fast errors is no figure.
+wrk_run() {
+  local out
+  out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency "$@" 2>&1)
+  if grep -q 'Non-2xx' <<<"$out"; then echo "wrk saw errors: $out" >&2; exit 1; fi
+  echo "$out"
+}
 rps() { awk '/^Requests\/sec:/ {print $2}'; }
 
 declare -A result
@@ -155,11 +161,14 @@ measure() {
   local name=$1 url=$2 pid=$3 out
   echo "measuring $name..." >&2
   seed "$url"
+  curl -fs -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "$url/v2/$REPO/manifests/bench" || { echo "$name: seeded manifest not readable" >&2; exit 1; }
   out=$(wrk_run -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url/v2/$REPO/manifests/bench")
   result[$name,manifest_rps]=$(rps <<<"$out")
   result[$name,manifest_p99]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   # -n after -t: -t alone caps the run at 50000 requests.
   out=$(ab -k -i -c "$CONNS" -t "${DURATION%s}" -n 100000000 "$url/v2/$REPO/blobs/$layer_digest" 2>&1)
+  if grep -q '^Non-2xx' <<<"$out"; then echo "ab saw errors: $out" >&2; exit 1; fi
   result[$name,head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
   out=$(wrk_run -c4 "$url/v2/$REPO/blobs/$layer_digest")
   result[$name,get_mbs]=$(to_mb "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")
