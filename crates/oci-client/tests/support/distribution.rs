@@ -145,11 +145,20 @@ impl Distribution {
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let d = dir.path().display().to_string();
+        // Tells this registry's answers from those of anything else that
+        // may have taken the port first.
+        let marker = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let mut yaml = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {d}/data\n  delete:\n    enabled: true\n\
              \x20 maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: {host}\n  secret: ocidist-test-secret\n"
+             http:\n  addr: {host}\n  secret: ocidist-test-secret\n\
+             \x20 headers:\n    X-Ocidist-Test: [\"{marker}\"]\n"
         );
         let certs = setup.tls.then(|| make_certs(dir.path()));
         if setup.tls {
@@ -174,19 +183,27 @@ impl Distribution {
         let config = dir.path().join("config.yml");
         std::fs::write(&config, yaml).unwrap();
         let child = spawn_guarded(&config);
-        let reg = Distribution {
+        let mut reg = Distribution {
             child,
             _dir: dir,
             host,
             certs,
         };
-        reg.wait_ready(setup.tls);
+        reg.wait_ready(setup.tls, &marker);
         reg
     }
 
-    fn wait_ready(&self, tls: bool) {
+    fn wait_ready(&mut self, tls: bool, marker: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self._dir.path().join("registry.log"));
+                panic!(
+                    "docker-registry on {} exited at start ({status}): {}",
+                    self.host,
+                    log.unwrap_or_default()
+                );
+            }
             if let Ok(mut s) = TcpStream::connect(&self.host) {
                 if tls {
                     return;
@@ -195,7 +212,7 @@ impl Distribution {
                 let mut answer = String::new();
                 if s.write_all(req.as_bytes()).is_ok()
                     && s.read_to_string(&mut answer).is_ok()
-                    && answer.starts_with("HTTP/1.")
+                    && answer.contains(marker)
                 {
                     return;
                 }
@@ -211,16 +228,22 @@ impl Distribution {
 }
 
 /// Spawns the registry behind a shell that kills it when this process's
-/// end of its stdin closes, so that no registry outlives the tests.
+/// end of its stdin closes, so that no registry outlives the tests; the
+/// shell exits when the registry does.
 fn spawn_guarded(config: &PathBuf) -> Child {
     Command::new("sh")
         .arg("-c")
-        .arg("\"$0\" serve \"$1\" & pid=$!; trap 'kill $pid 2>/dev/null' EXIT TERM; cat >/dev/null; kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0")
+        .arg(
+            "exec 3<&0; \"$0\" serve \"$1\" </dev/null 2>\"$2\" & pid=$!; \
+             { cat <&3 >/dev/null; kill $pid 2>/dev/null; } & \
+             wait $pid 2>/dev/null",
+        )
         .arg(BINARY)
         .arg(config)
+        .arg(config.with_file_name("registry.log"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {BINARY}: {e}"))
 }
