@@ -138,6 +138,7 @@ impl Client {
             options.auth.clone(),
             transport.clone(),
             user_agent.clone(),
+            options.retry.clone(),
         );
         Ok(Client {
             inner: Arc::new(Inner {

@@ -141,3 +141,24 @@ async fn credentials_from_a_docker_config_file() {
     let client = Client::new(&host, options).unwrap();
     testkit::manifest_push_pull(&client).await;
 }
+
+#[tokio::test]
+async fn a_busy_token_endpoint_is_retried() {
+    let gate = Gate::start(GateConfig {
+        busy_token_requests: 2,
+        ..config()
+    })
+    .await;
+    let retry = oci_client::RetryConfig {
+        initial_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(5),
+        ..Default::default()
+    };
+    let options = ClientOptions::default()
+        .basic_auth("bob", "pw")
+        .retry(retry);
+    let client = Client::new(&gate.addr.to_string(), options).unwrap();
+    testkit::push_pull_blob(&client).await;
+    // Two busy answers, then one token to push and one to pull.
+    assert_eq!(gate.token_requests.load(Ordering::SeqCst), 4);
+}

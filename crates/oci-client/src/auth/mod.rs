@@ -14,6 +14,7 @@ use oci_core::{Error, ErrorCode, Result};
 use tokio::sync::OnceCell;
 
 use crate::options::AuthOptions;
+use crate::retry::{self, Retrier, RetryConfig};
 use crate::transport::{Payload, Response, Transport, redact};
 use challenge::{Challenge, parse_challenges};
 use credentials::Credentials;
@@ -32,6 +33,7 @@ pub(crate) struct Authenticator {
     refresh_token: Mutex<Option<String>>,
     transport: Transport,
     user_agent: HeaderValue,
+    retry: RetryConfig,
 }
 
 impl Authenticator {
@@ -41,6 +43,7 @@ impl Authenticator {
         options: AuthOptions,
         transport: Transport,
         user_agent: HeaderValue,
+        retry: RetryConfig,
     ) -> Authenticator {
         Authenticator {
             host: host.to_owned(),
@@ -51,6 +54,7 @@ impl Authenticator {
             refresh_token: Mutex::new(None),
             transport,
             user_agent,
+            retry,
         }
     }
 
@@ -248,13 +252,34 @@ impl Authenticator {
             }
             None => Payload::Empty,
         };
-        tracing::debug!(method = %method, url = %redact(&uri), "requesting a token");
-        let res = self
-            .transport
-            .send(method, uri.clone(), headers, body)
-            .await
-            .map_err(|e| e.error)?;
-        Ok(Response::new(res, uri, None))
+        let mut retrier = Retrier::new(&self.retry);
+        loop {
+            tracing::debug!(method = %method, url = %redact(&uri), "requesting a token");
+            let payload = body.replay().unwrap_or(Payload::Empty);
+            match self
+                .transport
+                .send(method.clone(), uri.clone(), headers.clone(), payload)
+                .await
+            {
+                Ok(res) => {
+                    if retry::is_retryable_status(res.status())
+                        && let Some(delay) = retrier.next_delay(retry::retry_after(res.headers()))
+                    {
+                        tracing::warn!(status = %res.status(), ?delay, "token endpoint busy; retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Ok(Response::new(res, uri, None));
+                }
+                Err(e) => match retrier.next_delay(None) {
+                    Some(delay) => {
+                        tracing::warn!(error = %e.error, ?delay, "token request failed; retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e.error),
+                },
+            }
+        }
     }
 }
 

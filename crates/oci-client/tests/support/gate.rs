@@ -26,6 +26,8 @@ pub struct GateConfig {
     pub refresh_token: Option<String>,
     /// Issue tokens that the registry then refuses.
     pub refuse_tokens: bool,
+    /// Answer this many token requests with 503 first.
+    pub busy_token_requests: usize,
 }
 
 /// A running gate.
@@ -162,7 +164,10 @@ impl State {
     }
 
     async fn token(&self, req: Request<Incoming>) -> Response<Body> {
-        self.token_requests.fetch_add(1, Ordering::SeqCst);
+        let n = self.token_requests.fetch_add(1, Ordering::SeqCst);
+        if n < self.config.busy_token_requests {
+            return respond(503, &[("retry-after", "0")], "busy");
+        }
         let deny = || {
             respond(
                 401,
