@@ -1,21 +1,13 @@
 //! Reading, pushing, mounting and deleting blobs.
 
-use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use oci_core::registry::bytes_stream;
 use oci_core::{
     BlobReader, BlobStream, Descriptor, Digest, Error, ErrorCode, RangeRequest, RepoName, Result,
     Verifier, media,
 };
 
+use crate::data::BlobData;
 use crate::state::Shared;
-
-/// The size of the pieces a blob is streamed out in.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// The most a push reserves up front from a declared size; a larger blob
-/// grows its buffer as its bytes arrive.
-const MAX_RESERVE: u64 = 16 * 1024 * 1024;
 
 /// The descriptor of a blob the registry holds (it keeps no media types).
 pub(crate) fn blob_descriptor(digest: &Digest, size: u64) -> Descriptor {
@@ -26,9 +18,9 @@ pub(crate) fn blob_descriptor(digest: &Digest, size: u64) -> Descriptor {
 pub(crate) fn get(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
     let data = shared.read().blob(repo, digest)?;
     Ok(BlobReader {
-        descriptor: blob_descriptor(digest, data.len() as u64),
+        descriptor: blob_descriptor(digest, data.len()),
         range: None,
-        stream: bytes_stream(data, READ_CHUNK),
+        stream: data.stream(None),
     })
 }
 
@@ -40,20 +32,18 @@ pub(crate) fn get_range(
     request: RangeRequest,
 ) -> Result<BlobReader> {
     let data = shared.read().blob(repo, digest)?;
-    let size = data.len() as u64;
+    let size = data.len();
     let range = request.resolve(size)?;
-    // `resolve` keeps the range inside the blob, whose length fits a usize.
-    let part = data.slice(range.start as usize..=range.end as usize);
     Ok(BlobReader {
         descriptor: blob_descriptor(digest, size),
         range: Some(range),
-        stream: bytes_stream(part, READ_CHUNK),
+        stream: data.stream(Some(range)),
     })
 }
 
 /// The descriptor of a blob the repository links.
 pub(crate) fn resolve(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
-    let size = shared.read().blob(repo, digest)?.len() as u64;
+    let size = shared.read().blob(repo, digest)?.len();
     Ok(blob_descriptor(digest, size))
 }
 
@@ -67,15 +57,15 @@ pub(crate) async fn push(
     mut body: BlobStream,
 ) -> Result<Descriptor> {
     let mut verifier = Verifier::new(digest.clone(), size);
-    let mut data = BytesMut::with_capacity(size.unwrap_or(0).min(MAX_RESERVE) as usize);
+    let mut pieces = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         verifier.update(&chunk)?;
-        data.extend_from_slice(&chunk);
+        pieces.push(chunk);
     }
     verifier.finish()?;
-    let data: Bytes = data.freeze();
-    let len = data.len() as u64;
+    let data = BlobData::from_pieces(pieces);
+    let len = data.len();
     shared.write().link_blob(repo, digest, data);
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
     Ok(blob_descriptor(digest, len))
@@ -95,7 +85,7 @@ pub(crate) fn mount(
             format!("cannot mount {digest}: repository {from} does not hold it"),
         )
     })?;
-    let size = data.len() as u64;
+    let size = data.len();
     state.link_blob(repo, digest, data);
     tracing::debug!(%repo, %from, %digest, "blob mounted");
     Ok(blob_descriptor(digest, size))

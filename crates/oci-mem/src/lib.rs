@@ -37,6 +37,7 @@
 //! ```
 
 mod blobs;
+mod data;
 mod lists;
 mod manifests;
 mod state;

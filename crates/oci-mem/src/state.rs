@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
+
+use crate::data::BlobData;
 use oci_core::{Descriptor, Digest, Error, ErrorCode, Manifest, RepoName, Result, Tag};
 
 /// The state behind a lock, shared by the registry, its clones and its
@@ -41,7 +43,7 @@ pub(crate) struct State {
 /// A blob's bytes and how many repositories link it.
 #[derive(Debug)]
 pub(crate) struct StoredBlob {
-    pub(crate) data: Bytes,
+    pub(crate) data: BlobData,
     pub(crate) links: usize,
 }
 
@@ -127,7 +129,7 @@ impl State {
     }
 
     /// The bytes of a blob the repository links.
-    pub(crate) fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<Bytes> {
+    pub(crate) fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobData> {
         let linked = self.repo(repo)?.blobs.contains(digest);
         match self.blobs.get(digest) {
             Some(blob) if linked => Ok(blob.data.clone()),
@@ -137,7 +139,7 @@ impl State {
 
     /// Links a blob into a repository, storing `data` if no repository
     /// holds the blob yet. Linking a blob twice changes nothing.
-    pub(crate) fn link_blob(&mut self, repo: &RepoName, digest: &Digest, data: Bytes) {
+    pub(crate) fn link_blob(&mut self, repo: &RepoName, digest: &Digest, data: BlobData) {
         let newly_linked = self.repo_or_create(repo).blobs.insert(digest.clone());
         let stored = self
             .blobs

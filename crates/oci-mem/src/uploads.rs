@@ -2,7 +2,9 @@
 //! writer that appends to one.
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+
+use crate::data::BlobData;
 use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier};
 
 use crate::blobs::blob_descriptor;
@@ -117,15 +119,13 @@ impl BlobWriter for MemWriter {
             .chunks
             .clone();
         let mut verifier = Verifier::new(digest.clone(), None);
-        let mut data = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
         for chunk in &chunks {
             verifier.update(chunk)?;
-            data.extend_from_slice(chunk);
         }
         // A wrong digest fails the commit but leaves the upload open.
         verifier.finish()?;
-        let data = data.freeze();
-        let size = data.len() as u64;
+        let data = BlobData::from_pieces(chunks);
+        let size = data.len();
 
         let mut state = self.shared.write();
         if session(&mut state, &self.repo, &self.id)?.size != size {
