@@ -440,6 +440,16 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_and_explicit_schemes() {
+        let c = Client::new("[::1]:5000", ClientOptions::default()).unwrap();
+        assert_eq!(c.base_url(), "http://[::1]:5000");
+        let c = Client::new("registry.example", ClientOptions::default()).unwrap();
+        assert_eq!(c.base_url(), "https://registry.example");
+        let c = Client::new("registry.example:80", ClientOptions::default().plain_http()).unwrap();
+        assert_eq!(c.base_url(), "http://registry.example:80");
+    }
+
+    #[test]
     fn bad_hosts_are_rejected() {
         for bad in ["", "http://x", "a/b", "a b"] {
             assert!(Client::new(bad, ClientOptions::default()).is_err(), "{bad}");

@@ -333,3 +333,39 @@ async fn uploads_resume_by_location_or_uuid_but_not_elsewhere() {
         assert!(err.is(ErrorCode::BlobUploadUnknown), "{foreign}: {err}");
     }
 }
+
+#[tokio::test]
+async fn an_unread_blob_stream_holds_its_concurrency_slot() {
+    let data = Bytes::from(vec![1u8; 1000]);
+    let digest = Digest::sha256(&data);
+    let served = data.clone();
+    let script = Script::start(move |seen| {
+        if seen.method == "HEAD" {
+            respond(200, &[("content-length", "1000")], "")
+        } else {
+            let mut res = respond(200, &[("content-length", "1000")], "");
+            *res.body_mut() = support::script::stalled_body(served.slice(..10));
+            res
+        }
+    })
+    .await;
+    let c = client(&script, options().max_concurrency(1).read_timeout(None));
+    let reader = c.get_blob(&repo(), &digest).await.expect("open the blob");
+    // The only slot is held by the open stream: the HEAD cannot start.
+    let blocked = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        c.resolve_blob(&repo(), &digest),
+    )
+    .await;
+    assert!(
+        blocked.is_err(),
+        "a second request ran beside the open stream"
+    );
+    assert_eq!(script.seen().len(), 1);
+    drop(reader);
+    let d = c
+        .resolve_blob(&repo(), &digest)
+        .await
+        .expect("HEAD once the slot is free");
+    assert_eq!(d.size, 1000);
+}
