@@ -103,7 +103,8 @@ impl Call {
 }
 
 impl Client {
-    /// A client for `registry_host` (`host[:port]`).
+    /// A client for `registry_host` (`host[:port]`; any Docker Hub alias
+    /// means its API host).
     ///
     /// ```
     /// use oci_client::{Client, ClientOptions};
@@ -118,16 +119,22 @@ impl Client {
                 format!("registry host {registry_host:?} is not host[:port]"),
             ));
         }
+        // Docker Hub answers its API on one host whatever name it goes by.
+        let host = if oci_core::reference::is_docker_hub(&host) {
+            oci_core::reference::DOCKER_HUB_API.to_owned()
+        } else {
+            host
+        };
         let scheme = options.scheme_for(&host);
-        let probe: Uri = format!("{}://{host}/v2/", scheme.as_str())
-            .parse()
+        // The host must make a valid URL authority.
+        format!("{}://{host}/v2/", scheme.as_str())
+            .parse::<Uri>()
             .map_err(|e| {
                 Error::new(
                     ErrorCode::NameInvalid,
                     format!("registry host {registry_host:?} is not host[:port]: {e}"),
                 )
             })?;
-        drop(probe);
         let tls = crate::tls::client_config(&options.tls)?;
         let connector = Connector::new(tls, &options.proxy, options.connect_timeout);
         let transport = Transport::new(connector, options.request_timeout);
@@ -447,6 +454,8 @@ mod tests {
         assert_eq!(c.base_url(), "https://registry.example");
         let c = Client::new("registry.example:80", ClientOptions::default().plain_http()).unwrap();
         assert_eq!(c.base_url(), "http://registry.example:80");
+        let hub = Client::new("docker.io", ClientOptions::default()).unwrap();
+        assert_eq!(hub.base_url(), "https://registry-1.docker.io");
     }
 
     #[test]
