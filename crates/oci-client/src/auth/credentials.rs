@@ -228,17 +228,22 @@ fn run_helper_program(program: &str, host: &str) -> Result<Option<Credentials>> 
 /// `$XDG_RUNTIME_DIR/containers/auth.json`, then docker's
 /// `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`).
 pub fn default_files() -> Vec<PathBuf> {
+    files_from_env(|name| std::env::var_os(name))
+}
+
+/// [`default_files`] with the environment read through `var`.
+fn files_from_env(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
+    if let Some(f) = var("REGISTRY_AUTH_FILE") {
         files.push(PathBuf::from(f));
     }
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+    if let Some(dir) = var("XDG_RUNTIME_DIR") {
         files.push(Path::new(&dir).join("containers/auth.json"));
     }
-    match std::env::var_os("DOCKER_CONFIG") {
+    match var("DOCKER_CONFIG") {
         Some(dir) => files.push(Path::new(&dir).join("config.json")),
         None => {
-            if let Some(home) = std::env::var_os("HOME") {
+            if let Some(home) = var("HOME") {
                 files.push(Path::new(&home).join(".docker/config.json"));
             }
         }
@@ -337,6 +342,34 @@ mod tests {
             Some(basic("hu", "hs"))
         );
         assert_eq!(run_helper_program(program, "other.example").unwrap(), None);
+    }
+
+    #[test]
+    fn auth_files_come_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let all = files_from_env(env(&[
+            ("REGISTRY_AUTH_FILE", "/a/auth.json"),
+            ("XDG_RUNTIME_DIR", "/run/user/1"),
+            ("DOCKER_CONFIG", "/d"),
+            ("HOME", "/home/u"),
+        ]));
+        assert_eq!(
+            all,
+            [
+                PathBuf::from("/a/auth.json"),
+                PathBuf::from("/run/user/1/containers/auth.json"),
+                PathBuf::from("/d/config.json"),
+            ]
+        );
+        let home_only = files_from_env(env(&[("HOME", "/home/u")]));
+        assert_eq!(home_only, [PathBuf::from("/home/u/.docker/config.json")]);
     }
 
     #[test]
