@@ -369,3 +369,41 @@ async fn an_unread_blob_stream_holds_its_concurrency_slot() {
         .expect("HEAD once the slot is free");
     assert_eq!(d.size, 1000);
 }
+
+#[tokio::test]
+async fn referrers_pages_follow_links_and_keep_the_filter() {
+    let subject = Digest::sha256(b"subject");
+    let entry = |d: &Digest| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":1,"artifactType":"application/x-sig"}}"#
+        )
+    };
+    let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
+    let first = format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, entry(&a));
+    let second = format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, entry(&b));
+    let script = Script::start(move |seen| {
+        let filtered = [
+            ("content-type", OCI_INDEX),
+            ("oci-filters-applied", "artifactType"),
+        ];
+        if seen.query.contains("page=2") {
+            respond(200, &filtered, second.clone())
+        } else {
+            let link = format!(
+                "<{}?artifactType=application%2Fx-sig&page=2>; rel=\"next\"",
+                seen.path
+            );
+            let mut headers = filtered.to_vec();
+            headers.push(("link", &link));
+            respond(200, &headers, first.clone())
+        }
+    })
+    .await;
+    let c = client(&script, options());
+    let got = collect_list(c.referrers(&repo(), &subject, Some("application/x-sig")))
+        .await
+        .expect("referrers");
+    let digests: Vec<_> = got.iter().map(|d| &d.digest).collect();
+    assert_eq!(digests, [&a, &b]);
+    assert_eq!(script.seen().len(), 2);
+}
