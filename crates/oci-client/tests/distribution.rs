@@ -31,3 +31,20 @@ oci_core::testkit_tests!(support::distribution_client();
     delete_referrer,
     retag,
 );
+
+/// Distribution deletes manifests by digest only; a tag deletion is
+/// reported as unsupported rather than as its odd `DIGEST_INVALID`.
+#[tokio::test]
+async fn tag_deletion_is_unsupported_on_distribution() {
+    use oci_core::{ErrorCode, Registry, testkit};
+    let client = support::distribution_client();
+    let repo = testkit::fresh_repo("delete-tag-unsupported");
+    let tag = testkit::tag("v1");
+    testkit::push_image(&client, &repo, Some(&tag)).await;
+    let err = client.delete_tag(&repo, &tag).await.unwrap_err();
+    assert!(err.is(ErrorCode::Unsupported), "{err}");
+    client
+        .resolve_tag(&repo, &tag)
+        .await
+        .expect("the tag is still there");
+}
