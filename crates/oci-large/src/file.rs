@@ -85,6 +85,15 @@ async fn fill(
             continue;
         }
         match source.next(ready.len()).await {
+            Some(Ok(Completed::Chunk { offset, data })) if offset == hashed => {
+                // The next in order: write and hash it at the same time.
+                let len = data.len() as u64;
+                let (written, hashed_now) =
+                    futures::join!(write_at(file, offset, data.clone()), hash(verifier, data));
+                written?;
+                verifier = hashed_now?;
+                hashed += len;
+            }
             Some(Ok(Completed::Chunk { offset, data })) => {
                 write_at(file, offset, data.clone()).await?;
                 ready.insert(offset, data);
