@@ -38,8 +38,8 @@ pub use unify::Unify;
 /// How reads reach the two registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadPolicy {
-    /// Ask r0; ask r1 only when r0 answers "not found". Tags, which must
-    /// agree, are asked of r0 and then r1.
+    /// Ask r0; ask r1 only when r0 answers "not found" (or
+    /// `UNSUPPORTED`). Tags, which must agree, are asked of r0 and then r1.
     #[default]
     Sequential,
     /// Ask both at once; the first success wins and the other request is

@@ -38,15 +38,20 @@ impl fmt::Display for Side {
     }
 }
 
-/// How telling an error is: anything but "not found" beats a resource's
-/// own not-found code, which beats `NAME_UNKNOWN`.
+/// Whether a side simply cannot answer a read: it does not have the
+/// thing, or does not support the operation. The other side may.
+pub(crate) fn absent(err: &Error) -> bool {
+    err.is_not_found() || err.is(ErrorCode::Unsupported)
+}
+
+/// How telling an error is: anything else beats a resource's own
+/// not-found code, which beats `NAME_UNKNOWN`, which beats `UNSUPPORTED`.
 fn rank(err: &Error) -> u8 {
-    if !err.is_not_found() {
-        2
-    } else if err.is(ErrorCode::NameUnknown) {
-        0
-    } else {
-        1
+    match err.code() {
+        ErrorCode::Unsupported => 0,
+        ErrorCode::NameUnknown => 1,
+        _ if err.is_not_found() => 2,
+        _ => 3,
     }
 }
 
@@ -82,7 +87,8 @@ pub(crate) fn relabel(err: Error, message: String) -> Error {
 
 /// A read: the first side to succeed wins, following `policy`.
 ///
-/// Sequential asks r1 only when r0 answered "not found". Concurrent asks
+/// Sequential asks r1 only when r0 answered "not found" (or
+/// `UNSUPPORTED`); any other error from r0 is the answer. Concurrent asks
 /// both at once; the first success wins and the other request is dropped
 /// (cancelled); a failure waits for the other side.
 pub(crate) async fn first_success<T, F0, F1>(policy: ReadPolicy, f0: F0, f1: F1) -> Result<T>
@@ -93,7 +99,7 @@ where
     match policy {
         ReadPolicy::Sequential => match f0.await {
             Ok(value) => Ok(value),
-            Err(e0) if e0.is_not_found() => f1.await.map_err(|e1| pick_error(e0, e1)),
+            Err(e0) if absent(&e0) => f1.await.map_err(|e1| pick_error(e0, e1)),
             Err(e0) => Err(e0),
         },
         ReadPolicy::Concurrent => match select(pin!(f0), pin!(f1)).await {
@@ -123,7 +129,8 @@ where
 /// A tag looked up on both sides: the side that has it, or an `UNKNOWN`
 /// error naming both digests when they point it at different manifests.
 ///
-/// An error other than "not found" on either side is returned: without
+/// An error other than "not found" (or `UNSUPPORTED`) on either side is
+/// returned: without
 /// both answers there is no telling whether the sides agree.
 pub(crate) fn agree<T>(
     tag: &str,
@@ -140,8 +147,8 @@ pub(crate) fn agree<T>(
                 Err(tag_conflict(tag, d0, d1))
             }
         }
-        (Ok(a), Err(e)) if e.is_not_found() => Ok(a),
-        (Err(e), Ok(b)) if e.is_not_found() => Ok(b),
+        (Ok(a), Err(e)) if absent(&e) => Ok(a),
+        (Err(e), Ok(b)) if absent(&e) => Ok(b),
         (Ok(_), Err(e)) => Err(side_failed(&format!("tag {tag}"), Side::R1, e)),
         (Err(e), Ok(_)) => Err(side_failed(&format!("tag {tag}"), Side::R0, e)),
         (Err(e0), Err(e1)) => Err(pick_error(e0, e1)),
@@ -195,6 +202,8 @@ mod tests {
         assert!(e.is(ErrorCode::BlobUnknown));
         let e = pick_error(err(ErrorCode::BlobUnknown), err(ErrorCode::Denied));
         assert!(e.is(ErrorCode::Denied));
+        let e = pick_error(err(ErrorCode::Unsupported), err(ErrorCode::NameUnknown));
+        assert!(e.is(ErrorCode::NameUnknown));
         let e = pick_error(
             Error::new(ErrorCode::BlobUnknown, "r0"),
             Error::new(ErrorCode::BlobUnknown, "r1"),

@@ -17,9 +17,10 @@ use crate::writer::{decode_id, join_writers};
 /// Two registries, `r0` and `r1`, served as one.
 ///
 /// - Reads take the first side that has the content, by the
-///   [`ReadPolicy`]. When both sides fail, the more specific error is
-///   returned (anything over "not found", a resource's own not-found code
-///   over `NAME_UNKNOWN`, r0's on a tie).
+///   [`ReadPolicy`]; a side answering `UNSUPPORTED` counts as not having
+///   it. When both sides fail, the more specific error is returned
+///   (anything over "not found", a resource's own not-found code over
+///   `NAME_UNKNOWN` over `UNSUPPORTED`, r0's on a tie).
 /// - Tags are looked up on both sides; if they point the tag at different
 ///   manifests the answer is an `UNKNOWN` error naming both digests
 ///   (detail `{"tag", "r0", "r1"}`).

@@ -231,3 +231,28 @@ async fn concurrent_reads_do_not_wait_for_a_stalled_side() {
     let read = u.get_blob(&repo, &digest).await.unwrap();
     assert_eq!(read.bytes().await.unwrap(), data);
 }
+
+/// A registry that supports nothing.
+struct Nothing;
+
+#[async_trait]
+impl Registry for Nothing {}
+
+#[tokio::test]
+async fn a_side_that_cannot_read_counts_as_not_having_it() {
+    for policy in POLICIES {
+        let r1 = Arc::new(MemRegistry::new());
+        let repo = repo_name("app");
+        let image = push_image(r1.as_ref(), &repo, Some(&tag("v1"))).await;
+        let u = Unify::new(Arc::new(Nothing), r1, policy);
+        let d = u.resolve_tag(&repo, &tag("v1")).await.unwrap();
+        assert_eq!(d.digest, *image.digest(), "{policy:?}");
+        let layer = Digest::sha256(&image.layer_bytes[0]);
+        assert!(u.get_blob(&repo, &layer).await.is_ok(), "{policy:?}");
+        let err = u
+            .get_blob(&repo, &Digest::sha256(b"nowhere"))
+            .await
+            .unwrap_err();
+        assert!(err.is(ErrorCode::BlobUnknown), "{policy:?}: {err}");
+    }
+}
