@@ -3,12 +3,14 @@
 //! finish.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use oci_core::{ByteRange, Digest, Error, ErrorCode, RangeRequest, Registry, RepoName, Result};
 use tokio::task::JoinSet;
+// tokio's clock, so that tests with a paused clock see simulated speeds.
+use tokio::time::Instant;
 
 use crate::options::{DownloadOptions, is_retryable, wait_before_retry};
 use crate::tuner::ChunkTuner;

@@ -212,3 +212,33 @@ async fn an_unknown_blob_is_blob_unknown() {
     assert_code(read_all(reg.clone(), &d).await, ErrorCode::BlobUnknown);
     assert!(reg.resolve_blob(&repo(), &d.digest).await.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_chunk_size_follows_the_measured_speed() {
+    // Each request runs at 2 MiB/s: a request of 0.5-1 s is 1-2 MiB.
+    let speed = 2 * 1024 * KIB;
+    let (reg, d, data) = setup(Quirk::Throttled(speed), 40 * 1024 * 1024).await;
+    let opts = DownloadOptions {
+        max_chunk: 16 * 1024 * KIB,
+        ..options()
+    };
+    let pieces = collect_list(download(reg.clone(), repo(), d, opts))
+        .await
+        .unwrap();
+    assert!(pieces.concat() == data, "the downloaded bytes differ");
+    let lengths = reg
+        .counters
+        .lengths
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert_eq!(lengths[0], 256 * KIB, "starts at the initial size");
+    let last_full = &lengths[lengths.len() - 5..lengths.len() - 1];
+    for &len in last_full {
+        let secs = len as f64 / speed as f64;
+        assert!(
+            (0.5..=1.0).contains(&secs),
+            "a late chunk of {len} bytes takes {secs} s; all: {lengths:?}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! disagree, writes that fail on one side, merged listings, racing reads.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use oci_core::registry::{bytes_stream, collect_list};
@@ -208,12 +209,26 @@ async fn a_mount_one_side_cannot_do_is_completed_by_copy() {
     assert_eq!(copied.bytes().await.unwrap(), data);
 }
 
-/// A registry whose blob reads never answer.
-struct Stalled;
+/// A registry whose blob reads never answer; it notes when a read it is
+/// still working on is given up.
+#[derive(Default)]
+struct Stalled {
+    given_up: Arc<AtomicBool>,
+}
+
+/// Sets its flag when dropped.
+struct OnDrop(Arc<AtomicBool>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
 
 #[async_trait]
 impl Registry for Stalled {
     async fn get_blob(&self, _: &RepoName, _: &Digest) -> Result<BlobReader> {
+        let _note = OnDrop(Arc::clone(&self.given_up));
         futures::future::pending().await
     }
 }
@@ -227,9 +242,15 @@ async fn concurrent_reads_do_not_wait_for_a_stalled_side() {
     r1.push_blob(&repo, &digest, None, bytes_stream(data.clone(), 4))
         .await
         .unwrap();
-    let u = Unify::new(Arc::new(Stalled), r1, ReadPolicy::Concurrent);
+    let stalled = Stalled::default();
+    let given_up = Arc::clone(&stalled.given_up);
+    let u = Unify::new(Arc::new(stalled), r1, ReadPolicy::Concurrent);
     let read = u.get_blob(&repo, &digest).await.unwrap();
     assert_eq!(read.bytes().await.unwrap(), data);
+    assert!(
+        given_up.load(Ordering::SeqCst),
+        "the losing read is cancelled"
+    );
 }
 
 /// A registry that supports nothing.

@@ -29,6 +29,9 @@ pub enum Quirk {
     CorruptRanges,
     /// Every Nth upload write stores half its bytes, then fails.
     BreakEveryNthWrite(usize),
+    /// Each range read takes as long as this many bytes per second allow
+    /// (on tokio's clock, so a paused clock makes it instant).
+    Throttled(u64),
 }
 
 /// What reached a [`Quirky`] registry.
@@ -50,6 +53,8 @@ pub struct Counters {
     pub writes: AtomicUsize,
     /// Upload resumes asked for.
     pub resumes: AtomicUsize,
+    /// The length of every range read, in the order asked.
+    pub lengths: std::sync::Mutex<Vec<u64>>,
 }
 
 impl Counters {
@@ -117,6 +122,14 @@ impl Registry for Quirky {
         let (descriptor, served) = (reader.descriptor.clone(), reader.range);
         let len = served.map_or(0, |r| r.len() as usize);
         c.max_len.fetch_max(len, Ordering::SeqCst);
+        c.lengths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(len as u64);
+        if let Quirk::Throttled(speed) = self.quirk {
+            let secs = len as f64 / speed as f64;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
+        }
         let open = c.open.fetch_add(1, Ordering::SeqCst) + 1;
         c.max_open.fetch_max(open, Ordering::SeqCst);
         let guard = OpenGuard(Arc::clone(c));
