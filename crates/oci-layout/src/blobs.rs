@@ -1,0 +1,117 @@
+//! Reading, pushing, mounting and deleting blobs. A repository holds a
+//! blob when its layout has the file `blobs/<alg>/<hex>`, a hard link to
+//! the shared store.
+
+use oci_core::{
+    BlobReader, BlobStream, Descriptor, Digest, Error, ErrorCode, RangeRequest, RepoName, Result,
+    media,
+};
+
+use crate::content;
+use crate::durable;
+use crate::error::join_err;
+use crate::store::Inner;
+
+/// The descriptor of a blob the store holds (it keeps no media types).
+pub(crate) fn blob_descriptor(digest: &Digest, size: u64) -> Descriptor {
+    Descriptor::new(media::OCTET_STREAM, digest.clone(), size)
+}
+
+/// `BLOB_UNKNOWN` for a blob the repository does not hold.
+fn blob_unknown(repo: &RepoName, digest: &Digest) -> Error {
+    Error::new(
+        ErrorCode::BlobUnknown,
+        format!("blob {digest} is not in repository {repo}"),
+    )
+}
+
+/// Streams a blob, or part of it.
+pub(crate) async fn get(
+    inner: &Inner,
+    repo: &RepoName,
+    digest: &Digest,
+    range: Option<RangeRequest>,
+) -> Result<BlobReader> {
+    let path = inner.paths.repo_blob(repo, digest);
+    let (size, range, stream) = content::open(path, digest, range)
+        .await?
+        .ok_or_else(|| blob_unknown(repo, digest))?;
+    Ok(BlobReader {
+        descriptor: blob_descriptor(digest, size),
+        range,
+        stream,
+    })
+}
+
+/// The descriptor of a blob the repository holds.
+pub(crate) async fn resolve(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+    let size = content::stat(&inner.paths.repo_blob(repo, digest))
+        .await?
+        .ok_or_else(|| blob_unknown(repo, digest))?;
+    Ok(blob_descriptor(digest, size))
+}
+
+/// Receives a whole blob into the shared store and links it into `repo`.
+pub(crate) async fn push(
+    inner: &Inner,
+    repo: &RepoName,
+    digest: &Digest,
+    size: Option<u64>,
+    body: BlobStream,
+) -> Result<Descriptor> {
+    let len = content::ingest(&inner.paths, digest, size, body).await?;
+    let _guard = inner.repos.lock_or_create(repo).await?;
+    content::link(
+        inner.paths.store_blob(digest),
+        inner.paths.repo_blob(repo, digest),
+    )
+    .await?;
+    tracing::debug!(%repo, %digest, size = len, "blob pushed");
+    Ok(blob_descriptor(digest, len))
+}
+
+/// Links a blob of `from` into `repo` (a hard link: no bytes copied).
+pub(crate) async fn mount(
+    inner: &Inner,
+    repo: &RepoName,
+    from: &RepoName,
+    digest: &Digest,
+) -> Result<Descriptor> {
+    let source = inner.paths.repo_blob(from, digest);
+    let size = content::stat(&source).await?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::BlobUnknown,
+            format!("cannot mount {digest}: repository {from} does not hold it"),
+        )
+    })?;
+    let _guard = inner.repos.lock_or_create(repo).await?;
+    content::link(source, inner.paths.repo_blob(repo, digest)).await?;
+    tracing::debug!(%repo, %from, %digest, "blob mounted");
+    Ok(blob_descriptor(digest, size))
+}
+
+/// Unlinks a blob from a repository. The bytes stay in the shared store
+/// until [`crate::LayoutRegistry::gc`]. A manifest's own file is not a blob
+/// to delete: that is what `delete_manifest` is for.
+pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<()> {
+    let mut guard = inner
+        .repos
+        .lock(repo)
+        .await
+        .map_err(|_| blob_unknown(repo, digest))?;
+    if guard.state().await?.manifests.contains_key(digest) {
+        return Err(Error::new(
+            ErrorCode::Denied,
+            format!("{digest} is a manifest of {repo}: delete the manifest instead"),
+        ));
+    }
+    let path = inner.paths.repo_blob(repo, digest);
+    let removed = tokio::task::spawn_blocking(move || durable::remove(&path))
+        .await
+        .map_err(join_err)??;
+    if !removed {
+        return Err(blob_unknown(repo, digest));
+    }
+    tracing::debug!(%repo, %digest, "blob deleted");
+    Ok(())
+}

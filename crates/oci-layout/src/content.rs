@@ -1,0 +1,233 @@
+//! Blob content on disk: streaming a pushed blob into the shared store
+//! (verified, synced, then linked into place) and streaming a stored blob
+//! out with bounded memory, verified against its digest as it goes.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, StreamExt};
+use oci_core::{
+    BlobStream, ByteRange, Digest, Error, ErrorCode, RangeRequest, Result, Verifier, VerifyStream,
+};
+use tokio::io::AsyncWriteExt;
+
+use crate::durable;
+use crate::error::{LayoutError, io_err, join_err};
+use crate::paths::Paths;
+
+/// The largest piece a blob read yields.
+const READ_PIECE: usize = 256 * 1024;
+
+/// The write buffer of an incoming blob.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// Streams `body` into the shared store as `digest`, checking digest and
+/// size while it arrives; nothing becomes visible unless both match.
+/// Returns the blob's size. A blob the store already holds is only hashed.
+pub(crate) async fn ingest(
+    paths: &Paths,
+    digest: &Digest,
+    size: Option<u64>,
+    mut body: BlobStream,
+) -> Result<u64> {
+    let target = paths.store_blob(digest);
+    let held = tokio::fs::try_exists(&target).await.unwrap_or(false);
+    let tmp = paths.tmp_file();
+    let mut file = if held {
+        None
+    } else {
+        let f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(io_err("create", &tmp))?;
+        Some(tokio::io::BufWriter::with_capacity(WRITE_BUFFER, f))
+    };
+    let mut verifier = Verifier::new(digest.clone(), size);
+    let received: Result<u64> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            verifier.update(&chunk)?;
+            if let Some(f) = file.as_mut() {
+                f.write_all(&chunk).await.map_err(io_err("write", &tmp))?;
+            }
+        }
+        let seen = verifier.seen();
+        verifier.finish()?;
+        if let Some(mut f) = file.take() {
+            f.flush().await.map_err(io_err("write", &tmp))?;
+            f.get_mut().sync_all().await.map_err(io_err("sync", &tmp))?;
+        }
+        Ok(seen)
+    }
+    .await;
+    let len = match received {
+        Ok(len) => len,
+        Err(err) => {
+            drop(file);
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(err);
+        }
+    };
+    if held {
+        return Ok(len);
+    }
+    let placed = place(tmp.clone(), target).await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    placed.map(|()| len)
+}
+
+/// Stores `bytes` (already verified) in the shared store as `digest`.
+pub(crate) async fn ingest_bytes(paths: &Paths, digest: &Digest, bytes: Bytes) -> Result<()> {
+    let target = paths.store_blob(digest);
+    if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let tmp = paths.tmp_file();
+    let written = {
+        let tmp = tmp.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            std::fs::write(&tmp, &bytes).map_err(io_err("write", &tmp))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("sync", &tmp))
+        })
+        .await
+        .map_err(join_err)?
+    };
+    let placed = match written {
+        Ok(()) => place(tmp.clone(), target).await,
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_file(&tmp).await;
+    placed
+}
+
+/// Links a complete, synced file into the shared store as `target`.
+pub(crate) async fn place(file: PathBuf, target: PathBuf) -> Result<()> {
+    tokio::task::spawn_blocking(move || durable::link(&file, &target).map(|_| ()))
+        .await
+        .map_err(join_err)?
+        .map_err(Error::from)
+}
+
+/// Links a blob of the shared store (or of another repository's layout)
+/// into a repository's layout.
+pub(crate) async fn link(from: PathBuf, to: PathBuf) -> Result<()> {
+    place(from, to).await
+}
+
+/// The size of a blob file; `None` when it does not exist.
+pub(crate) async fn stat(path: &Path) -> Result<Option<u64>> {
+    match tokio::fs::metadata(path).await {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LayoutError::io("stat", path, e).into()),
+    }
+}
+
+/// Opens a blob file for streaming: its size, the range served, and the
+/// bytes (verified against `digest` when the whole blob is read). `None`
+/// when the file does not exist.
+pub(crate) async fn open(
+    path: PathBuf,
+    digest: &Digest,
+    range: Option<RangeRequest>,
+) -> Result<Option<(u64, Option<ByteRange>, BlobStream)>> {
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || -> Result<Option<(File, u64)>> {
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(LayoutError::io("open", &path, e).into()),
+            };
+            let size = file.metadata().map_err(io_err("stat", &path))?.len();
+            Ok(Some((file, size)))
+        })
+        .await
+        .map_err(join_err)??
+    };
+    let Some((mut file, size)) = opened else {
+        return Ok(None);
+    };
+    let Some(request) = range else {
+        let raw = read_stream(file, path.clone(), size);
+        let verified = VerifyStream::new(raw, digest.clone(), Some(size))
+            .map(move |item| item.map_err(|e| corruption(&path, e)))
+            .boxed();
+        return Ok(Some((size, None, verified)));
+    };
+    let r = request.resolve(size)?;
+    file.seek(SeekFrom::Start(r.start))
+        .map_err(io_err("seek", &path))?;
+    Ok(Some((size, Some(r), read_stream(file, path, r.len()))))
+}
+
+/// A digest or size mismatch found while reading is corruption on disk.
+fn corruption(path: &Path, err: Error) -> Error {
+    if err.is(ErrorCode::DigestInvalid) || err.is(ErrorCode::SizeInvalid) {
+        LayoutError::corrupt(path, err.message()).into()
+    } else {
+        err
+    }
+}
+
+/// Streams `len` bytes of `file` from where it stands, in pieces of at most
+/// [`READ_PIECE`], each read on the blocking pool.
+fn read_stream(file: File, path: PathBuf, len: u64) -> BlobStream {
+    stream::try_unfold((Some(file), len, path), |(file, left, path)| async move {
+        let Some(mut file) = file else {
+            return Ok(None);
+        };
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = left.min(READ_PIECE as u64) as usize;
+        let (file, piece) = tokio::task::spawn_blocking(move || {
+            let mut buf = BytesMut::zeroed(want);
+            let mut got = 0;
+            while got < want {
+                match file.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return (file, Err(e)),
+                }
+            }
+            buf.truncate(got);
+            (file, Ok(buf.freeze()))
+        })
+        .await
+        .map_err(join_err)?;
+        let piece = piece.map_err(io_err("read", &path))?;
+        if piece.is_empty() {
+            return Err(
+                LayoutError::corrupt(&path, format!("file ends {left} bytes early")).into(),
+            );
+        }
+        let left = left - piece.len() as u64;
+        Ok(Some((piece, (Some(file), left, path))))
+    })
+    .boxed()
+}
+
+/// Reads a manifest file whole (blocking) and checks it against `digest`.
+pub(crate) async fn read_manifest(path: PathBuf, digest: &Digest) -> Result<Bytes> {
+    let bytes = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::read(&path).map_err(io_err("read manifest", &path))
+        })
+        .await
+        .map_err(join_err)??
+    };
+    if !digest.matches(&bytes) {
+        return Err(LayoutError::corrupt(
+            &path,
+            format!("content does not match its digest {digest}"),
+        )
+        .into());
+    }
+    Ok(bytes.into())
+}

@@ -1,0 +1,88 @@
+//! Durable file operations (blocking): a change is on disk, file and
+//! directory entry alike, before the call returns.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+use crate::error::LayoutError;
+
+/// The result of a durable operation.
+pub(crate) type Durable<T = ()> = std::result::Result<T, LayoutError>;
+
+/// Flushes a directory's entries to disk.
+pub(crate) fn sync_dir(dir: &Path) -> Durable {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LayoutError::io("sync directory", dir, e))
+}
+
+/// Creates `dir` (and its parents) if missing, durably.
+pub(crate) fn ensure_dir(dir: &Path) -> Durable {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        ensure_dir(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(LayoutError::io("create directory", dir, e)),
+    }
+    match dir.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
+/// Writes `bytes` to `tmp`, syncs it and renames it over `target`, then
+/// syncs `target`'s directory: readers see the old file or the new one.
+pub(crate) fn write_atomic(tmp: &Path, target: &Path, bytes: &[u8]) -> Durable {
+    let written = File::create(tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|e| LayoutError::io("write", tmp, e));
+    if let Err(e) = written {
+        let _ = fs::remove_file(tmp);
+        return Err(e);
+    }
+    if let Err(e) = fs::rename(tmp, target) {
+        let _ = fs::remove_file(tmp);
+        return Err(LayoutError::io("rename into place", target, e));
+    }
+    sync_parent(target)
+}
+
+/// Hard-links `src` as `dst` (creating `dst`'s directory), durably.
+/// Returns false when `dst` already existed (and was left alone).
+pub(crate) fn link(src: &Path, dst: &Path) -> Durable<bool> {
+    if let Some(parent) = dst.parent() {
+        ensure_dir(parent)?;
+    }
+    match fs::hard_link(src, dst) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(LayoutError::io("link", dst, e)),
+    }
+    sync_parent(dst)?;
+    Ok(true)
+}
+
+/// Removes a file if present, durably; returns whether it was there.
+pub(crate) fn remove(path: &Path) -> Durable<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(LayoutError::io("remove", path, e)),
+    }
+    sync_parent(path)?;
+    Ok(true)
+}
+
+/// Syncs the directory holding `path`.
+fn sync_parent(path: &Path) -> Durable {
+    match path.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,262 @@
+//! An on-disk OCI registry: a complete implementation of
+//! [`oci_core::Registry`] that keeps every repository as an
+//! [OCI image layout](https://github.com/opencontainers/image-spec/blob/main/image-layout.md),
+//! so a registry served from it survives restarts and each repository's
+//! directory can be read (and written) by `skopeo`, `umoci` and other
+//! layout tools.
+//!
+//! # On disk
+//!
+//! ```text
+//! <root>/
+//!   .lock                      held (flock) by the one process using the store
+//!   .blobs/<alg>/<hex>         shared content store: one file per blob or manifest
+//!   .uploads/<id>/repo         chunked upload: its repository's name,
+//!   .uploads/<id>/data         the bytes received,
+//!   .uploads/<id>/offset       the length acknowledged by the last request
+//!   .tmp/                      files being written (emptied at open)
+//!   <repo>/                    one OCI image layout per repository, e.g. library/alpine/
+//!     oci-layout               {"imageLayoutVersion":"1.0.0"}
+//!     index.json               every manifest of the repository
+//!     blobs/<alg>/<hex>        hard links into .blobs: blobs and manifests
+//! ```
+//!
+//! - A repository is a directory holding an `oci-layout` file, so
+//!   `skopeo copy oci:<root>/<repo>:<tag> …` reads it directly. A name
+//!   component that would collide with a layout's own entries (`blobs`,
+//!   `index.json`, `oci-layout`) is written with a leading `_`.
+//! - `index.json` lists every manifest: once per tag, with the tag in the
+//!   `org.opencontainers.image.ref.name` annotation, and once without an
+//!   annotation when it has no tag (an untagged manifest, an index's child).
+//! - A repository holds a blob when its `blobs/` has the file. Files are hard
+//!   links to the shared store, so a blob is stored once, a mount copies no
+//!   bytes, and every repository directory is a self-contained layout.
+//!   Referrers are computed from the manifests' `subject` fields.
+//!
+//! # Durability
+//!
+//! A pushed blob is written to `.tmp/`, checked (digest and size while it
+//! streams), synced, and only then linked into `.blobs/` and the
+//! repository; `index.json` is replaced atomically (temporary file, sync,
+//! rename, directory sync). Whatever point a process is killed at, the store
+//! reopens cleanly, shows no partial blob or manifest, and keeps everything
+//! acknowledged. Deletes only unlink: the bytes go when
+//! [`LayoutRegistry::gc`] is called. A second process opening the same root
+//! is refused. Reads verify blob and manifest digests, since the disk is a
+//! trust boundary; a corrupt file is reported with its path.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use oci_core::registry::bytes_stream;
+//! use oci_core::{Digest, Registry, RepoName};
+//! use oci_layout::LayoutRegistry;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> oci_core::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let repo: RepoName = "library/hello".parse()?;
+//! let data = Bytes::from_static(b"hello, world");
+//! let digest = Digest::sha256(&data);
+//! {
+//!     let registry = LayoutRegistry::open(dir.path()).await?;
+//!     registry
+//!         .push_blob(&repo, &digest, Some(12), bytes_stream(data.clone(), 4))
+//!         .await?;
+//! }
+//! // Reopened (a restart), the blob is still there.
+//! let registry = LayoutRegistry::open(dir.path()).await?;
+//! assert_eq!(registry.get_blob(&repo, &digest).await?.bytes().await?, data);
+//! assert!(dir.path().join("library/hello/oci-layout").is_file());
+//! # Ok(())
+//! # }
+//! ```
+
+mod blobs;
+mod content;
+mod durable;
+mod error;
+mod gc;
+mod index;
+mod lists;
+mod manifests;
+mod paths;
+mod repos;
+mod store;
+mod uploads;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use oci_core::{
+    BlobReader, BlobStream, BlobWriter, Descriptor, Digest, ListOptions, ListStream, Manifest,
+    RangeRequest, Registry, RepoName, Result, Tag,
+};
+
+pub use error::LayoutError;
+pub use gc::{GcOptions, GcReport};
+pub use index::REF_NAME;
+
+use crate::store::Inner;
+
+/// A registry kept on disk as OCI image layouts, one per repository.
+///
+/// Cloning it gives another handle to the same open store; the store
+/// closes (and its lock is released) when the last handle and upload
+/// writer are dropped.
+#[derive(Clone)]
+pub struct LayoutRegistry {
+    inner: Arc<Inner>,
+}
+
+impl LayoutRegistry {
+    /// Opens the store at `root`, creating it if it does not exist.
+    ///
+    /// Fails if another process has it open, or if the root cannot be
+    /// read or written. A repository with a corrupt `index.json` does not
+    /// stop the store from opening: using that repository reports the file.
+    pub async fn open(root: impl AsRef<Path>) -> Result<LayoutRegistry> {
+        let inner = store::open(root.as_ref().to_owned()).await?;
+        Ok(LayoutRegistry {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        self.inner.paths.root()
+    }
+
+    /// The layout directory of a repository (which may not exist yet).
+    pub fn repo_dir(&self, repo: &RepoName) -> std::path::PathBuf {
+        self.inner.paths.repo_dir(repo)
+    }
+
+    /// Collects garbage with [`GcOptions::default`]: blobs no manifest
+    /// references, and uploads idle for a day.
+    pub async fn gc(&self) -> Result<GcReport> {
+        self.gc_with(&GcOptions::default()).await
+    }
+
+    /// Collects garbage: unlinks from each repository the blobs none of its
+    /// manifests references, removes from the shared store the blobs no
+    /// repository links, removes stale uploads and empty repositories.
+    pub async fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
+        gc::collect(&self.inner, options).await
+    }
+}
+
+impl std::fmt::Debug for LayoutRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayoutRegistry")
+            .field("root", &self.inner.paths.root())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Registry for LayoutRegistry {
+    async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
+        blobs::get(&self.inner, repo, digest, None).await
+    }
+
+    async fn get_blob_range(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: RangeRequest,
+    ) -> Result<BlobReader> {
+        blobs::get(&self.inner, repo, digest, Some(range)).await
+    }
+
+    async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        blobs::resolve(&self.inner, repo, digest).await
+    }
+
+    async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
+        let descriptor = manifests::resolve(&self.inner, repo, digest).await?;
+        manifests::read(&self.inner, repo, descriptor).await
+    }
+
+    async fn get_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
+        let descriptor = manifests::resolve_tag(&self.inner, repo, tag).await?;
+        manifests::read(&self.inner, repo, descriptor).await
+    }
+
+    async fn resolve_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        manifests::resolve(&self.inner, repo, digest).await
+    }
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Descriptor> {
+        manifests::resolve_tag(&self.inner, repo, tag).await
+    }
+
+    async fn push_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: Option<u64>,
+        body: BlobStream,
+    ) -> Result<Descriptor> {
+        blobs::push(&self.inner, repo, digest, size, body).await
+    }
+
+    async fn push_blob_chunked(&self, repo: &RepoName) -> Result<Box<dyn BlobWriter>> {
+        Ok(Box::new(uploads::start(&self.inner, repo).await?))
+    }
+
+    async fn push_blob_chunked_resume(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> Result<Box<dyn BlobWriter>> {
+        Ok(Box::new(uploads::resume(&self.inner, repo, id).await?))
+    }
+
+    async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+    ) -> Result<Descriptor> {
+        blobs::mount(&self.inner, repo, from, digest).await
+    }
+
+    async fn push_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &Manifest,
+        tags: &[Tag],
+    ) -> Result<Descriptor> {
+        manifests::push(&self.inner, repo, manifest, tags).await
+    }
+
+    async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        blobs::delete(&self.inner, repo, digest).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        manifests::delete(&self.inner, repo, digest).await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
+        manifests::delete_tag(&self.inner, repo, tag).await
+    }
+
+    fn tags(&self, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
+        lists::tags(&self.inner, repo, options)
+    }
+
+    fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> ListStream<Descriptor> {
+        lists::referrers(&self.inner, repo, subject, artifact_type)
+    }
+
+    fn repositories(&self, options: &ListOptions) -> ListStream<RepoName> {
+        lists::repositories(&self.inner, options)
+    }
+}

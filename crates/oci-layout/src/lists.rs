@@ -1,0 +1,69 @@
+//! Listings: tags, referrers and repositories.
+
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use oci_core::{Descriptor, Digest, ListOptions, ListStream, RepoName, Result, Tag};
+
+use crate::store::Inner;
+
+/// A listing computed by one future.
+fn listing<T, F>(items: F) -> ListStream<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
+{
+    stream::once(items)
+        .flat_map(|found| match found {
+            Ok(items) => stream::iter(items.into_iter().map(Ok)).left_stream(),
+            Err(err) => stream::iter(vec![Err(err)]).right_stream(),
+        })
+        .boxed()
+}
+
+/// The repository's tags in lexical order, paginated.
+pub(crate) fn tags(inner: &Arc<Inner>, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
+    let (inner, repo, options) = (inner.clone(), repo.clone(), options.clone());
+    listing(async move {
+        let mut guard = inner.repos.lock(&repo).await?;
+        Ok(options.apply(guard.state().await?.tags.keys().cloned()))
+    })
+}
+
+/// The referrers of `subject` in lexical order of digest, optionally only
+/// those of one artifact type.
+pub(crate) fn referrers(
+    inner: &Arc<Inner>,
+    repo: &RepoName,
+    subject: &Digest,
+    artifact_type: Option<&str>,
+) -> ListStream<Descriptor> {
+    let (inner, repo, subject) = (inner.clone(), repo.clone(), subject.clone());
+    let artifact_type = artifact_type.map(str::to_owned);
+    listing(async move {
+        let mut guard = inner.repos.lock(&repo).await?;
+        let mut found: Vec<Descriptor> = guard
+            .state()
+            .await?
+            .manifests
+            .values()
+            .filter_map(|info| info.referrer.as_ref())
+            .filter(|(of, _)| *of == subject)
+            .map(|(_, d)| d)
+            .filter(|d| {
+                artifact_type
+                    .as_deref()
+                    .is_none_or(|want| d.artifact_type.as_deref() == Some(want))
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(found)
+    })
+}
+
+/// The repositories in lexical order, paginated.
+pub(crate) fn repositories(inner: &Arc<Inner>, options: &ListOptions) -> ListStream<RepoName> {
+    let names = inner.repos.names(options);
+    stream::iter(names.into_iter().map(Ok)).boxed()
+}

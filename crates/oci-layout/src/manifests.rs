@@ -1,0 +1,172 @@
+//! Pushing, reading, tagging and deleting manifests. A manifest's bytes
+//! are a blob of its repository's layout; `index.json` lists it (with a
+//! ref name per tag), which is what makes it visible.
+
+use oci_core::{
+    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Result, Tag,
+};
+
+use crate::content;
+use crate::durable;
+use crate::error::join_err;
+use crate::index::{ManifestInfo, RepoState};
+use crate::store::Inner;
+
+/// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
+fn manifest_unknown(repo: &RepoName, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::ManifestUnknown,
+        format!("manifest {what} is not in repository {repo}"),
+    )
+}
+
+/// The descriptor of a listed manifest.
+async fn lookup(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+    let mut guard = inner.repos.lock(repo).await?;
+    guard
+        .state()
+        .await?
+        .manifests
+        .get(digest)
+        .map(|info| info.descriptor.clone())
+        .ok_or_else(|| manifest_unknown(repo, digest))
+}
+
+/// The descriptor of a manifest by digest.
+pub(crate) async fn resolve(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+    lookup(inner, repo, digest).await
+}
+
+/// The descriptor of the manifest a tag names.
+pub(crate) async fn resolve_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<Descriptor> {
+    let mut guard = inner.repos.lock(repo).await?;
+    let state = guard.state().await?;
+    state
+        .tags
+        .get(tag)
+        .and_then(|digest| state.manifests.get(digest))
+        .map(|info| info.descriptor.clone())
+        .ok_or_else(|| manifest_unknown(repo, tag))
+}
+
+/// A manifest's bytes, read from its file and checked against its digest.
+pub(crate) async fn read(
+    inner: &Inner,
+    repo: &RepoName,
+    descriptor: Descriptor,
+) -> Result<Manifest> {
+    let path = inner.paths.repo_blob(repo, &descriptor.digest);
+    let bytes = content::read_manifest(path, &descriptor.digest).await?;
+    Ok(Manifest { descriptor, bytes })
+}
+
+/// `MANIFEST_BLOB_UNKNOWN` unless everything `parsed` references is in the
+/// repository: an image's config and layers (except foreign layers, which
+/// carry `urls`), an index's child manifests. The subject need not exist.
+async fn check_references(
+    inner: &Inner,
+    repo: &RepoName,
+    state: &RepoState,
+    parsed: &ParsedManifest,
+) -> Result<()> {
+    let missing = |what: &str, d: &Descriptor| {
+        Error::new(
+            ErrorCode::ManifestBlobUnknown,
+            format!("{what} {} is not in the repository", d.digest),
+        )
+    };
+    for blob in parsed.blobs() {
+        let foreign = blob.urls.as_ref().is_some_and(|u| !u.is_empty());
+        if !foreign
+            && content::stat(&inner.paths.repo_blob(repo, &blob.digest))
+                .await?
+                .is_none()
+        {
+            return Err(missing("blob", blob));
+        }
+    }
+    for child in parsed.children() {
+        if !state.manifests.contains_key(&child.digest) {
+            return Err(missing("child manifest", child));
+        }
+    }
+    Ok(())
+}
+
+/// Stores a manifest after checking its digest, content and references,
+/// and points `tags` at it.
+pub(crate) async fn push(
+    inner: &Inner,
+    repo: &RepoName,
+    manifest: &Manifest,
+    tags: &[Tag],
+) -> Result<Descriptor> {
+    let given = &manifest.descriptor;
+    given.digest.verify(&manifest.bytes)?;
+    if given.size != manifest.bytes.len() as u64 {
+        return Err(Error::new(
+            ErrorCode::SizeInvalid,
+            format!(
+                "manifest {} is {} bytes, its descriptor says {}",
+                given.digest,
+                manifest.bytes.len(),
+                given.size
+            ),
+        ));
+    }
+    let parsed = manifest.parse()?;
+    let info = ManifestInfo::new(manifest, &parsed);
+    let descriptor = info.descriptor.clone();
+
+    // Check against what exists before creating anything.
+    if let Ok(mut guard) = inner.repos.lock(repo).await {
+        let state = guard.state().await?;
+        check_references(inner, repo, state, &parsed).await?;
+    } else {
+        check_references(inner, repo, &RepoState::default(), &parsed).await?;
+    }
+    content::ingest_bytes(&inner.paths, &descriptor.digest, manifest.bytes.clone()).await?;
+
+    let mut guard = inner.repos.lock_or_create(repo).await?;
+    // Checked again under the lock: a child may have gone meanwhile.
+    check_references(inner, repo, guard.state().await?, &parsed).await?;
+    content::link(
+        inner.paths.store_blob(&descriptor.digest),
+        inner.paths.repo_blob(repo, &descriptor.digest),
+    )
+    .await?;
+    guard.state().await?.add(info, tags);
+    guard.save().await?;
+    tracing::debug!(%repo, digest = %descriptor.digest, ?tags, "manifest pushed");
+    Ok(descriptor)
+}
+
+/// Unlists a manifest and its tags, then unlinks its file from the layout.
+pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<()> {
+    let mut guard = inner.repos.lock(repo).await?;
+    guard
+        .state()
+        .await?
+        .remove(digest)
+        .ok_or_else(|| manifest_unknown(repo, digest))?;
+    guard.save().await?;
+    let path = inner.paths.repo_blob(repo, digest);
+    tokio::task::spawn_blocking(move || durable::remove(&path))
+        .await
+        .map_err(join_err)??;
+    tracing::debug!(%repo, %digest, "manifest deleted");
+    Ok(())
+}
+
+/// Removes a tag, leaving its manifest.
+pub(crate) async fn delete_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<()> {
+    let mut guard = inner.repos.lock(repo).await?;
+    guard
+        .state()
+        .await?
+        .untag(tag)
+        .ok_or_else(|| manifest_unknown(repo, tag))?;
+    guard.save().await?;
+    tracing::debug!(%repo, %tag, "tag deleted");
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Opening a store: taking the single-process lock, clearing what a crash
+//! left half-written, and finding the repositories.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use oci_core::Result;
+use oci_core::digest::Hasher;
+
+use crate::durable::{self, Durable};
+use crate::error::{LayoutError, join_err};
+use crate::paths::Paths;
+use crate::repos::Repos;
+
+/// What an open upload holds in memory between requests.
+#[derive(Clone)]
+pub(crate) struct LiveUpload {
+    /// Bytes written to its data file.
+    pub(crate) size: u64,
+    /// A sha256 of those bytes, when every one of them passed through
+    /// this process.
+    pub(crate) hasher: Option<Hasher>,
+}
+
+/// Everything an open store shares between the registry handle and its
+/// upload writers.
+pub(crate) struct Inner {
+    pub(crate) paths: Paths,
+    pub(crate) repos: Repos,
+    uploads: Mutex<HashMap<String, LiveUpload>>,
+    /// Held (locked) for as long as the store is open.
+    _lock: File,
+}
+
+impl Inner {
+    /// Opens (creating if need be) the store at `root` (blocking).
+    pub(crate) fn open(root: PathBuf) -> Durable<Inner> {
+        durable::ensure_dir(&root)?;
+        let paths = Paths::new(root);
+        let lock = take_lock(&paths.lock())?;
+        clear_dir(&paths.tmp_dir())?;
+        durable::ensure_dir(&paths.store_dir())?;
+        durable::ensure_dir(&paths.uploads_dir())?;
+        let repos = Repos::scan(paths.clone())?;
+        Ok(Inner {
+            paths,
+            repos,
+            uploads: Mutex::new(HashMap::new()),
+            _lock: lock,
+        })
+    }
+
+    /// The uploads open in this process.
+    pub(crate) fn uploads(&self) -> MutexGuard<'_, HashMap<String, LiveUpload>> {
+        // Every change to the map is a single insert or remove.
+        self.uploads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Opens a store on the blocking pool.
+pub(crate) async fn open(root: PathBuf) -> Result<Inner> {
+    tokio::task::spawn_blocking(move || Inner::open(root))
+        .await
+        .map_err(join_err)?
+        .map_err(Into::into)
+}
+
+/// Takes the store's exclusive lock, or fails if another process has it.
+fn take_lock(path: &Path) -> Durable<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| LayoutError::io("open lock file", path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(LayoutError::Locked {
+            path: path.to_owned(),
+        }),
+        Err(TryLockError::Error(e)) => Err(LayoutError::io("lock", path, e)),
+    }
+}
+
+/// Empties the temporary directory: anything there was being written when
+/// the last process stopped, and was never acknowledged.
+fn clear_dir(dir: &Path) -> Durable {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LayoutError::io("clear", dir, e)),
+    }
+    durable::ensure_dir(dir)
+}

@@ -1,0 +1,195 @@
+//! What survives a restart (drop and reopen), what a second process is
+//! refused, and how damage done to the files by hand is reported.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use oci_core::registry::{bytes_stream, collect_list};
+use oci_core::testkit::{push_image, random_bytes, tag};
+use oci_core::{Digest, ListOptions, Registry, RepoName};
+use oci_layout::LayoutRegistry;
+
+fn repo(name: &str) -> RepoName {
+    name.parse().expect("repository name")
+}
+
+#[tokio::test]
+async fn content_and_half_done_uploads_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("team/app");
+    let data = random_bytes(300_000);
+    let digest = Digest::sha256(&data);
+    let (image, upload_id) = {
+        let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+        let image = push_image(&reg, &app, Some(&tag("v1"))).await;
+        let mut writer = reg.push_blob_chunked(&app).await.unwrap();
+        writer.write(data.slice(..100_000)).await.unwrap();
+        writer.write(data.slice(100_000..200_000)).await.unwrap();
+        let id = writer.id().to_owned();
+        writer.close().await.unwrap();
+        // More bytes arrive but the request never completes (no close):
+        // they were never acknowledged and must not be kept.
+        let mut writer = reg.push_blob_chunked_resume(&app, &id).await.unwrap();
+        writer
+            .write(Bytes::from_static(b"unacknowledged"))
+            .await
+            .unwrap();
+        drop(writer);
+        (image, id)
+    };
+
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let got = reg.get_tag(&app, &tag("v1")).await.unwrap();
+    assert_eq!(got.bytes, image.manifest.bytes);
+    for (layer, bytes) in image.layers.iter().zip(&image.layer_bytes) {
+        let read = reg.get_blob(&app, &layer.digest).await.unwrap();
+        assert_eq!(read.bytes().await.unwrap(), *bytes);
+    }
+    let tags = collect_list(reg.tags(&app, &ListOptions::all()))
+        .await
+        .unwrap();
+    assert_eq!(tags, [tag("v1")]);
+    let repos = collect_list(reg.repositories(&ListOptions::all()))
+        .await
+        .unwrap();
+    assert_eq!(repos, std::slice::from_ref(&app));
+
+    let mut writer = reg
+        .push_blob_chunked_resume(&app, &upload_id)
+        .await
+        .unwrap();
+    assert_eq!(writer.size(), 200_000, "resumes at the acknowledged offset");
+    writer.write(data.slice(200_000..)).await.unwrap();
+    let committed = writer.commit(&digest).await.unwrap();
+    assert_eq!(committed.size, 300_000);
+    let read = reg
+        .get_blob(&app, &digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(read, data);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_root_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = LayoutRegistry::open(dir.path()).await.unwrap();
+    let err = LayoutRegistry::open(dir.path()).await.unwrap_err();
+    assert!(err.message().contains(".lock"), "{err}");
+    drop(first);
+    LayoutRegistry::open(dir.path()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_blob_fails_the_read_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("app");
+    let data = random_bytes(600_000);
+    let digest = Digest::sha256(&data);
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    reg.push_blob(&app, &digest, None, bytes_stream(data.clone(), 65_536))
+        .await
+        .unwrap();
+    let path = dir.path().join("app/blobs/sha256").join(digest.hex());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[500_000] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let mut stream = reg.get_blob(&app, &digest).await.unwrap().stream;
+    let mut last = None;
+    while let Some(item) = stream.next().await {
+        last = Some(item);
+    }
+    let err = last.unwrap().unwrap_err();
+    assert!(err.message().contains(&path.display().to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn a_hand_edited_layout_is_reported_with_its_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, other) = (repo("app"), repo("other"));
+    let image = {
+        let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+        push_image(&reg, &other, Some(&tag("v1"))).await;
+        push_image(&reg, &app, Some(&tag("v1"))).await
+    };
+    // A manifest file removed, and another repository's index broken.
+    let manifest = dir
+        .path()
+        .join("app/blobs/sha256")
+        .join(image.digest().hex());
+    std::fs::remove_file(&manifest).unwrap();
+    let index = dir.path().join("other/index.json");
+    std::fs::write(&index, b"{not json").unwrap();
+
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let err = reg.get_tag(&app, &tag("v1")).await.unwrap_err();
+    assert!(
+        err.message().contains(&manifest.display().to_string()),
+        "{err}"
+    );
+    let err = collect_list(reg.tags(&other, &ListOptions::all()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains(&index.display().to_string()),
+        "{err}"
+    );
+    // The rest of the store still works.
+    assert_eq!(
+        collect_list(reg.tags(&app, &ListOptions::all()))
+            .await
+            .unwrap(),
+        [tag("v1")]
+    );
+}
+
+#[tokio::test]
+async fn gc_removes_only_what_no_manifest_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, other) = (repo("app"), repo("other"));
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let kept = push_image(&reg, &app, Some(&tag("kept"))).await;
+    let gone = push_image(&reg, &app, Some(&tag("gone"))).await;
+    let loose = random_bytes(1_000);
+    let loose_digest = Digest::sha256(&loose);
+    reg.push_blob(&other, &loose_digest, None, bytes_stream(loose, 100))
+        .await
+        .unwrap();
+    let upload = reg.push_blob_chunked(&app).await.unwrap();
+    upload.close().await.unwrap();
+
+    reg.delete_manifest(&app, gone.digest()).await.unwrap();
+    // A delete unlinks the manifest but collects nothing.
+    assert!(reg.resolve_blob(&app, &gone.layers[0].digest).await.is_ok());
+
+    let report = reg.gc().await.unwrap();
+    // gone's config and two layers unlinked from app, the loose blob from
+    // other; their four files and gone's manifest leave the store.
+    assert_eq!(report.links_removed, 4, "{report:?}");
+    assert_eq!(report.blobs_removed, 5, "{report:?}");
+    assert_eq!(report.repositories_removed, 1, "{report:?}");
+    assert_eq!(report.uploads_removed, 0, "a fresh upload is not stale");
+    assert!(
+        reg.resolve_blob(&app, &gone.layers[0].digest)
+            .await
+            .is_err()
+    );
+    let got = reg.get_tag(&app, &tag("kept")).await.unwrap();
+    assert_eq!(got.bytes, kept.manifest.bytes);
+    for layer in &kept.layers {
+        let read = reg.get_blob(&app, &layer.digest).await.unwrap();
+        read.bytes().await.unwrap();
+    }
+    let repos = collect_list(reg.repositories(&ListOptions::all()))
+        .await
+        .unwrap();
+    assert_eq!(repos, std::slice::from_ref(&app));
+
+    let stale = oci_layout::GcOptions {
+        upload_age: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    assert_eq!(reg.gc_with(&stale).await.unwrap().uploads_removed, 1);
+}
