@@ -2,12 +2,8 @@
 //! verification of content against an expected digest and size.
 
 use std::fmt;
-use std::pin::Pin;
 use std::str::FromStr;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use futures::Stream;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -257,6 +253,11 @@ impl Verifier {
         self.seen
     }
 
+    /// The size the content must have, if one was given.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.size
+    }
+
     /// Checks the size and digest of everything fed.
     pub fn finish(self) -> Result<()> {
         if let Some(size) = self.size
@@ -278,59 +279,9 @@ impl Verifier {
     }
 }
 
-/// A stream of bytes checked against a digest and size: it yields the data
-/// as it comes and ends with an error instead of `None` if either is wrong.
-pub struct VerifyStream<S> {
-    inner: S,
-    verifier: Option<Verifier>,
-}
-
-impl<S> VerifyStream<S> {
-    /// Wraps `inner`, which must hash to `digest` and be `size` bytes long.
-    pub fn new(inner: S, digest: Digest, size: Option<u64>) -> VerifyStream<S> {
-        VerifyStream {
-            inner,
-            verifier: Some(Verifier::new(digest, size)),
-        }
-    }
-}
-
-impl<S> Stream for VerifyStream<S>
-where
-    S: Stream<Item = Result<Bytes>> + Unpin,
-{
-    type Item = Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let Some(verifier) = this.verifier.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => match verifier.update(&chunk) {
-                Ok(()) => Poll::Ready(Some(Ok(chunk))),
-                Err(err) => {
-                    this.verifier = None;
-                    Poll::Ready(Some(Err(err)))
-                }
-            },
-            Poll::Ready(Some(Err(err))) => {
-                this.verifier = None;
-                Poll::Ready(Some(Err(err)))
-            }
-            Poll::Ready(None) => match this.verifier.take().map(Verifier::finish) {
-                Some(Err(err)) => Poll::Ready(Some(Err(err))),
-                _ => Poll::Ready(None),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
 
     const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -382,27 +333,5 @@ mod tests {
         let mut v = Verifier::new(d, None);
         v.update(b"hellO").unwrap();
         assert!(v.finish().unwrap_err().is(ErrorCode::DigestInvalid));
-    }
-
-    #[tokio::test]
-    async fn verify_stream_fails_at_the_end() {
-        let chunks = vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))];
-        let good = VerifyStream::new(
-            futures::stream::iter(chunks.clone()),
-            Digest::sha256(b"abcd"),
-            Some(4),
-        );
-        let out: Vec<_> = good.collect().await;
-        assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|r| r.is_ok()));
-
-        let bad = VerifyStream::new(
-            futures::stream::iter(chunks),
-            Digest::sha256(b"abce"),
-            Some(4),
-        );
-        let out: Vec<_> = bad.collect().await;
-        assert_eq!(out.len(), 3);
-        assert!(out[2].as_ref().unwrap_err().is(ErrorCode::DigestInvalid));
     }
 }

@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod media;
 pub mod reference;
 pub mod registry;
+pub mod verify;
 pub mod wire;
 
 #[cfg(feature = "testkit")]
@@ -29,10 +30,11 @@ pub mod testkit;
 
 pub use async_trait::async_trait;
 pub use descriptor::{Descriptor, Platform};
-pub use digest::{Algorithm, Digest, Verifier, VerifyStream};
+pub use digest::{Algorithm, Digest, Verifier};
 pub use error::{Error, ErrorBody, ErrorCode, Result};
 pub use manifest::{ImageIndex, ImageManifest, Manifest, ParsedManifest};
 pub use reference::{ManifestRef, Reference, RepoName, Tag};
 pub use registry::{
     BlobReader, BlobStream, BlobWriter, ByteRange, ListOptions, ListStream, RangeRequest, Registry,
 };
+pub use verify::VerifyStream;
