@@ -1,9 +1,8 @@
 //! Outputs written under a temporary name beside their target and renamed
 //! into place only when complete; dropped unfinished, they vanish.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
 
 use oci_core::{Error, ErrorCode, Result};
 
@@ -93,31 +92,41 @@ impl Drop for Staged {
     }
 }
 
-/// A staged regular file written sequentially.
+/// A staged regular file written sequentially. Writes go through a buffer
+/// to a blocking-pool thread, so they overlap with whatever produces the
+/// bytes. Like curl and crane, it is not fsynced: the rename makes the
+/// output appear whole, not durable.
 pub struct StagedFile {
     staged: Staged,
-    file: File,
+    file: tokio::io::BufWriter<tokio::fs::File>,
 }
 
 impl StagedFile {
     /// Creates the temporary file for `target`.
-    pub fn create(target: &Path, force: bool) -> Result<StagedFile> {
+    pub async fn create(target: &Path, force: bool) -> Result<StagedFile> {
         let staged = Staged::new(target, false, force)?;
-        let file = File::create(staged.path()).map_err(|e| io_err(staged.path(), e))?;
-        Ok(StagedFile { staged, file })
+        let file = tokio::fs::File::create(staged.path())
+            .await
+            .map_err(|e| io_err(staged.path(), e))?;
+        Ok(StagedFile {
+            staged,
+            file: tokio::io::BufWriter::with_capacity(1 << 20, file),
+        })
     }
 
     /// Appends bytes.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    pub async fn write_all(&mut self, data: &[u8]) -> Result<()> {
         self.file
             .write_all(data)
+            .await
             .map_err(|e| io_err(self.staged.path(), e))
     }
 
-    /// Syncs and renames into place.
-    pub fn persist(self) -> Result<()> {
+    /// Flushes and renames into place.
+    pub async fn persist(mut self) -> Result<()> {
         self.file
-            .sync_all()
+            .shutdown()
+            .await
             .map_err(|e| io_err(self.staged.path(), e))?;
         self.staged.persist()
     }
@@ -127,23 +136,23 @@ impl StagedFile {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unfinished_outputs_vanish_and_existing_targets_are_kept() {
+    #[tokio::test]
+    async fn unfinished_outputs_vanish_and_existing_targets_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.tar");
         {
-            let mut f = StagedFile::create(&target, false).unwrap();
-            f.write_all(b"partial").unwrap();
+            let mut f = StagedFile::create(&target, false).await.unwrap();
+            f.write_all(b"partial").await.unwrap();
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        let mut f = StagedFile::create(&target, false).unwrap();
-        f.write_all(b"done").unwrap();
-        f.persist().unwrap();
+        let mut f = StagedFile::create(&target, false).await.unwrap();
+        f.write_all(b"done").await.unwrap();
+        f.persist().await.unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"done");
-        assert!(StagedFile::create(&target, false).is_err());
-        let mut f = StagedFile::create(&target, true).unwrap();
-        f.write_all(b"again").unwrap();
-        f.persist().unwrap();
+        assert!(StagedFile::create(&target, false).await.is_err());
+        let mut f = StagedFile::create(&target, true).await.unwrap();
+        f.write_all(b"again").await.unwrap();
+        f.persist().await.unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"again");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

@@ -105,17 +105,17 @@ pub async fn blob(
         ));
     }
     let registry = connector.connect(r.registry())?;
-    let reader = registry.get_blob(r.repository(), &digest).await?;
-    // Verify here too: the bytes leave the program.
-    let mut stream =
-        oci_core::VerifyStream::new(reader.stream, digest.clone(), Some(reader.descriptor.size));
+    // The registry's reader verifies size and digest as it streams (the
+    // client does, at the trust boundary), failing at the end if either is
+    // wrong; the output is renamed into place only after that.
+    let mut stream = registry.get_blob(r.repository(), &digest).await?.stream;
     match output {
         Some(path) => {
-            let mut file = crate::staged::StagedFile::create(path, force)?;
+            let mut file = crate::staged::StagedFile::create(path, force).await?;
             while let Some(chunk) = stream.next().await {
-                file.write_all(&chunk?)?;
+                file.write_all(&chunk?).await?;
             }
-            file.persist()?;
+            file.persist().await?;
         }
         None => {
             let mut out = std::io::stdout().lock();
