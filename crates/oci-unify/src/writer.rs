@@ -7,7 +7,8 @@ use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, Result};
 
 use crate::outcome::{Side, both_written, pick_error, side_failed};
 
-/// Writes to two inner writers, keeping them at the same offset.
+/// Writes to two inner writers, keeping them at the same offset. Its id
+/// combines the inner ids as they stand after the last write.
 pub(crate) struct UnifiedWriter {
     w0: Box<dyn BlobWriter>,
     w1: Box<dyn BlobWriter>,
@@ -92,6 +93,9 @@ impl BlobWriter for UnifiedWriter {
             write_from(self.w1.as_mut(), offset, &data)
         );
         self.size = self.w0.size().min(self.w1.size());
+        // An inner id may change as the upload goes (a client's id is the
+        // session URL the registry hands back after each chunk).
+        self.id = encode_id(self.w0.id(), self.w1.id());
         both_written("upload write", r0, r1)
     }
 
