@@ -37,6 +37,9 @@ pub(crate) struct Inner {
     retry: RetryConfig,
     user_agent: HeaderValue,
     read_timeout: Option<std::time::Duration>,
+    /// Upload offsets this client left sessions at, by upload id (see
+    /// [`crate::writer`]).
+    pub(crate) upload_offsets: crate::writer::UploadOffsets,
 }
 
 impl std::fmt::Debug for Client {
@@ -158,6 +161,7 @@ impl Client {
                 retry: options.retry.clone(),
                 user_agent,
                 read_timeout: options.read_timeout,
+                upload_offsets: crate::writer::UploadOffsets::default(),
             }),
         })
     }

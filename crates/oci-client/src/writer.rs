@@ -6,6 +6,12 @@
 //! changes as chunks are written (distribution signs its state into it),
 //! so resume with the id the writer reported last. A bare uuid is accepted
 //! too, for registries that keep no state in the URL.
+//!
+//! A registry's upload `Range: 0-0` means both "nothing yet" and "one
+//! byte" (distribution writes it for either). Resuming, the client takes it
+//! as nothing, unless it closed that very session itself at one byte: it
+//! remembers where it left the sessions it closed, which is what a server
+//! that resumes a client's upload for every request (a proxy) relies on.
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -18,6 +24,34 @@ use crate::auth::token::Scope;
 use crate::client::{Call, Client};
 use crate::transport::{Payload, Response};
 use crate::uploads::{Session, chunk_min, location, with_query};
+
+/// The offsets this client closed upload sessions at, by upload id;
+/// bounded, forgetting everything when full.
+#[derive(Debug, Default)]
+pub(crate) struct UploadOffsets(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+/// How many closed sessions are remembered.
+const REMEMBERED_UPLOADS: usize = 4096;
+
+impl UploadOffsets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, id: &str, offset: u64) {
+        let mut map = self.lock();
+        if map.len() >= REMEMBERED_UPLOADS {
+            map.clear();
+        }
+        map.insert(id.to_owned(), offset);
+    }
+
+    fn take(&self, id: &str) -> Option<u64> {
+        self.lock().remove(id)
+    }
+}
 
 /// A chunked upload to a remote registry.
 pub(crate) struct ChunkedWriter {
@@ -84,7 +118,13 @@ impl ChunkedWriter {
             }
             return Err(err);
         }
-        let offset = acknowledged(&res)?;
+        let remembered = client.inner.upload_offsets.take(id);
+        let offset = match (res.header("range"), remembered) {
+            // Ambiguous: nothing, or one byte. Only this client can know.
+            (Some("0-0"), Some(known)) if known <= 1 => known,
+            (Some("0-0"), _) | (None, _) => 0,
+            _ => acknowledged(&res)?,
+        };
         let location = match res.header("location") {
             Some(_) => location(&client, &res)?,
             None => url,
@@ -206,6 +246,11 @@ impl BlobWriter for ChunkedWriter {
 
     async fn close(mut self: Box<Self>) -> Result<()> {
         let rest = self.buffer.split().freeze();
-        self.send(rest).await
+        self.send(rest).await?;
+        self.client
+            .inner
+            .upload_offsets
+            .remember(&self.id, self.offset);
+        Ok(())
     }
 }
