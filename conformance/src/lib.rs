@@ -32,6 +32,7 @@ pub mod pull;
 pub mod push;
 pub mod routes;
 pub mod seed;
+pub mod store;
 pub mod target;
 
 use std::sync::Arc;
@@ -45,6 +46,17 @@ pub use target::Target;
 /// in the current tokio runtime; it stops when the target is dropped.
 pub async fn in_process_target(config: Config) -> Target {
     let server = oci_server::TestServer::start(Arc::new(oci_mem::MemRegistry::new())).await;
+    let url = server.url();
+    Target::new(&url, config, Some(Box::new(server)))
+}
+
+/// A target running this project's server over the store a `--store`
+/// spec names (see [`store`]), in the current tokio runtime.
+pub async fn store_target(spec: &str, config: Config) -> Target {
+    let registry = store::open_store(spec)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open store {spec}: {e}"));
+    let server = oci_server::TestServer::start(registry).await;
     let url = server.url();
     Target::new(&url, config, Some(Box::new(server)))
 }

@@ -10,10 +10,8 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
-use oci_core::Registry;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -24,17 +22,10 @@ struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:5000")]
     addr: String,
-    /// Storage behind the server: `mem` (in memory, lost on exit).
+    /// Storage behind the server: `mem`, `layout:DIR`, `proxy:URL`, or a
+    /// stack of wrappers such as `debug:unify:mem,proxy:http://…`.
     #[arg(long, default_value = "mem")]
     store: String,
-}
-
-/// The registry a `--store` value names.
-fn open_store(name: &str) -> Result<Arc<dyn Registry>, String> {
-    match name {
-        "mem" => Ok(Arc::new(oci_mem::MemRegistry::new())),
-        other => Err(format!("unknown --store {other:?} (supported: mem)")),
-    }
 }
 
 #[tokio::main]
@@ -54,7 +45,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let registry = open_store(&args.store)?;
+    let registry = oci_conformance::store::open_store(&args.store).await?;
     let listener = TcpListener::bind(&args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
