@@ -16,11 +16,15 @@ pub async fn push_blob(target: &Target, repo: &str, blob: &Blob) {
 
 /// Uploads a blob under `digest` (which may use another algorithm).
 pub async fn push_blob_as(target: &Target, repo: &str, blob: &Blob, digest: &Digest) -> Response {
-    let started = target.client().post(&routes::uploads(repo)).send().await;
+    let started = target
+        .seed_client()
+        .post(&routes::uploads(repo))
+        .send()
+        .await;
     started.expect_status(202);
     let location = with_query(started.location(), &format!("digest={digest}"));
     let done = target
-        .client()
+        .seed_client()
         .put(&location)
         .header(CONTENT_TYPE, media::OCTET_STREAM)
         .body(blob.data.clone())
@@ -50,7 +54,7 @@ pub async fn put_manifest(
     manifest: &Manifest,
 ) -> Response {
     target
-        .client()
+        .seed_client()
         .put(&routes::manifest(repo, reference))
         .header(CONTENT_TYPE, manifest.media_type())
         .body(manifest.bytes.clone())

@@ -10,6 +10,9 @@ use crate::fixtures::random_suffix;
 /// A registry to run checks against, with unique repository names.
 pub struct Target {
     client: Client,
+    /// Where the content checks read is pushed, when not to `client`
+    /// (a read-only registry seeded through the store behind it).
+    seeder: Option<Client>,
     repo: String,
     cross_repo: String,
     config: Config,
@@ -42,6 +45,7 @@ impl Target {
         let suffix = random_suffix();
         Target {
             client,
+            seeder: None,
             repo: format!("{}-{suffix}", config.namespace),
             cross_repo: format!("{}-{suffix}", config.crossmount_namespace),
             config,
@@ -52,6 +56,18 @@ impl Target {
     /// The HTTP client bound to the registry.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The same target, seeded through another URL that reaches the same
+    /// content (for read-only registries: the store behind them).
+    pub fn seeded_through(mut self, url: &str) -> Target {
+        self.seeder = Some(Client::new(url));
+        self
+    }
+
+    /// The client the seeding helpers push with.
+    pub fn seed_client(&self) -> &Client {
+        self.seeder.as_ref().unwrap_or(&self.client)
     }
 
     /// The repository the checks write to.

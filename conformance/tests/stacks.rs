@@ -75,3 +75,76 @@ mod layout {
 
     oci_conformance::all_conformance_tests!(target);
 }
+
+/// The pull workflow through `readonly:` over a store seeded behind it,
+/// and every write answered 403 DENIED.
+mod readonly {
+    use std::sync::Arc;
+
+    use oci_core::ErrorCode;
+
+    use super::*;
+
+    pub async fn target() -> Target {
+        let store = oci_mem::MemRegistry::new();
+        let writable = oci_server::TestServer::start(Arc::new(store.clone())).await;
+        let read_only =
+            oci_server::TestServer::start(Arc::new(oci_filter::ReadOnly::new(Arc::new(store))))
+                .await;
+        let url = read_only.url();
+        let seed = writable.url();
+        Target::new(&url, config(), Some(Box::new((writable, read_only)))).seeded_through(&seed)
+    }
+
+    oci_conformance::conformance_tests!(target;
+        pull::pull_api_root,
+        pull::pull_manifest_head_by_tag,
+        pull::pull_manifest_get_by_tag,
+        pull::pull_manifest_head_by_digest,
+        pull::pull_manifest_get_by_digest,
+        pull::pull_index_by_tag,
+        pull::pull_blob_head,
+        pull::pull_blob_get,
+        pull::pull_blob_range,
+        pull::pull_blob_range_open_ended,
+        pull::pull_blob_range_unsatisfiable,
+        pull::pull_blob_unknown,
+        pull::pull_manifest_unknown_tag,
+        pull::pull_manifest_unknown_digest,
+        pull::pull_unknown_repository,
+    );
+
+    #[tokio::test]
+    async fn writes_and_deletes_are_denied() {
+        let t = target().await;
+        let image = oci_conformance::seed::seeded_image(&t, "kept").await;
+        let repo = t.repo();
+        let started = t
+            .client()
+            .post(&oci_conformance::routes::uploads(repo))
+            .send()
+            .await;
+        started.expect_error(403, ErrorCode::Denied);
+        let put = t
+            .client()
+            .put(&oci_conformance::routes::manifest(repo, "other"))
+            .header(http::header::CONTENT_TYPE, image.manifest.media_type())
+            .body(image.manifest.bytes.clone())
+            .send()
+            .await;
+        put.expect_error(403, ErrorCode::Denied);
+        let digest = image.manifest.digest().to_string();
+        let deleted = t
+            .client()
+            .delete(&oci_conformance::routes::manifest(repo, &digest))
+            .send()
+            .await;
+        deleted.expect_error(403, ErrorCode::Denied);
+        // Still there.
+        t.client()
+            .get(&oci_conformance::routes::manifest(repo, "kept"))
+            .send()
+            .await
+            .expect_status(200);
+    }
+}
