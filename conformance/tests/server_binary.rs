@@ -63,6 +63,6 @@ fn unknown_store_fails_with_one_line() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("unknown --store \"s3\""), "{stderr}");
+    assert!(stderr.contains("unknown store \"s3\""), "{stderr}");
     assert!(out.stdout.is_empty());
 }
