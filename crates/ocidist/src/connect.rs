@@ -12,6 +12,7 @@ use crate::cli::{ConnectFlags, SchemeArg};
 #[derive(Debug, Clone)]
 pub struct Connector {
     options: ClientOptions,
+    traced: bool,
 }
 
 fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
@@ -74,13 +75,27 @@ impl Connector {
         } else {
             AuthOptions::FromConfig
         };
-        Ok(Connector { options })
+        Ok(Connector {
+            options,
+            traced: false,
+        })
+    }
+
+    /// Wraps every connection in `oci_debug::Traced`, so each registry call
+    /// is logged (`-v`).
+    pub fn traced(mut self, traced: bool) -> Connector {
+        self.traced = traced;
+        self
     }
 
     /// A client for `host[:port]`.
     pub fn connect(&self, host: &str) -> Result<Arc<dyn Registry>> {
-        let client = Client::new(host, self.options.clone())?;
-        Ok(Arc::new(client))
+        let client: Arc<dyn Registry> = Arc::new(Client::new(host, self.options.clone())?);
+        Ok(if self.traced {
+            Arc::new(oci_debug::Traced::new(client))
+        } else {
+            client
+        })
     }
 }
 

@@ -10,9 +10,10 @@ fn main() {
         println!("{cli:#?}");
         return;
     }
+    // -v shows every registry call (oci-debug's events), -vv everything.
     let level = match cli.verbose {
         0 => "warn",
-        1 => "info",
+        1 => "info,oci_debug=debug",
         2 => "debug",
         _ => "trace",
     };
@@ -20,6 +21,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

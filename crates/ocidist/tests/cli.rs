@@ -373,6 +373,22 @@ async fn delete_and_catalog() {
     assert!(!out.status.success());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_traces_every_registry_call_on_stderr() {
+    let s = ours().await;
+    let out = ocidist(&["-v", "manifest", "--raw", &format!("{}/{REPO}:v1", s.host)]).await;
+    assert_eq!(out.stdout, s.index.manifest.bytes);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("oci_debug") && err.contains("get_tag") && err.contains(REPO),
+        "{err}"
+    );
+    assert!(
+        !err.contains("\u{1b}["),
+        "no colour codes off a terminal: {err}"
+    );
+}
+
 #[tokio::test]
 async fn parsed_prints_the_command_line_without_secrets() {
     let out = ocidist(&[

@@ -12,7 +12,8 @@ use crate::connect::Connector;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    let connector = || Connector::from_flags(&cli.connect);
+    let verbose = cli.verbose > 0;
+    let connector = || Connector::from_flags(&cli.connect).map(|c| c.traced(verbose));
     match cli.command {
         Command::Tags { repo, json } => inspect::tags(&connector()?, &repo, json).await,
         Command::Manifest {
