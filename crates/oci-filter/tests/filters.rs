@@ -163,14 +163,14 @@ async fn immutable_tags_never_move_and_nothing_is_deleted() {
     let first = push_image(&reg, &repo, Some(&tag)).await;
     // The same digest again is fine.
     must(
-        reg.push_manifest(&repo, &first.manifest, &[tag.clone()])
+        reg.push_manifest(&repo, &first.manifest, std::slice::from_ref(&tag))
             .await,
         "re-push same",
     );
     // Another manifest under the same tag is not.
     let second = push_image(&reg, &repo, None).await;
     expect_code(
-        reg.push_manifest(&repo, &second.manifest, &[tag.clone()])
+        reg.push_manifest(&repo, &second.manifest, std::slice::from_ref(&tag))
             .await,
         ErrorCode::Denied,
         "retag",
