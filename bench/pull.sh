@@ -4,7 +4,9 @@
 #   (a) one image of a single 200 MiB layer,
 #   (b) one image of 8 layers of 25 MiB.
 # Each pull runs RUNS times (default 3); prints median wall time, peak RSS
-# and the ratio ocidist/skopeo. Not a test: figures vary with the machine.
+# and the ratio ocidist/skopeo. ocidist fetches layers of 64 MiB and more
+# as parallel range requests; "(1 stream)" is the same pull with
+# `--ranged-above 0`. Not a test: figures vary with the machine.
 #
 #   bash bench/pull.sh
 set -euo pipefail
@@ -96,21 +98,24 @@ timed() {
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 row() { # LABEL REPO
-  local label=$1 repo=$2 ours=() theirs=() ours_rss=0 theirs_rss=0 t r i
+  local label=$1 repo=$2 ours=() single=() theirs=() ours_rss=0 theirs_rss=0 t r i
   for i in $(seq "$RUNS"); do
     read -r t r < <(timed "$work/o.tar" "$bin" pull --no-progress "127.0.0.1:$port/$repo:latest" -o "$work/o.tar")
     ours+=("$t"); [ "$r" -gt "$ours_rss" ] && ours_rss=$r
+    read -r t r < <(timed "$work/o.tar" "$bin" pull --no-progress --ranged-above 0 "127.0.0.1:$port/$repo:latest" -o "$work/o.tar")
+    single+=("$t")
     read -r t r < <(timed "$work/s.tar" skopeo --insecure-policy copy --quiet --src-tls-verify=false \
       "docker://127.0.0.1:$port/$repo:latest" "docker-archive:$work/s.tar:$repo:latest")
     theirs+=("$t"); [ "$r" -gt "$theirs_rss" ] && theirs_rss=$r
   done
-  local mo ms
+  local mo m1 ms
   mo=$(printf '%s\n' "${ours[@]}" | median)
+  m1=$(printf '%s\n' "${single[@]}" | median)
   ms=$(printf '%s\n' "${theirs[@]}" | median)
-  printf '%-28s %10s %10s %8s %12s %12s\n' "$label" "${mo}s" "${ms}s" \
+  printf '%-22s %9s %11s %9s %7s %12s %11s\n' "$label" "${mo}s" "${m1}s" "${ms}s" \
     "$(echo "scale=2; $mo / $ms" | bc -l)" "$((ours_rss / 1024)) MiB" "$((theirs_rss / 1024)) MiB"
 }
 
-printf '%-28s %10s %10s %8s %12s %12s\n' "pull to docker-archive" "ocidist" "skopeo" "ratio" "ocidist RSS" "skopeo RSS"
+printf '%-22s %9s %11s %9s %7s %12s %11s\n' "pull to docker-archive" "ocidist" "(1 stream)" "skopeo" "ratio" "ocidist RSS" "skopeo RSS"
 row "1 x 200 MiB layer" bench/single
 row "8 x 25 MiB layers" bench/multi

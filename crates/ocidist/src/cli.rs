@@ -196,6 +196,10 @@ pub enum Command {
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Fetch layers of at least this many MiB as parallel range
+        /// requests (0: every layer as one stream).
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        ranged_above: u64,
         /// Platform selection.
         #[command(flatten)]
         platform: PlatformFlags,

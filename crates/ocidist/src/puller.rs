@@ -88,7 +88,11 @@ pub struct Puller {
     registry: Arc<dyn Registry>,
     concurrency: usize,
     progress: Progress,
+    ranged_above: Option<u64>,
 }
+
+/// Layers from this size up are fetched as parallel range requests.
+pub const DEFAULT_RANGED_ABOVE: u64 = 64 << 20;
 
 impl Puller {
     /// A puller over a connected registry.
@@ -97,7 +101,15 @@ impl Puller {
             registry,
             concurrency: 8,
             progress: Progress::hidden(),
+            ranged_above: Some(DEFAULT_RANGED_ABOVE),
         }
+    }
+
+    /// Fetch blobs of at least `min` bytes as parallel range requests
+    /// (`None`: every blob as one stream).
+    pub fn ranged_above(mut self, min: Option<u64>) -> Puller {
+        self.ranged_above = min;
+        self
     }
 
     /// How many blobs download at once.
@@ -301,6 +313,7 @@ impl Puller {
             repo: reference.repository().clone(),
             concurrency: self.concurrency,
             progress: self.progress.clone(),
+            ranged_above: self.ranged_above,
         }
     }
 }

@@ -237,3 +237,27 @@ async fn zstd_layers_are_refused_for_docker_format() {
     assert!(err.message().contains("zstd"), "{err}");
     assert!(!out.exists());
 }
+
+#[tokio::test]
+async fn ranged_downloads_write_the_same_archive_as_single_streams() {
+    let f = fixture();
+    let image = tar_image(&Platform::new("linux", "amd64", None), 3, 300_000, false);
+    image.push(f.reg.as_ref(), &repo(), &[Tag::latest()]).await;
+    let amd: Platform = "linux/amd64".parse().unwrap();
+    let one = f.dir.path().join("one.tar");
+    let ranged = f.dir.path().join("ranged.tar");
+    Puller::new(f.reg.clone())
+        .ranged_above(None)
+        .pull(&reference(), &amd, Format::Docker, &one, false)
+        .await
+        .unwrap();
+    Puller::new(f.reg.clone())
+        .ranged_above(Some(1))
+        .pull(&reference(), &amd, Format::Docker, &ranged, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&one).unwrap(),
+        std::fs::read(&ranged).unwrap()
+    );
+}

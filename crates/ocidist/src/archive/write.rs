@@ -41,6 +41,9 @@ pub struct BlobSource {
     pub concurrency: usize,
     /// Progress display.
     pub progress: Progress,
+    /// Blobs at least this large are fetched as parallel range requests
+    /// (`oci_large::download`); `None` reads every blob as one stream.
+    pub ranged_above: Option<u64>,
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {

@@ -40,9 +40,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             force,
             concurrency,
             no_progress,
+            ranged_above,
             platform,
         } => {
             let args = transfer::PullArgs {
+                ranged_above: (ranged_above > 0).then_some(ranged_above << 20),
                 reference,
                 output,
                 format,

@@ -20,6 +20,7 @@ pub struct PullArgs {
     pub concurrency: usize,
     pub progress: bool,
     pub platform: Platform,
+    pub ranged_above: Option<u64>,
 }
 
 /// The default output path: `<last name component>_<tag or digest>` plus
@@ -57,6 +58,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
         .unwrap_or_else(|| default_output(&r, format));
     let puller = Puller::new(connector.connect(r.registry())?)
         .concurrency(args.concurrency)
+        .ranged_above(args.ranged_above)
         .progress(Progress::stderr(args.progress));
     let report = puller
         .pull(&r, &args.platform, format, &out, args.force)
