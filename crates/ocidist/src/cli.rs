@@ -233,11 +233,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove blobs no manifest references from an on-disk store.
+    Gc {
+        /// The store's directory (as given to `serve --storage`).
+        #[arg(long, value_name = "DIR")]
+        storage: PathBuf,
+        /// Keep unreferenced blobs younger than this many seconds (set it
+        /// when a server is pushing to the store meanwhile).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        grace: u64,
+    },
     /// Run a registry on an embedded store.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:5000")]
         addr: String,
+        /// Keep content on disk in DIR, as OCI image layouts (default: in memory).
+        #[arg(long, value_name = "DIR")]
+        storage: Option<PathBuf>,
         /// Refuse every write and delete.
         #[arg(long)]
         read_only: bool,

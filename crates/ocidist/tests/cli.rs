@@ -410,3 +410,109 @@ async fn parsed_prints_the_command_line_without_secrets() {
     );
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// A running `ocidist serve`, killed on drop.
+struct Served {
+    child: std::process::Child,
+    host: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ocidist serve ARGS --addr 127.0.0.1:0` and reads its address.
+fn serve(args: &[&str]) -> Result<Served, String> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ocidist"))
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("listening on http://") {
+            let host = url.to_owned();
+            // Keep draining stderr so the server never blocks on it.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok(Served { child, host });
+        }
+        seen.push(line);
+    }
+    let _ = child.wait();
+    Err(seen.join("\n"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_storage_survives_restarts_and_gc_frees_what_is_unreferenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.to_str().unwrap();
+    let first = serve(&["--storage", store_arg, "--demo"]).unwrap();
+    let hello = format!("{}/demo/hello:latest", first.host);
+    let index = ocidist(&["manifest", "--raw", &hello]).await;
+    assert!(index.status.success());
+    // A second server on the same directory is refused.
+    let err = serve(&["--storage", store_arg])
+        .err()
+        .expect("second server refused");
+    assert!(
+        err.contains("ocidist:") && err.to_lowercase().contains("lock"),
+        "{err}"
+    );
+    drop(first);
+
+    // Everything is still there after a restart, and reads back exactly.
+    let second = serve(&["--storage", store_arg]).unwrap();
+    let hello = format!("{}/demo/hello:latest", second.host);
+    let again = ocidist(&["manifest", "--raw", &hello]).await;
+    assert_eq!(again.stdout, index.stdout);
+    let out = dir.path().join("hello.tar");
+    ok(&ocidist(&[
+        "pull",
+        &hello,
+        "--platform",
+        "linux/arm64",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await);
+    // The directory is an OCI layout skopeo reads.
+    let raw = skopeo_raw(&format!(
+        "oci:{}:latest",
+        store.join("demo/hello").display()
+    ));
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+
+    // Deleting the index and its images leaves their blobs unreferenced...
+    let digest = String::from_utf8_lossy(&again.stderr);
+    let digest = digest.trim().strip_prefix("Digest: ").unwrap().to_owned();
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    for child in v["manifests"].as_array().unwrap() {
+        ok(&ocidist(&[
+            "delete",
+            &format!(
+                "{}/demo/hello@{}",
+                second.host,
+                child["digest"].as_str().unwrap()
+            ),
+        ])
+        .await);
+    }
+    ok(&ocidist(&["delete", &format!("{}/demo/hello@{digest}", second.host)]).await);
+    drop(second);
+    // ...which gc removes, and says so: two layers, two configs and the
+    // three manifests (a layout keeps manifests as blobs too).
+    let report = ok(&ocidist(&["gc", "--storage", store_arg]).await);
+    assert!(report.starts_with("removed 7 blobs"), "{report}");
+    let report = ok(&ocidist(&["gc", "--storage", store_arg]).await);
+    assert!(report.starts_with("removed 0 blobs"), "{report}");
+}

@@ -74,19 +74,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve {
             addr,
+            storage,
             read_only,
             demo,
             tls_cert,
             tls_key,
         } => {
-            serve::serve(
-                &addr,
+            let options = serve::ServeOptions {
+                addr,
+                storage,
                 read_only,
                 demo,
-                tls_cert.as_deref().zip(tls_key.as_deref()),
-            )
-            .await
+                tls: tls_cert.zip(tls_key),
+            };
+            serve::serve(options).await
         }
+        Command::Gc { storage, grace } => serve::gc(&storage, grace).await,
     }
 }
 

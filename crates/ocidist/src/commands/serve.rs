@@ -1,35 +1,49 @@
-//! `serve`: a registry on an embedded store.
+//! `serve`: a registry on an embedded store (in memory, or on disk with
+//! `--storage`), and `gc` for the on-disk store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use oci_core::{Error, ErrorCode, Registry, Result};
+
+/// The flags of `serve`.
+pub struct ServeOptions {
+    pub addr: String,
+    pub storage: Option<PathBuf>,
+    pub read_only: bool,
+    pub demo: bool,
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
 
 fn io(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Unknown, format!("{what}: {e}"))
 }
 
-pub async fn serve(
-    addr: &str,
-    read_only: bool,
-    demo: bool,
-    tls: Option<(&Path, &Path)>,
-) -> Result<()> {
-    let mem = Arc::new(oci_mem::MemRegistry::new());
-    if demo {
-        let pushed = crate::demo::seed(mem.as_ref()).await?;
+pub async fn serve(options: ServeOptions) -> Result<()> {
+    let addr = options.addr.as_str();
+    let store: Arc<dyn Registry> = match &options.storage {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io(&format!("cannot create {}", dir.display()), e))?;
+            Arc::new(oci_layout::LayoutRegistry::open(dir).await?)
+        }
+        None => Arc::new(oci_mem::MemRegistry::new()),
+    };
+    if options.demo {
+        let pushed = crate::demo::seed(store.as_ref()).await?;
         eprintln!("seeded demo/hello:latest ({pushed})");
     }
-    let registry: Arc<dyn Registry> = if read_only {
-        Arc::new(oci_filter::ReadOnly::new(mem))
+    let registry: Arc<dyn Registry> = if options.read_only {
+        Arc::new(oci_filter::ReadOnly::new(store))
     } else {
-        mem
+        store
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| io(&format!("cannot listen on {addr}"), e))?;
     let local = listener.local_addr().map_err(|e| io("listener", e))?;
-    match tls {
+    match &options.tls {
         Some((cert, key)) => {
             let config = tls_config(cert, key)?;
             eprintln!("listening on https://{local}");
@@ -44,6 +58,31 @@ pub async fn serve(
                 .map_err(|e| io("server", e))
         }
     }
+}
+
+/// Collects garbage in an on-disk store and reports what went.
+pub async fn gc(storage: &Path, grace: u64) -> Result<()> {
+    if !storage.join("oci-layout").exists() && !storage.is_dir() {
+        return Err(Error::new(
+            ErrorCode::Unknown,
+            format!("{} is not a store directory", storage.display()),
+        ));
+    }
+    let store = oci_layout::LayoutRegistry::open(storage).await?;
+    let options = oci_layout::GcOptions {
+        grace: Duration::from_secs(grace),
+        ..oci_layout::GcOptions::default()
+    };
+    let report = store.gc_with(&options).await?;
+    println!(
+        "removed {} blobs ({} bytes), {} blob links, {} stale uploads, {} empty repositories",
+        report.blobs_removed,
+        report.bytes_freed,
+        report.links_removed,
+        report.uploads_removed,
+        report.repositories_removed
+    );
+    Ok(())
 }
 
 /// The rustls server configuration of a PEM certificate chain and key.
