@@ -72,6 +72,25 @@ impl Manifest {
     pub fn parse(&self) -> Result<ParsedManifest> {
         ParsedManifest::parse(Some(&self.descriptor.media_type), &self.bytes)
     }
+
+    /// What a store checks before accepting a push: the descriptor's digest
+    /// and size match the bytes, which parse and validate.
+    pub fn verify(&self) -> Result<ParsedManifest> {
+        let given = &self.descriptor;
+        given.digest.verify(&self.bytes)?;
+        if given.size != self.bytes.len() as u64 {
+            return Err(Error::new(
+                ErrorCode::SizeInvalid,
+                format!(
+                    "manifest {} is {} bytes, its descriptor says {}",
+                    given.digest,
+                    self.bytes.len(),
+                    given.size
+                ),
+            ));
+        }
+        self.parse()
+    }
 }
 
 /// An image manifest (OCI or Docker schema2).
@@ -448,6 +467,23 @@ mod tests {
                 .is_none()
         );
         assert_eq!(index.platforms(), vec!["linux/amd64", "linux/arm/v7"]);
+    }
+
+    #[test]
+    fn verify_checks_descriptor_against_bytes() {
+        let m = Manifest::from_json(image("")).unwrap();
+        m.verify().unwrap();
+        let mut wrong_size = m.clone();
+        wrong_size.descriptor.size += 1;
+        assert!(wrong_size.verify().unwrap_err().is(ErrorCode::SizeInvalid));
+        let mut wrong_digest = m.clone();
+        wrong_digest.descriptor.digest = Digest::sha256(b"other");
+        assert!(
+            wrong_digest
+                .verify()
+                .unwrap_err()
+                .is(ErrorCode::DigestInvalid)
+        );
     }
 
     #[test]

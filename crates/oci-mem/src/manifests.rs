@@ -60,20 +60,8 @@ pub(crate) fn push(
     manifest: &Manifest,
     tags: &[Tag],
 ) -> Result<Descriptor> {
+    let parsed = manifest.verify()?;
     let given = &manifest.descriptor;
-    given.digest.verify(&manifest.bytes)?;
-    if given.size != manifest.bytes.len() as u64 {
-        return Err(Error::new(
-            ErrorCode::SizeInvalid,
-            format!(
-                "manifest {} is {} bytes, its descriptor says {}",
-                given.digest,
-                manifest.bytes.len(),
-                given.size
-            ),
-        ));
-    }
-    let parsed = manifest.parse()?;
     let descriptor = Descriptor::new(given.media_type.clone(), given.digest.clone(), given.size);
     let stored = StoredManifest {
         manifest: Manifest {
