@@ -33,7 +33,7 @@ pub(crate) async fn get(
     range: Option<RangeRequest>,
 ) -> Result<BlobReader> {
     let path = inner.paths.repo_blob(repo, digest);
-    let (size, range, stream) = content::open(path, digest, range)
+    let (size, range, stream) = content::open(path, digest, range, &inner.verified)
         .await?
         .ok_or_else(|| blob_unknown(repo, digest))?;
     Ok(BlobReader {
@@ -61,11 +61,9 @@ pub(crate) async fn push(
 ) -> Result<Descriptor> {
     let len = content::ingest(&inner.paths, digest, size, body).await?;
     let _guard = inner.repos.lock_or_create(repo).await?;
-    content::link(
-        inner.paths.store_blob(digest),
-        inner.paths.repo_blob(repo, digest),
-    )
-    .await?;
+    let linked = inner.paths.repo_blob(repo, digest);
+    content::link(inner.paths.store_blob(digest), linked.clone()).await?;
+    content::remember(linked, digest, &inner.verified).await;
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
     Ok(blob_descriptor(digest, len))
 }

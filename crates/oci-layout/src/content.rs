@@ -2,23 +2,26 @@
 //! (verified, synced, then linked into place) and streaming a stored blob
 //! out with bounded memory, verified against its digest as it goes.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt};
-use oci_core::{
-    BlobStream, ByteRange, Digest, Error, ErrorCode, RangeRequest, Result, Verifier, VerifyStream,
-};
+use oci_core::{BlobStream, ByteRange, Digest, Error, ErrorCode, RangeRequest, Result, Verifier};
 use tokio::io::AsyncWriteExt;
 
 use crate::durable;
 use crate::error::{LayoutError, io_err, join_err};
 use crate::paths::Paths;
+use crate::verified::Verified;
 
 /// The largest piece a blob read yields.
 const READ_PIECE: usize = 256 * 1024;
+
+/// How many pieces a blob read keeps ready ahead of its consumer.
+const READ_AHEAD: usize = 4;
 
 /// The write buffer of an incoming blob.
 const WRITE_BUFFER: usize = 1024 * 1024;
@@ -117,6 +120,14 @@ pub(crate) async fn link(from: PathBuf, to: PathBuf) -> Result<()> {
     place(from, to).await
 }
 
+/// Records a blob file this process has just verified (while receiving
+/// it), so that reads need not hash it again until it changes.
+pub(crate) async fn remember(path: PathBuf, digest: &Digest, verified: &Verified) {
+    if let Ok(meta) = tokio::fs::metadata(&path).await {
+        verified.record(&meta, digest);
+    }
+}
+
 /// The size of a blob file; `None` when it does not exist.
 pub(crate) async fn stat(path: &Path) -> Result<Option<u64>> {
     match tokio::fs::metadata(path).await {
@@ -133,35 +144,110 @@ pub(crate) async fn open(
     path: PathBuf,
     digest: &Digest,
     range: Option<RangeRequest>,
+    verified: &Arc<Verified>,
 ) -> Result<Option<(u64, Option<ByteRange>, BlobStream)>> {
     let opened = {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || -> Result<Option<(File, u64)>> {
+        tokio::task::spawn_blocking(move || -> Result<Option<(File, Metadata)>> {
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(LayoutError::io("open", &path, e).into()),
             };
-            let size = file.metadata().map_err(io_err("stat", &path))?.len();
-            Ok(Some((file, size)))
+            let meta = file.metadata().map_err(io_err("stat", &path))?;
+            Ok(Some((file, meta)))
         })
         .await
         .map_err(join_err)??
     };
-    let Some((mut file, size)) = opened else {
+    let Some((mut file, meta)) = opened else {
         return Ok(None);
     };
+    let size = meta.len();
     let Some(request) = range else {
-        let raw = read_stream(file, path.clone(), size);
-        let verified = VerifyStream::new(raw, digest.clone(), Some(size))
-            .map(move |item| item.map_err(|e| corruption(&path, e)))
-            .boxed();
-        return Ok(Some((size, None, verified)));
+        let check = (!verified.trusted(&meta, digest)).then(|| Check {
+            verifier: Verifier::new(digest.clone(), Some(size)),
+            digest: digest.clone(),
+            meta,
+            verified: verified.clone(),
+        });
+        return Ok(Some((size, None, read_stream(file, path, size, check))));
     };
     let r = request.resolve(size)?;
     file.seek(SeekFrom::Start(r.start))
         .map_err(io_err("seek", &path))?;
-    Ok(Some((size, Some(r), read_stream(file, path, r.len()))))
+    Ok(Some((
+        size,
+        Some(r),
+        read_stream(file, path, r.len(), None),
+    )))
+}
+
+/// Streams `len` bytes of `file` from where it stands. A blocking task
+/// reads (and verifies, given a verifier) pieces of at most [`READ_PIECE`]
+/// ahead of the consumer, at most [`READ_AHEAD`] of them, so reading and
+/// hashing overlap with sending while memory stays bounded. A verification
+/// failure ends the stream with an error naming the file.
+fn read_stream(file: File, path: PathBuf, len: u64, check: Option<Check>) -> BlobStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = pump(file, &path, len, check, &tx) {
+            // The consumer may be gone already; then nobody needs to know.
+            let _ = tx.blocking_send(Err(err));
+        }
+    });
+    stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
+
+/// The verification of a whole-blob read, recorded when it succeeds.
+struct Check {
+    verifier: Verifier,
+    digest: Digest,
+    meta: Metadata,
+    verified: Arc<Verified>,
+}
+
+/// Reads, verifies and sends the pieces; stops early if the consumer goes.
+fn pump(
+    mut file: File,
+    path: &Path,
+    len: u64,
+    mut check: Option<Check>,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes>>,
+) -> Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(READ_PIECE as u64) as usize;
+        let mut buf = BytesMut::zeroed(want);
+        let mut got = 0;
+        while got < want {
+            match file.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LayoutError::io("read", path, e).into()),
+            }
+        }
+        if got == 0 {
+            return Err(LayoutError::corrupt(path, format!("file ends {left} bytes early")).into());
+        }
+        buf.truncate(got);
+        if let Some(c) = check.as_mut() {
+            c.verifier.update(&buf).map_err(|e| corruption(path, e))?;
+        }
+        left -= got as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            return Ok(());
+        }
+    }
+    if let Some(c) = check {
+        c.verifier.finish().map_err(|e| corruption(path, e))?;
+        c.verified.record(&c.meta, &c.digest);
+    }
+    Ok(())
 }
 
 /// A digest or size mismatch found while reading is corruption on disk.
@@ -171,45 +257,6 @@ fn corruption(path: &Path, err: Error) -> Error {
     } else {
         err
     }
-}
-
-/// Streams `len` bytes of `file` from where it stands, in pieces of at most
-/// [`READ_PIECE`], each read on the blocking pool.
-fn read_stream(file: File, path: PathBuf, len: u64) -> BlobStream {
-    stream::try_unfold((Some(file), len, path), |(file, left, path)| async move {
-        let Some(mut file) = file else {
-            return Ok(None);
-        };
-        if left == 0 {
-            return Ok(None);
-        }
-        let want = left.min(READ_PIECE as u64) as usize;
-        let (file, piece) = tokio::task::spawn_blocking(move || {
-            let mut buf = BytesMut::zeroed(want);
-            let mut got = 0;
-            while got < want {
-                match file.read(&mut buf[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return (file, Err(e)),
-                }
-            }
-            buf.truncate(got);
-            (file, Ok(buf.freeze()))
-        })
-        .await
-        .map_err(join_err)?;
-        let piece = piece.map_err(io_err("read", &path))?;
-        if piece.is_empty() {
-            return Err(
-                LayoutError::corrupt(&path, format!("file ends {left} bytes early")).into(),
-            );
-        }
-        let left = left - piece.len() as u64;
-        Ok(Some((piece, (Some(file), left, path))))
-    })
-    .boxed()
 }
 
 /// Reads a manifest file whole (blocking) and checks it against `digest`.

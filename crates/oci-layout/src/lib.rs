@@ -43,7 +43,9 @@
 //! acknowledged. Deletes only unlink: the bytes go when
 //! [`LayoutRegistry::gc`] is called. A second process opening the same root
 //! is refused. Reads verify blob and manifest digests, since the disk is a
-//! trust boundary; a corrupt file is reported with its path.
+//! trust boundary; a corrupt file is reported with its path. A blob file is
+//! hashed on its first read and again whenever it changes, or on every read
+//! with [`VerifyReads::Always`]; manifests are checked on every read.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -83,6 +85,7 @@ mod paths;
 mod repos;
 mod store;
 mod uploads;
+mod verified;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -96,6 +99,7 @@ use oci_core::{
 pub use error::LayoutError;
 pub use gc::{GcOptions, GcReport};
 pub use index::REF_NAME;
+pub use verified::VerifyReads;
 
 use crate::store::Inner;
 
@@ -116,7 +120,13 @@ impl LayoutRegistry {
     /// read or written. A repository with a corrupt `index.json` does not
     /// stop the store from opening: using that repository reports the file.
     pub async fn open(root: impl AsRef<Path>) -> Result<LayoutRegistry> {
-        let inner = store::open(root.as_ref().to_owned()).await?;
+        LayoutRegistry::open_with(root, VerifyReads::default()).await
+    }
+
+    /// Opens the store at `root`, choosing when blob reads hash the files
+    /// they stream.
+    pub async fn open_with(root: impl AsRef<Path>, verify: VerifyReads) -> Result<LayoutRegistry> {
+        let inner = store::open(root.as_ref().to_owned(), verify).await?;
         Ok(LayoutRegistry {
             inner: Arc::new(inner),
         })

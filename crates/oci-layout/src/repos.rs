@@ -1,9 +1,17 @@
 //! The repositories: which exist (found by scanning the root at open), a
-//! lock per repository around its `index.json`, and its state, read from
-//! disk the first time it is needed.
+//! lock per repository around its state (read from disk the first time it
+//! is needed), and the group commit of its `index.json`.
+//!
+//! A change is made in memory under the repository's lock; the lock is
+//! released and the change is then made durable by writing `index.json`.
+//! Writers that change the repository while one write is under way are
+//! all covered by the next one: a burst of pushes costs a few index writes,
+//! not one each. A caller returns only once a write holding its change is
+//! on disk.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use oci_core::{Error, ErrorCode, ListOptions, RepoName, Result};
@@ -14,8 +22,19 @@ use crate::error::{LayoutError, join_err};
 use crate::index::{LAYOUT_FILE, RepoState, empty_index};
 use crate::paths::{Paths, component_of};
 
-/// One repository's lock and (once read) state.
-type Slot = Arc<tokio::sync::Mutex<Option<RepoState>>>;
+/// One repository: its state behind its lock, and its index writes.
+#[derive(Debug, Default)]
+struct SlotInner {
+    /// The state, once read from disk; `None` again after a failed write.
+    state: Arc<tokio::sync::Mutex<Option<RepoState>>>,
+    /// Counts the changes made in memory (never reset).
+    changes: AtomicU64,
+    /// Serializes index writes; holds the change count the disk has.
+    durable: tokio::sync::Mutex<u64>,
+}
+
+/// A shared handle on one repository.
+type Slot = Arc<SlotInner>;
 
 /// The repositories of a store.
 #[derive(Debug)]
@@ -92,7 +111,7 @@ impl Repos {
 
     /// Locks `slot`, unless the repository was removed meanwhile.
     async fn guard(&self, repo: &RepoName, slot: Slot) -> Option<RepoGuard> {
-        let guard = slot.clone().lock_owned().await;
+        let guard = slot.state.clone().lock_owned().await;
         let current = self
             .slots()
             .get(repo)
@@ -100,6 +119,7 @@ impl Repos {
         current.then(|| RepoGuard {
             repo: repo.clone(),
             paths: self.paths.clone(),
+            slot,
             guard,
         })
     }
@@ -109,6 +129,7 @@ impl Repos {
 pub(crate) struct RepoGuard {
     repo: RepoName,
     paths: Paths,
+    slot: Slot,
     guard: OwnedMutexGuard<Option<RepoState>>,
 }
 
@@ -128,24 +149,49 @@ impl RepoGuard {
         }
     }
 
-    /// Writes the state's `index.json` atomically. On failure the memory
-    /// copy is dropped, so the next use reads what the disk holds.
-    pub(crate) async fn save(&mut self) -> Result<()> {
-        let Some(state) = self.guard.as_ref() else {
+    /// Releases the lock and returns once the state's changes are in
+    /// `index.json` on disk. If a write fails, the memory copy is dropped so
+    /// the next use reads what the disk holds, and every caller whose change
+    /// it carried gets the error.
+    pub(crate) async fn save(self) -> Result<()> {
+        let RepoGuard {
+            repo,
+            paths,
+            slot,
+            guard,
+        } = self;
+        let mine = slot.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        drop(guard);
+        let mut durable = slot.durable.lock().await;
+        if *durable >= mine {
             return Ok(());
+        }
+        let (bytes, covers) = {
+            let state = slot.state.lock().await;
+            let Some(state) = state.as_ref() else {
+                return Err(Error::internal(format!(
+                    "the index of {repo} could not be written; the change was not kept"
+                )));
+            };
+            (state.to_json(), slot.changes.load(Ordering::SeqCst))
         };
-        let bytes = state.to_json();
-        let target = self.paths.repo_dir(&self.repo).join("index.json");
-        let tmp = self.paths.tmp_file();
+        let target = paths.repo_dir(&repo).join("index.json");
+        let tmp = paths.tmp_file();
         let written =
             tokio::task::spawn_blocking(move || durable::write_atomic(&tmp, &target, &bytes))
                 .await
                 .map_err(join_err)
                 .and_then(|r| r.map_err(Error::from));
-        if written.is_err() {
-            *self.guard = None;
+        match written {
+            Ok(()) => {
+                *durable = covers;
+                Ok(())
+            }
+            Err(err) => {
+                *slot.state.lock().await = None;
+                Err(err)
+            }
         }
-        written
     }
 
     /// Drops the in-memory state (after the repository was removed).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use oci_core::Result;
 use oci_core::digest::Hasher;
@@ -13,6 +13,7 @@ use crate::durable::{self, Durable};
 use crate::error::{LayoutError, join_err};
 use crate::paths::Paths;
 use crate::repos::Repos;
+use crate::verified::{Verified, VerifyReads};
 
 /// What an open upload holds in memory between requests.
 #[derive(Clone)]
@@ -29,6 +30,7 @@ pub(crate) struct LiveUpload {
 pub(crate) struct Inner {
     pub(crate) paths: Paths,
     pub(crate) repos: Repos,
+    pub(crate) verified: Arc<Verified>,
     uploads: Mutex<HashMap<String, LiveUpload>>,
     /// Held (locked) for as long as the store is open.
     _lock: File,
@@ -36,7 +38,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// Opens (creating if need be) the store at `root` (blocking).
-    pub(crate) fn open(root: PathBuf) -> Durable<Inner> {
+    pub(crate) fn open(root: PathBuf, verify: VerifyReads) -> Durable<Inner> {
         durable::ensure_dir(&root)?;
         let paths = Paths::new(root);
         let lock = take_lock(&paths.lock())?;
@@ -47,6 +49,7 @@ impl Inner {
         Ok(Inner {
             paths,
             repos,
+            verified: Arc::new(Verified::new(verify)),
             uploads: Mutex::new(HashMap::new()),
             _lock: lock,
         })
@@ -60,8 +63,8 @@ impl Inner {
 }
 
 /// Opens a store on the blocking pool.
-pub(crate) async fn open(root: PathBuf) -> Result<Inner> {
-    tokio::task::spawn_blocking(move || Inner::open(root))
+pub(crate) async fn open(root: PathBuf, verify: VerifyReads) -> Result<Inner> {
+    tokio::task::spawn_blocking(move || Inner::open(root, verify))
         .await
         .map_err(join_err)?
         .map_err(Into::into)

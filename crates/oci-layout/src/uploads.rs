@@ -317,6 +317,10 @@ impl BlobWriter for LayoutWriter {
             content::link(target, self.inner.paths.repo_blob(&self.repo, digest)).await?;
         }
         self.finish().await?;
+        // Recorded after the upload's own link is gone (which changes the
+        // file's status-change time).
+        let linked = self.inner.paths.repo_blob(&self.repo, digest);
+        content::remember(linked, digest, &self.inner.verified).await;
         tracing::debug!(repo = %self.repo, id = self.id, %digest, size = self.size, "upload committed");
         Ok(blob_descriptor(digest, self.size))
     }

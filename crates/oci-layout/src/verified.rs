@@ -1,0 +1,86 @@
+//! Which blob files have been verified, so that a hot blob is hashed once
+//! rather than on every read: a file is trusted again only while it is
+//! the same file (device and inode) with the same size, modification and
+//! status-change times. Writing to a file, replacing it or changing its
+//! links changes one of these, and the next read verifies it again.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, PoisonError};
+
+use oci_core::Digest;
+
+/// When a blob read hashes the file it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyReads {
+    /// Every whole-blob read.
+    Always,
+    /// The first whole-blob read of a file, and every read after the file
+    /// changed (its size, times, inode or links); a file this process
+    /// wrote counts as verified. Silent bit rot of an unchanged file is not
+    /// seen after the first read.
+    #[default]
+    WhenChanged,
+}
+
+/// What identifies a file's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    digest: Digest,
+}
+
+/// The files verified so far, by device and inode.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    policy: VerifyReads,
+    files: Mutex<HashMap<(u64, u64), Stamp>>,
+}
+
+impl Verified {
+    /// An empty record applying `policy`.
+    pub(crate) fn new(policy: VerifyReads) -> Verified {
+        Verified {
+            policy,
+            files: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn stamp(meta: &std::fs::Metadata, digest: &Digest) -> ((u64, u64), Stamp) {
+        let key = (meta.dev(), meta.ino());
+        let stamp = Stamp {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            digest: digest.clone(),
+        };
+        (key, stamp)
+    }
+
+    /// Whether a read of the file with `meta`, as `digest`, may skip hashing.
+    pub(crate) fn trusted(&self, meta: &std::fs::Metadata, digest: &Digest) -> bool {
+        if self.policy == VerifyReads::Always {
+            return false;
+        }
+        let (key, stamp) = Verified::stamp(meta, digest);
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            == Some(&stamp)
+    }
+
+    /// Records that the file with `meta` holds exactly `digest`.
+    pub(crate) fn record(&self, meta: &std::fs::Metadata, digest: &Digest) {
+        if self.policy == VerifyReads::Always {
+            return;
+        }
+        let (key, stamp) = Verified::stamp(meta, digest);
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, stamp);
+    }
+}
