@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use oci_core::{BlobStream, ByteRange, Digest, Error, ErrorCode, RangeRequest, Result, Verifier};
 use tokio::io::AsyncWriteExt;
@@ -18,7 +18,7 @@ use crate::paths::Paths;
 use crate::verified::Verified;
 
 /// The largest piece a blob read yields.
-const READ_PIECE: usize = 256 * 1024;
+const READ_PIECE: usize = 1024 * 1024;
 
 /// How many pieces a blob read keeps ready ahead of its consumer.
 const READ_AHEAD: usize = 4;
@@ -80,30 +80,28 @@ pub(crate) async fn ingest(
     placed.map(|()| len)
 }
 
-/// Stores `bytes` (already verified) in the shared store as `digest`.
-pub(crate) async fn ingest_bytes(paths: &Paths, digest: &Digest, bytes: Bytes) -> Result<()> {
-    let target = paths.store_blob(digest);
+/// Writes a manifest's bytes (already verified) as the file `target` of a
+/// repository's layout: a synced temporary file linked into place. The
+/// directory entry is synced by the index write that lists the manifest
+/// (see [`crate::repos`]), so a burst of pushes shares that sync.
+pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes) -> Result<()> {
     if tokio::fs::try_exists(&target).await.unwrap_or(false) {
         return Ok(());
     }
     let tmp = paths.tmp_file();
-    let written = {
-        let tmp = tmp.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            std::fs::write(&tmp, &bytes).map_err(io_err("write", &tmp))?;
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err("sync", &tmp))
-        })
-        .await
-        .map_err(join_err)?
-    };
-    let placed = match written {
-        Ok(()) => place(tmp.clone(), target).await,
-        Err(e) => Err(e),
-    };
-    let _ = tokio::fs::remove_file(&tmp).await;
-    placed
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let written = File::create(&tmp)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, &bytes)?;
+                f.sync_data()
+            })
+            .map_err(io_err("write", &tmp))
+            .and_then(|()| durable::link_unsynced(&tmp, &target).map_err(Error::from));
+        let _ = std::fs::remove_file(&tmp);
+        written
+    })
+    .await
+    .map_err(join_err)?
 }
 
 /// Links a complete, synced file into the shared store as `target`.
@@ -220,26 +218,22 @@ fn pump(
 ) -> Result<()> {
     let mut left = len;
     while left > 0 {
-        let want = left.min(READ_PIECE as u64) as usize;
-        let mut buf = BytesMut::zeroed(want);
-        let mut got = 0;
-        while got < want {
-            match file.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LayoutError::io("read", path, e).into()),
-            }
-        }
+        let want = left.min(READ_PIECE as u64);
+        // Read into spare capacity: no zeroing of the buffer first.
+        let mut buf = Vec::with_capacity(want as usize);
+        (&mut file)
+            .take(want)
+            .read_to_end(&mut buf)
+            .map_err(io_err("read", path))?;
+        let got = buf.len();
         if got == 0 {
             return Err(LayoutError::corrupt(path, format!("file ends {left} bytes early")).into());
         }
-        buf.truncate(got);
         if let Some(c) = check.as_mut() {
             c.verifier.update(&buf).map_err(|e| corruption(path, e))?;
         }
         left -= got as u64;
-        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
             return Ok(());
         }
     }

@@ -68,6 +68,20 @@ pub(crate) fn link(src: &Path, dst: &Path) -> Durable<bool> {
     Ok(true)
 }
 
+/// Hard-links `src` as `dst` (creating `dst`'s directory durably) without
+/// syncing `dst`'s directory: the caller syncs it before anything depends
+/// on the link. An existing `dst` is left alone.
+pub(crate) fn link_unsynced(src: &Path, dst: &Path) -> Durable {
+    if let Some(parent) = dst.parent() {
+        ensure_dir(parent)?;
+    }
+    match fs::hard_link(src, dst) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(LayoutError::io("link", dst, e)),
+    }
+}
+
 /// Removes a file if present, durably; returns whether it was there.
 pub(crate) fn remove(path: &Path) -> Durable<bool> {
     match fs::remove_file(path) {

@@ -125,16 +125,12 @@ pub(crate) async fn push(
     } else {
         check_references(inner, repo, &RepoState::default(), &parsed).await?;
     }
-    content::ingest_bytes(&inner.paths, &descriptor.digest, manifest.bytes.clone()).await?;
+    let file = inner.paths.repo_blob(repo, &descriptor.digest);
+    content::write_manifest(&inner.paths, file, manifest.bytes.clone()).await?;
 
     let mut guard = inner.repos.lock_or_create(repo).await?;
     // Checked again under the lock: a child may have gone meanwhile.
     check_references(inner, repo, guard.state().await?, &parsed).await?;
-    content::link(
-        inner.paths.store_blob(&descriptor.digest),
-        inner.paths.repo_blob(repo, &descriptor.digest),
-    )
-    .await?;
     guard.state().await?.add(info, tags);
     guard.save().await?;
     tracing::debug!(%repo, digest = %descriptor.digest, ?tags, "manifest pushed");

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use oci_core::{Error, ErrorCode, ListOptions, RepoName, Result};
+use oci_core::{Algorithm, Error, ErrorCode, ListOptions, RepoName, Result};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::durable::{self, Durable};
@@ -175,13 +175,22 @@ impl RepoGuard {
             };
             (state.to_json(), slot.changes.load(Ordering::SeqCst))
         };
-        let target = paths.repo_dir(&repo).join("index.json");
+        let dir = paths.repo_dir(&repo);
         let tmp = paths.tmp_file();
-        let written =
-            tokio::task::spawn_blocking(move || durable::write_atomic(&tmp, &target, &bytes))
-                .await
-                .map_err(join_err)
-                .and_then(|r| r.map_err(Error::from));
+        let written = tokio::task::spawn_blocking(move || {
+            // Manifest files are linked without a directory sync; the
+            // index must not list them before their entries are durable.
+            for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+                let blobs = dir.join("blobs").join(alg.as_str());
+                if blobs.is_dir() {
+                    durable::sync_dir(&blobs)?;
+                }
+            }
+            durable::write_atomic(&tmp, &dir.join("index.json"), &bytes)
+        })
+        .await
+        .map_err(join_err)
+        .and_then(|r| r.map_err(Error::from));
         match written {
             Ok(()) => {
                 *durable = covers;
