@@ -10,7 +10,7 @@
 //! ```text
 //! <root>/
 //!   .lock                      held (flock) by the one process using the store
-//!   .blobs/<alg>/<hex>         shared content store: one file per blob or manifest
+//!   .blobs/<alg>/<hex>         shared content store: one file per blob
 //!   .uploads/<id>/repo         chunked upload: its repository's name,
 //!   .uploads/<id>/data         the bytes received,
 //!   .uploads/<id>/offset       the length acknowledged by the last request
@@ -18,7 +18,7 @@
 //!   <repo>/                    one OCI image layout per repository, e.g. library/alpine/
 //!     oci-layout               {"imageLayoutVersion":"1.0.0"}
 //!     index.json               every manifest of the repository
-//!     blobs/<alg>/<hex>        hard links into .blobs: blobs and manifests
+//!     blobs/<alg>/<hex>        blobs (hard links into .blobs) and manifests
 //! ```
 //!
 //! - A repository is a directory holding an `oci-layout` file, so
@@ -38,14 +38,20 @@
 //! A pushed blob is written to `.tmp/`, checked (digest and size while it
 //! streams), synced, and only then linked into `.blobs/` and the
 //! repository; `index.json` is replaced atomically (temporary file, sync,
-//! rename, directory sync). Whatever point a process is killed at, the store
+//! rename, directory sync), after the manifest files it lists are synced.
+//! Index writes are group-committed: concurrent pushes to one repository
+//! share one write, and each returns once a write holding its change is on
+//! disk. Chunked uploads record their acknowledged length at the end of
+//! every request; a restart cuts unacknowledged bytes off. Whatever point a process is killed at, the store
 //! reopens cleanly, shows no partial blob or manifest, and keeps everything
 //! acknowledged. Deletes only unlink: the bytes go when
 //! [`LayoutRegistry::gc`] is called. A second process opening the same root
 //! is refused. Reads verify blob and manifest digests, since the disk is a
 //! trust boundary; a corrupt file is reported with its path. A blob file is
 //! hashed on its first read and again whenever it changes, or on every read
-//! with [`VerifyReads::Always`]; manifests are checked on every read.
+//! with [`VerifyReads::Always`]; manifests are checked on every read. A
+//! blob read streams from a blocking thread that reads ahead at most a few
+//! MiB.
 //!
 //! ```
 //! use bytes::Bytes;

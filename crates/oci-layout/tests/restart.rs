@@ -194,3 +194,81 @@ async fn gc_removes_only_what_no_manifest_references() {
     };
     assert_eq!(reg.gc_with(&stale).await.unwrap().uploads_removed, 1);
 }
+
+/// The last item of a blob read: `Err` if the stream failed.
+async fn read_all(reg: &LayoutRegistry, repo: &RepoName, digest: &Digest) -> oci_core::Result<()> {
+    let mut stream = reg.get_blob(repo, digest).await?.stream;
+    while let Some(item) = stream.next().await {
+        item?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_blob_changed_after_a_verified_read_is_verified_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("app");
+    let data = random_bytes(50_000);
+    let digest = Digest::sha256(&data);
+    let path = dir.path().join("app/blobs/sha256").join(digest.hex());
+    {
+        let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+        reg.push_blob(&app, &digest, None, bytes_stream(data.clone(), 8_192))
+            .await
+            .unwrap();
+    }
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    read_all(&reg, &app, &digest).await.unwrap();
+    // Flip a byte and put the modification time back: the status-change
+    // time still moves, so the next read hashes the file again.
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    let err = read_all(&reg, &app, &digest).await.unwrap_err();
+    assert!(err.message().contains("corrupt"), "{err}");
+
+    // With VerifyReads::Always every read hashes, and fails the same way.
+    drop(reg);
+    let reg = LayoutRegistry::open_with(dir.path(), oci_layout::VerifyReads::Always)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(read_all(&reg, &app, &digest).await.is_err());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_manifest_pushes_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("app");
+    let mut pushed = Vec::new();
+    {
+        let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let reg = reg.clone();
+            let app = app.clone();
+            tasks.spawn(async move {
+                let t = tag(&format!("t{i}"));
+                let image = push_image(&reg, &app, Some(&t)).await;
+                (t, image.manifest)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            pushed.push(done.unwrap());
+        }
+    }
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let tags = collect_list(reg.tags(&app, &ListOptions::all()))
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 40);
+    for (t, manifest) in &pushed {
+        let got = reg.get_tag(&app, t).await.unwrap();
+        assert_eq!(got.bytes, manifest.bytes, "{t}");
+    }
+}
