@@ -20,82 +20,35 @@ SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 RUNS=${BENCH_RUNS:-3}
 REPO=bench/big
 
-for tool in curl sha256sum /usr/bin/docker-registry; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/install-deps" >&2; exit 1; }
-done
+source bench/lib.sh
+need curl sha256sum /usr/bin/docker-registry
 
 echo "building release binaries..." >&2
 cargo build --release -q -p oci-conformance --bin oci-conformance-server
 cargo build --release -q -p oci-large --example fetch
 fetch=$PWD/target/release/examples/fetch
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # --- start both servers -------------------------------------------------------
 
-target/release/oci-conformance-server --addr 127.0.0.1:0 --store mem >"$work/ours.out" 2>"$work/ours.err" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^listening on ' "$work/ours.out" && break; sleep 0.05; done
-ours_url=$(sed -n 's/^listening on //p' "$work/ours.out")
-[ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/ours.err")" >&2; exit 1; }
+start_ours target/release/oci-conformance-server --addr 127.0.0.1:0 --store mem
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-dist_port=$(free_port)
-cat >"$work/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry-data
-http:
-  addr: 127.0.0.1:$dist_port
-EOF
-/usr/bin/docker-registry serve "$work/registry.yml" >"$work/dist.log" 2>&1 &
-pids+=($!)
-dist_url="http://127.0.0.1:$dist_port"
-for _ in $(seq 200); do curl -fs -o /dev/null "$dist_url/v2/" && break; sleep 0.05; done
-curl -fs -o /dev/null "$dist_url/v2/" || { echo "docker-registry did not start" >&2; exit 1; }
+start_distribution
 
 # --- content --------------------------------------------------------------------
 
 echo "generating a $SIZE_MIB MiB blob..." >&2
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$work/blob"
 size=$(stat -c %s "$work/blob")
-digest="sha256:$(sha256sum "$work/blob" | cut -d' ' -f1)"
+digest=$(digest "$work/blob")
 
-absolute() { case "$2" in http*) echo "$2" ;; *) echo "$1$2" ;; esac; }
-location() { tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
-sep() { case "$1" in *\?*) echo "&" ;; *) echo "?" ;; esac; }
-push() { # URL: POST + monolithic PUT of the blob
-  local url=$1 loc
-  loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$REPO/blobs/uploads/" | location)")
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' \
-    -T "$work/blob" "$loc$(sep "$loc")digest=$digest"
-}
 
 # --- runs -------------------------------------------------------------------------
 
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 mibs() { awk -v s="$1" -v m="$SIZE_MIB" 'BEGIN {printf "%.1f", m / s}'; }
 
 check() { # FILE LABEL
-  [ "sha256:$(sha256sum "$1" | cut -d' ' -f1)" = "$digest" ] ||
+  [ "$(digest "$1")" = "$digest" ] ||
     { echo "$2: the downloaded blob does not match its digest" >&2; exit 1; }
 }
 
@@ -103,7 +56,7 @@ declare -A result
 measure() { # NAME URL
   local name=$1 url=$2 host=${2#http://} mode secs start run
   echo "measuring $name..." >&2
-  push "$url"
+  push_blob "$url" "$REPO" "$work/blob"
   for mode in curl single ranges ranges-stream; do
     local times=()
     for run in $(seq "$RUNS"); do

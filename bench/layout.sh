@@ -17,59 +17,18 @@ CONNS=${BENCH_CONNECTIONS:-8}
 MANIFESTS=${BENCH_MANIFESTS:-1000}
 REPO=bench/app
 
-for tool in bc curl sha256sum /usr/bin/docker-registry; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/install-deps" >&2; exit 1; }
-done
+source bench/lib.sh
+need bc curl sha256sum /usr/bin/docker-registry
 
 echo "building release example..." >&2
 cargo build --release -q -p oci-layout --example serve_layout
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # --- start both servers -------------------------------------------------------
 
-target/release/examples/serve_layout "$work/layout-data" 127.0.0.1:0 >"$work/ours.out" 2>"$work/ours.err" &
-ours_pid=$!
-pids+=("$ours_pid")
-for _ in $(seq 100); do grep -q '^listening on ' "$work/ours.out" && break; sleep 0.05; done
-ours_url=$(sed -n 's/^listening on //p' "$work/ours.out")
-[ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/ours.err")" >&2; exit 1; }
+start_ours target/release/examples/serve_layout "$work/layout-data" 127.0.0.1:0
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-dist_port=$(free_port)
-cat >"$work/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry-data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$dist_port
-EOF
-/usr/bin/docker-registry serve "$work/registry.yml" >"$work/dist.log" 2>&1 &
-dist_pid=$!
-pids+=("$dist_pid")
-dist_url="http://127.0.0.1:$dist_port"
-for _ in $(seq 200); do curl -fs -o /dev/null "$dist_url/v2/" && break; sleep 0.05; done
-curl -fs -o /dev/null "$dist_url/v2/" || { echo "docker-registry did not start" >&2; exit 1; }
+start_distribution
 
 # --- content --------------------------------------------------------------------
 
@@ -77,7 +36,6 @@ echo "generating content..." >&2
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$work/config"
 head -c 4096 /dev/urandom >"$work/layer"
 head -c $((200 * 1024 * 1024)) /dev/urandom >"$work/big"
-digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 config_digest=$(digest "$work/config")
 layer_digest=$(digest "$work/layer")
 big_digest=$(digest "$work/big")
@@ -87,13 +45,10 @@ for i in $(seq "$MANIFESTS"); do
     "$config_digest" "$(stat -c %s "$work/config")" "$layer_digest" "$i" >"$work/manifests/m$i"
 done
 
-absolute() { case "$2" in http*) echo "$2" ;; *) echo "$1$2" ;; esac; }
-location() { tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
-sep() { case "$1" in *\?*) echo "&" ;; *) echo "?" ;; esac; }
 now() { date +%s.%N; }
 
-# push_blob URL FILE DIGEST: POST + monolithic PUT; prints seconds taken.
-push_blob() {
+# push_timed URL FILE DIGEST: POST + monolithic PUT; prints seconds taken.
+push_timed() {
   local url=$1 file=$2 dgst=$3 start loc
   start=$(now)
   loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$REPO/blobs/uploads/" | location)")
@@ -143,9 +98,9 @@ declare -A result
 measure() {
   local name=$1 url=$2 best t
   echo "measuring $name..." >&2
-  push_blob "$url" "$work/config" "$config_digest" >/dev/null
-  push_blob "$url" "$work/layer" "$layer_digest" >/dev/null
-  result[$name,push_big]=$(echo "200 / $(push_blob "$url" "$work/big" "$big_digest")" | bc -l)
+  push_timed "$url" "$work/config" "$config_digest" >/dev/null
+  push_timed "$url" "$work/layer" "$layer_digest" >/dev/null
+  result[$name,push_big]=$(echo "200 / $(push_timed "$url" "$work/big" "$big_digest")" | bc -l)
   best=0
   for _ in 1 2 3; do
     t=$(echo "200 / $(pull_blob "$url" "$big_digest")" | bc -l)

@@ -13,53 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${BENCH_RUNS:-3}
 
-for tool in skopeo curl sha256sum bc tar /usr/bin/time /usr/bin/docker-registry; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/install-deps" >&2; exit 1; }
-done
-
+source bench/lib.sh
+need skopeo curl sha256sum bc tar /usr/bin/time /usr/bin/docker-registry
 echo "building release binary..." >&2
 cargo build --release -q -p ocidist
 bin=$PWD/target/release/ocidist
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 40000))
-cat >"$work/registry.yml" <<EOF2
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry-data
-http:
-  addr: 127.0.0.1:$port
-EOF2
-/usr/bin/docker-registry serve "$work/registry.yml" >"$work/dist.log" 2>&1 &
-pids+=($!)
-url="http://127.0.0.1:$port"
-for _ in $(seq 200); do curl -fs -o /dev/null "$url/v2/" && break; sleep 0.05; done
-curl -fs -o /dev/null "$url/v2/" || { echo "docker-registry did not start" >&2; exit 1; }
-
-digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-location() { tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
-absolute() { case "$1" in http*) echo "$1" ;; *) echo "$url$1" ;; esac; }
-sep() { case "$1" in *\?*) echo "&" ;; *) echo "?" ;; esac; }
-
-push_blob() { # REPO FILE
-  local loc
-  loc=$(absolute "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$1/blobs/uploads/" | location)")
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$2" "$loc$(sep "$loc")digest=$(digest "$2")"
-}
+start_distribution
+url=$dist_url
+host=${url#http://}
 
 # make_image REPO LAYERS MIB: uncompressed tar layers of random data.
 make_image() {
@@ -69,12 +31,12 @@ make_image() {
     head -c $((mib * 1024 * 1024)) /dev/urandom >"$work/$repo/l$i/data$i"
     tar -C "$work/$repo/l$i" -cf "$work/$repo/layer$i.tar" "data$i"
     f="$work/$repo/layer$i.tar"
-    push_blob "$repo" "$f"
+    push_blob "$url" "$repo" "$f"
     layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$(digest "$f")\",\"size\":$(stat -c %s "$f")}"
     diff_ids="$diff_ids${diff_ids:+,}\"$(digest "$f")\""
   done
   printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diff_ids" >"$work/$repo/config"
-  push_blob "$repo" "$work/$repo/config"
+  push_blob "$url" "$repo" "$work/$repo/config"
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
     "$(digest "$work/$repo/config")" "$(stat -c %s "$work/$repo/config")" "$layers" >"$work/$repo/manifest"
   curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
@@ -86,26 +48,18 @@ echo "generating images..." >&2
 make_image bench/single 1 200
 make_image bench/multi 8 25
 
-# timed OUT CMD...: runs CMD with GNU time; prints "seconds kib".
-timed() {
-  local out=$1; shift
-  rm -rf "$out"
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/cmd.err" || {
-    echo "failed: $* ($(tail -3 "$work/cmd.err"))" >&2; exit 1; }
-  cat "$work/time"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# timed_fresh OUT CMD...: removes OUT, then times CMD.
+timed_fresh() { rm -rf "$1"; shift; timed "$@"; }
 
 row() { # LABEL REPO
   local label=$1 repo=$2 ours=() single=() theirs=() ours_rss=0 theirs_rss=0 t r i
   for i in $(seq "$RUNS"); do
-    read -r t r < <(timed "$work/o.tar" "$bin" pull --no-progress "127.0.0.1:$port/$repo:latest" -o "$work/o.tar")
+    read -r t r < <(timed_fresh "$work/o.tar" "$bin" pull --no-progress "$host/$repo:latest" -o "$work/o.tar")
     ours+=("$t"); [ "$r" -gt "$ours_rss" ] && ours_rss=$r
-    read -r t r < <(timed "$work/o.tar" "$bin" pull --no-progress --ranged-above 0 "127.0.0.1:$port/$repo:latest" -o "$work/o.tar")
+    read -r t r < <(timed_fresh "$work/o.tar" "$bin" pull --no-progress --ranged-above 0 "$host/$repo:latest" -o "$work/o.tar")
     single+=("$t")
-    read -r t r < <(timed "$work/s.tar" skopeo --insecure-policy copy --quiet --src-tls-verify=false \
-      "docker://127.0.0.1:$port/$repo:latest" "docker-archive:$work/s.tar:$repo:latest")
+    read -r t r < <(timed_fresh "$work/s.tar" skopeo --insecure-policy copy --quiet --src-tls-verify=false \
+      "docker://$host/$repo:latest" "docker-archive:$work/s.tar:$repo:latest")
     theirs+=("$t"); [ "$r" -gt "$theirs_rss" ] && theirs_rss=$r
   done
   local mo m1 ms

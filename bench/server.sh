@@ -17,59 +17,18 @@ DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNECTIONS:-8}
 REPO=bench/app
 
-for tool in wrk ab bc curl sha256sum /usr/bin/docker-registry; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/install-deps" >&2; exit 1; }
-done
+source bench/lib.sh
+need wrk ab bc curl sha256sum /usr/bin/docker-registry
 
 echo "building release binary..." >&2
 cargo build --release -q -p oci-conformance --bin oci-conformance-server
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 # --- start both servers -------------------------------------------------------
 
-target/release/oci-conformance-server --addr 127.0.0.1:0 --store mem >"$work/ours.out" 2>"$work/ours.err" &
-ours_pid=$!
-pids+=("$ours_pid")
-for _ in $(seq 100); do grep -q '^listening on ' "$work/ours.out" && break; sleep 0.05; done
-ours_url=$(sed -n 's/^listening on //p' "$work/ours.out")
-[ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/ours.err")" >&2; exit 1; }
+start_ours target/release/oci-conformance-server --addr 127.0.0.1:0 --store mem
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-dist_port=$(free_port)
-cat >"$work/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry-data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$dist_port
-EOF
-/usr/bin/docker-registry serve "$work/registry.yml" >"$work/dist.log" 2>&1 &
-dist_pid=$!
-pids+=("$dist_pid")
-dist_url="http://127.0.0.1:$dist_port"
-for _ in $(seq 200); do curl -fs -o /dev/null "$dist_url/v2/" && break; sleep 0.05; done
-curl -fs -o /dev/null "$dist_url/v2/" || { echo "docker-registry did not start" >&2; exit 1; }
+start_distribution
 
 # --- content --------------------------------------------------------------------
 
@@ -79,7 +38,6 @@ head -c $((5 * 1024 * 1024)) /dev/urandom >"$work/layer5m"
 head -c $((200 * 1024 * 1024)) /dev/urandom >"$work/big-mono"
 head -c $((200 * 1024 * 1024)) /dev/urandom >"$work/big-chunked"
 split -b $((10 * 1024 * 1024)) -d -a 2 "$work/big-chunked" "$work/chunk."
-digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 config_digest=$(digest "$work/config")
 layer_digest=$(digest "$work/layer5m")
 mono_digest=$(digest "$work/big-mono")
@@ -88,13 +46,9 @@ cat >"$work/manifest" <<EOF
 {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"$config_digest","size":$(stat -c %s "$work/config")},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"$layer_digest","size":$(stat -c %s "$work/layer5m")}]}
 EOF
 
-# Absolute URL of a (possibly relative) Location header.
-absolute() { case "$2" in http*) echo "$2" ;; *) echo "$1$2" ;; esac; }
-location() { tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
-sep() { case "$1" in *\?*) echo "&" ;; *) echo "?" ;; esac; }
 
-# push_blob URL FILE DIGEST: POST + monolithic PUT; prints seconds taken.
-push_blob() {
+# push_timed URL FILE DIGEST: POST + monolithic PUT; prints seconds taken.
+push_timed() {
   local url=$1 file=$2 dgst=$3 start loc
   start=$(date +%s.%N)
   loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$REPO/blobs/uploads/" | location)")
@@ -122,8 +76,8 @@ push_chunked() {
 
 seed() {
   local url=$1
-  push_blob "$url" "$work/config" "$config_digest" >/dev/null
-  push_blob "$url" "$work/layer5m" "$layer_digest" >/dev/null
+  push_timed "$url" "$work/config" "$config_digest" >/dev/null
+  push_timed "$url" "$work/layer5m" "$layer_digest" >/dev/null
   curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "@$work/manifest" "$url/v2/$REPO/manifests/bench"
 }
@@ -172,7 +126,7 @@ measure() {
   result[$name,head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
   out=$(wrk_run -c4 "$url/v2/$REPO/blobs/$layer_digest")
   result[$name,get_mbs]=$(to_mb "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")
-  result[$name,push_mono]=$(echo "200 / $(push_blob "$url" "$work/big-mono" "$mono_digest")" | bc -l)
+  result[$name,push_mono]=$(echo "200 / $(push_timed "$url" "$work/big-mono" "$mono_digest")" | bc -l)
   result[$name,push_chunked]=$(echo "200 / $(push_chunked "$url" "$chunked_digest")" | bc -l)
   curl -fs -o /dev/null -I "$url/v2/$REPO/blobs/$chunked_digest" ||
     { echo "$name: chunked push did not produce the blob" >&2; exit 1; }

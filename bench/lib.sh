@@ -1,0 +1,98 @@
+# Shared by the benchmark scripts (source it; it is not run on its own):
+# the work directory and its cleanup, starting the servers side by side,
+# pushing blobs with curl, timing commands.
+
+# need TOOL...: fails naming .ci/install-deps when a tool is missing.
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: run .ci/install-deps" >&2; exit 1; }
+  done
+}
+
+# $work: a temporary directory, removed on exit with every process in
+# $pids killed.
+work=$(mktemp -d)
+pids=()
+bench_cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap bench_cleanup EXIT
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+# start_distribution: Debian's docker-registry with filesystem storage in
+# $work, deletes enabled; sets $dist_url and $dist_pid.
+start_distribution() {
+  local port
+  port=$(free_port)
+  cat >"$work/registry.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF
+  /usr/bin/docker-registry serve "$work/registry.yml" >"$work/dist.log" 2>&1 &
+  dist_pid=$!
+  pids+=("$dist_pid")
+  dist_url="http://127.0.0.1:$port"
+  for _ in $(seq 200); do curl -fs -o /dev/null "$dist_url/v2/" && return; sleep 0.05; done
+  echo "docker-registry did not start: $(cat "$work/dist.log")" >&2
+  exit 1
+}
+
+# start_ours CMD...: a server of ours that prints `listening on URL` on
+# stdout once bound (give it `--addr 127.0.0.1:0`); sets $ours_url and
+# $ours_pid.
+start_ours() {
+  "$@" >"$work/ours.out" 2>"$work/ours.err" &
+  ours_pid=$!
+  pids+=("$ours_pid")
+  for _ in $(seq 200); do grep -q '^listening on ' "$work/ours.out" && break; sleep 0.05; done
+  ours_url=$(sed -n 's/^listening on //p' "$work/ours.out")
+  [ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/ours.err")" >&2; exit 1; }
+}
+
+digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+
+# Absolute URL of a (possibly relative) Location header value.
+absolute() { case "$2" in http*) echo "$2" ;; *) echo "$1$2" ;; esac; }
+location() { tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
+sep() { case "$1" in *\?*) echo "&" ;; *) echo "?" ;; esac; }
+
+# push_blob URL REPO FILE: POST a session, PUT the file (streamed) with
+# its digest.
+push_blob() {
+  local url=$1 repo=$2 file=$3 loc
+  loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$repo/blobs/uploads/" | location)")
+  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+    -T "$file" "$loc$(sep "$loc")digest=$(digest "$file")"
+}
+
+# timed CMD...: runs CMD under GNU time; prints "seconds peak-kib".
+timed() {
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/cmd.err" || {
+    echo "failed: $* ($(tail -3 "$work/cmd.err"))" >&2
+    exit 1
+  }
+  cat "$work/time"
+}
+
+# median: of the numbers on stdin, one a line.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
