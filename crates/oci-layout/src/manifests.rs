@@ -101,20 +101,7 @@ pub(crate) async fn push(
     manifest: &Manifest,
     tags: &[Tag],
 ) -> Result<Descriptor> {
-    let given = &manifest.descriptor;
-    given.digest.verify(&manifest.bytes)?;
-    if given.size != manifest.bytes.len() as u64 {
-        return Err(Error::new(
-            ErrorCode::SizeInvalid,
-            format!(
-                "manifest {} is {} bytes, its descriptor says {}",
-                given.digest,
-                manifest.bytes.len(),
-                given.size
-            ),
-        ));
-    }
-    let parsed = manifest.parse()?;
+    let parsed = manifest.verify()?;
     let info = ManifestInfo::new(manifest, &parsed);
     let descriptor = info.descriptor.clone();
 
