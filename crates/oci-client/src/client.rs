@@ -310,6 +310,7 @@ impl Client {
                 Err(e) => {
                     drop(permit);
                     if body.is_some()
+                        && !e.permanent
                         && (e.connect || idempotent)
                         && let Some(delay) = retrier.next_delay(None)
                     {

@@ -71,6 +71,9 @@ pub(crate) struct Transport {
 pub(crate) struct SendError {
     /// Whether the connection was never made (the request was not sent).
     pub(crate) connect: bool,
+    /// Whether trying again cannot help (a TLS failure: an untrusted or
+    /// mismatched certificate, a protocol mismatch).
+    pub(crate) permanent: bool,
     /// The error, coded `UNKNOWN`.
     pub(crate) error: Error,
 }
@@ -114,6 +117,7 @@ impl Transport {
                 Err(_) => {
                     return Err(SendError {
                         connect: false,
+                        permanent: false,
                         error: Error::internal(format!(
                             "{method} {} timed out after {t:?} waiting for a response",
                             redact(&uri)
@@ -125,17 +129,29 @@ impl Transport {
         };
         res.map_err(|e| {
             let mut msg = format!("{method} {}: {e}", redact(&uri));
+            let mut permanent = false;
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 msg.push_str(&format!(": {s}"));
+                permanent |= is_tls_failure(s);
                 source = s.source();
             }
             SendError {
                 connect: e.is_connect(),
+                permanent,
                 error: Error::internal(msg),
             }
         })
     }
+}
+
+/// Whether an error in a failure's chain is rustls refusing the
+/// connection (io::Error hides its inner error from `source()`).
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.is::<rustls::Error>()
+        || e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// The URI without its query (which may carry tokens or upload state).
