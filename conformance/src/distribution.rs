@@ -28,6 +28,8 @@ const START_POLLS: u32 = 400;
 pub struct Distribution {
     child: Child,
     url: String,
+    /// Whether `/v2/` answers 401 until credentials are given.
+    auth: bool,
     _dir: TempDir,
 }
 
@@ -40,6 +42,19 @@ impl Distribution {
 
     /// Starts the registry binary at `binary` (see [`Distribution::start`]).
     pub async fn start_binary(binary: &Path) -> io::Result<Distribution> {
+        Distribution::start_binary_with(binary, None).await
+    }
+
+    /// Starts the registry with basic auth: one user from an htpasswd file
+    /// (bcrypt, made with `htpasswd -Bbn`).
+    pub async fn start_with_htpasswd(user: &str, password: &str) -> io::Result<Distribution> {
+        Distribution::start_binary_with(Path::new(BINARY), Some((user, password))).await
+    }
+
+    async fn start_binary_with(
+        binary: &Path,
+        htpasswd: Option<(&str, &str)>,
+    ) -> io::Result<Distribution> {
         if !binary.exists() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -53,7 +68,7 @@ impl Distribution {
         // it before the registry binds, so a failed start is retried.
         let mut last = None;
         for _ in 0..START_ATTEMPTS {
-            match Distribution::start_once(binary).await {
+            match Distribution::start_once(binary, htpasswd).await {
                 Ok(registry) => return Ok(registry),
                 Err(e) => {
                     tracing::warn!(error = %e, "docker-registry failed to start");
@@ -64,11 +79,35 @@ impl Distribution {
         Err(last.unwrap_or_else(|| io::Error::other("docker-registry was not started")))
     }
 
-    async fn start_once(binary: &Path) -> io::Result<Distribution> {
+    async fn start_once(binary: &Path, htpasswd: Option<(&str, &str)>) -> io::Result<Distribution> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let config = dir.path().join("config.yml");
-        std::fs::write(&config, config_yaml(&dir.path().join("data"), port))?;
+        let mut yaml = config_yaml(&dir.path().join("data"), port);
+        if let Some((user, password)) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("htpasswd: {e} (run .ci/install-deps for apache2-utils)"),
+                    )
+                })?;
+            if !out.status.success() {
+                return Err(io::Error::other(format!(
+                    "htpasswd failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            std::fs::write(&file, &out.stdout)?;
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: ocidist-tests\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, yaml)?;
         let child = Command::new(binary)
             .arg("serve")
             .arg(&config)
@@ -79,6 +118,7 @@ impl Distribution {
         let mut registry = Distribution {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            auth: htpasswd.is_some(),
             _dir: dir,
         };
         registry.wait_ready().await?;
@@ -116,7 +156,8 @@ impl Distribution {
                 .is_ok()
             {
                 let resp = client.get(routes::API_ROOT).send().await;
-                if resp.status.as_u16() == 200 {
+                let ready = if self.auth { 401 } else { 200 };
+                if resp.status.as_u16() == ready {
                     return Ok(());
                 }
             }

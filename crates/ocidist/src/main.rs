@@ -12,8 +12,10 @@ fn main() {
     }
     // -v shows every registry call (oci-debug's events), -vv everything.
     let level = match cli.verbose {
-        0 => "warn",
-        1 => "info,oci_debug=debug",
+        // Failures are reported once, as the one-line reason; library
+        // warnings (retries) show from -v on.
+        0 => "error",
+        1 => "warn,oci_debug=debug",
         2 => "debug",
         _ => "trace",
     };

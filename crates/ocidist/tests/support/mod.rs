@@ -145,3 +145,122 @@ pub fn skopeo_to_oci_config_digest(src: &str, dir: &Path) -> String {
             .unwrap();
     manifest["config"]["digest"].as_str().unwrap().to_owned()
 }
+
+/// Runs the binary (off the async runtime's threads) with no stored
+/// credentials.
+pub async fn ocidist(args: &[&str]) -> std::process::Output {
+    ocidist_with(
+        args,
+        &[("DOCKER_CONFIG", "/nonexistent-ocidist-test")],
+        None,
+    )
+    .await
+}
+
+/// Runs the binary with extra environment variables and, if given, bytes
+/// on its standard input.
+pub async fn ocidist_with(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let stdin = stdin.map(<[u8]>::to_vec);
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ocidist"))
+            .args(&args)
+            .envs(envs)
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(&input).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The stdout of a successful run.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "ocidist failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A failure: non-zero exit and one line on stderr containing `needle`.
+pub fn fails(out: &std::process::Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "expected failure, got {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("ocidist: "), "{err}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+}
+
+/// A running `ocidist serve`, killed on drop.
+pub struct Served {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ocidist serve ARGS --addr 127.0.0.1:0` and reads its address
+/// (http or https); the error is what it printed instead.
+pub fn serve(args: &[&str]) -> Result<Served, String> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ocidist"))
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let url = line.strip_prefix("listening on ");
+        if let Some(host) = url.and_then(|u| {
+            u.strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"))
+        }) {
+            let host = host.to_owned();
+            // Keep draining stderr so the server never blocks on it.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok(Served { child, host });
+        }
+        seen.push(line);
+    }
+    let _ = child.wait();
+    Err(seen.join("\n"))
+}
