@@ -21,6 +21,10 @@ pub const BACKGROUND_HASH_MIN: u64 = 4 << 20;
 /// when they do.
 const QUEUE_LIMIT: usize = 8 << 20;
 
+/// An idle helper is woken once this much is queued (or at the end): fewer,
+/// larger hand-overs cost fewer thread wake-ups.
+const WAKE_BATCH: usize = 1 << 20;
+
 /// A stream of bytes checked against a digest and size: it yields the data
 /// as it comes and ends with an error instead of `None` if either is wrong.
 /// A stream longer than its size fails as soon as it is.
@@ -210,7 +214,7 @@ impl Background {
         }
         q.queued += chunk.len();
         q.chunks.push_back(chunk);
-        let wake = q.idle;
+        let wake = q.idle && q.queued >= WAKE_BATCH;
         drop(q);
         if wake {
             self.shared.ready.notify_one();
