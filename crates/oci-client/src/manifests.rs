@@ -49,16 +49,16 @@ impl Client {
         self.url(&format!("/v2/{repo}/manifests/{reference}"), &[])
     }
 
-    /// GETs a manifest by tag or digest and checks its bytes: against the
-    /// digest asked for, or (by tag) against `Docker-Content-Digest`.
-    pub(crate) async fn fetch_manifest(
+    /// A GET or HEAD of a manifest accepting every manifest type; an error
+    /// status becomes the spec error (`MANIFEST_UNKNOWN` for a bare 404).
+    async fn read_manifest(
         &self,
+        method: Method,
         repo: &RepoName,
         reference: &str,
-        expected: Option<&Digest>,
-    ) -> Result<Manifest> {
+    ) -> Result<Response> {
         let call = Call::new(
-            Method::GET,
+            method,
             self.manifest_url(repo, reference)?,
             Scope::pull(repo),
         )
@@ -67,6 +67,18 @@ impl Client {
         if !res.status.is_success() {
             return Err(res.into_error(ErrorCode::ManifestUnknown).await);
         }
+        Ok(res)
+    }
+
+    /// GETs a manifest by tag or digest and checks its bytes: against the
+    /// digest asked for, or (by tag) against `Docker-Content-Digest`.
+    pub(crate) async fn fetch_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &str,
+        expected: Option<&Digest>,
+    ) -> Result<Manifest> {
+        let res = self.read_manifest(Method::GET, repo, reference).await?;
         let content_type = res.header("content-type").map(media::essence);
         let claimed = claimed_digest(&res)?;
         let bytes = res.bytes_limited(MAX_MANIFEST_SIZE).await.map_err(|e| {
@@ -113,16 +125,7 @@ impl Client {
         reference: &str,
         expected: Option<&Digest>,
     ) -> Result<Descriptor> {
-        let call = Call::new(
-            Method::HEAD,
-            self.manifest_url(repo, reference)?,
-            Scope::pull(repo),
-        )
-        .header(http::header::ACCEPT, &accept());
-        let res = self.execute(call).await?;
-        if !res.status.is_success() {
-            return Err(res.into_error(ErrorCode::ManifestUnknown).await);
-        }
+        let res = self.read_manifest(Method::HEAD, repo, reference).await?;
         let claimed = claimed_digest(&res)?;
         if let Some(d) = expected {
             check_same(d, claimed.as_ref())?;
