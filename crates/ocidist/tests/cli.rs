@@ -13,7 +13,8 @@ use oci_core::testkit::{Image, Index};
 use oci_core::{Platform, Registry, RepoName, Tag};
 use oci_server::TestServer;
 use support::{
-    fails, ocidist, ok, serve, skopeo_raw, skopeo_to_oci_config_digest, tar_image, tar_index,
+    fails, ocidist, ok, podman_load, serve, skopeo_raw, skopeo_to_oci_config_digest, tar_image,
+    tar_index,
 };
 
 /// A registry under test, seeded with the images the tests use.
@@ -179,6 +180,10 @@ async fn pulls(s: &Seeded) {
         &dir.path().join("check1"),
     );
     assert_eq!(cfg, arm.config.digest.to_string());
+    // podman load takes it, as the image whose ID is the config digest.
+    let (id, name) = podman_load(&tar, dir.path());
+    assert_eq!(id, arm.config.digest.hex());
+    assert_eq!(name, format!("{}/{REPO}:v1", s.host));
     fails(
         &ocidist(&[
             "pull",

@@ -264,3 +264,30 @@ pub fn serve(args: &[&str]) -> Result<Served, String> {
     let _ = child.wait();
     Err(seen.join("\n"))
 }
+
+/// Loads a `docker save` tarball with `podman load` into a private store
+/// under `dir` and returns the loaded image's full ID (its config digest
+/// hex) and name.
+pub fn podman_load(tar: &Path, dir: &Path) -> (String, String) {
+    let root = dir.join("podman-root");
+    let runroot = dir.join("podman-run");
+    let podman = |args: &[&str]| {
+        let mut cmd = Command::new("podman");
+        cmd.arg("--root")
+            .arg(&root)
+            .arg("--runroot")
+            .arg(&runroot)
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        run(&mut cmd)
+    };
+    let loaded = podman(&["load", "-i", tar.to_str().unwrap()]);
+    let name = loaded
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("podman load said: {loaded}"))
+        .trim()
+        .to_owned();
+    let id = podman(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    (id.trim().trim_start_matches("sha256:").to_owned(), name)
+}
