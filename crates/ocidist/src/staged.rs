@@ -14,7 +14,8 @@ pub struct Staged {
     done: bool,
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> Error {
+/// A file-system failure, naming the path.
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::new(ErrorCode::Unknown, format!("{}: {e}", path.display()))
 }
 

@@ -16,7 +16,7 @@ use oci_core::{Descriptor, Error, ErrorCode, Registry, RepoName, Result};
 
 use super::tar::{self, Plan, Source};
 use crate::progress::Progress;
-use crate::staged::Staged;
+use crate::staged::{Staged, io_err};
 
 /// How much of a blob is gathered in memory before one write.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -44,10 +44,6 @@ pub struct BlobSource {
     /// Blobs at least this large are fetched as parallel range requests
     /// (`oci_large::download`); `None` reads every blob as one stream.
     pub ranged_above: Option<u64>,
-}
-
-fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::new(ErrorCode::Unknown, format!("{}: {e}", path.display()))
 }
 
 /// Writes `plan` to `target`; refuses an existing target unless `force`.
