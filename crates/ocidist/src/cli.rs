@@ -265,3 +265,22 @@ pub enum Command {
         tls_key: Option<PathBuf>,
     },
 }
+
+impl Command {
+    /// Whether the command moves one stream at a time (a blob, a manifest,
+    /// a listing). It then runs on one thread: the bytes go from socket to
+    /// output without crossing threads (large blobs are still hashed on a
+    /// helper), which on a busy machine is what keeps it fast. Pulls,
+    /// copies and the server use every core.
+    pub fn is_single_stream(&self) -> bool {
+        matches!(
+            self,
+            Command::Tags { .. }
+                | Command::Manifest { .. }
+                | Command::Config { .. }
+                | Command::Blob { .. }
+                | Command::Delete { .. }
+                | Command::Catalog { .. }
+        )
+    }
+}

@@ -25,7 +25,17 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    if !matches!(cli.command, ocidist::cli::Command::Serve { .. }) {
+        keep_freed_memory();
+    }
+    let runtime = if cli.command.is_single_stream() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ocidist: cannot start the async runtime: {e}");
@@ -47,3 +57,27 @@ fn main() {
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Streaming a large blob allocates a network buffer per read and frees it
+/// once hashed and written. glibc's defaults hand that memory back to the
+/// kernel whenever the heap's top frees up, so the next buffers fault their
+/// pages in again: about a third of a 200 MiB download re-faulted, some 8%
+/// of the command's time. A short-lived client keeps its freed memory
+/// instead (peak RSS is unchanged; it is what the transfer needed anyway).
+/// The server, which runs for long, keeps glibc's defaults.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters, and is called here
+    // before the process has started any other thread.
+    unsafe {
+        // Allocations up to 8 MiB come from the heap, not their own mmap
+        // (setting a value also stops glibc's self-adjusting thresholds).
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
+        // Keep up to 64 MiB of freed heap instead of trimming it.
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}

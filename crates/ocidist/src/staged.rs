@@ -1,8 +1,8 @@
 //! Outputs written under a temporary name beside their target and renamed
 //! into place only when complete; dropped unfinished, they vanish.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncWriteExt;
 
 use oci_core::{Error, ErrorCode, Result};
 
@@ -93,41 +93,42 @@ impl Drop for Staged {
     }
 }
 
-/// A staged regular file written sequentially. Writes go through a buffer
-/// to a blocking-pool thread, so they overlap with whatever produces the
-/// bytes. Like curl and crane, it is not fsynced: the rename makes the
-/// output appear whole, not durable.
+/// A staged regular file written sequentially, synchronously, as curl
+/// writes its output: a write lands in the page cache and returns, so a
+/// single stream gains nothing from handing it to another thread, and large
+/// chunks go straight from the network buffer to the file without a copy
+/// (only small ones are gathered). Like curl and crane, it is not fsynced:
+/// the rename makes the output appear whole, not durable.
 pub struct StagedFile {
     staged: Staged,
-    file: tokio::io::BufWriter<tokio::fs::File>,
+    file: std::io::BufWriter<std::fs::File>,
 }
+
+/// Writes at least this large skip [`StagedFile`]'s buffer.
+const GATHER: usize = 64 << 10;
 
 impl StagedFile {
     /// Creates the temporary file for `target`.
-    pub async fn create(target: &Path, force: bool) -> Result<StagedFile> {
+    pub fn create(target: &Path, force: bool) -> Result<StagedFile> {
         let staged = Staged::new(target, false, force)?;
-        let file = tokio::fs::File::create(staged.path())
-            .await
-            .map_err(|e| io_err(staged.path(), e))?;
+        let file = std::fs::File::create(staged.path()).map_err(|e| io_err(staged.path(), e))?;
         Ok(StagedFile {
             staged,
-            file: tokio::io::BufWriter::with_capacity(1 << 20, file),
+            file: std::io::BufWriter::with_capacity(GATHER, file),
         })
     }
 
     /// Appends bytes.
-    pub async fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
         self.file
             .write_all(data)
-            .await
             .map_err(|e| io_err(self.staged.path(), e))
     }
 
     /// Flushes and renames into place.
-    pub async fn persist(mut self) -> Result<()> {
+    pub fn persist(mut self) -> Result<()> {
         self.file
-            .shutdown()
-            .await
+            .flush()
             .map_err(|e| io_err(self.staged.path(), e))?;
         self.staged.persist()
     }
@@ -137,23 +138,23 @@ impl StagedFile {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn unfinished_outputs_vanish_and_existing_targets_are_kept() {
+    #[test]
+    fn unfinished_outputs_vanish_and_existing_targets_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.tar");
         {
-            let mut f = StagedFile::create(&target, false).await.unwrap();
-            f.write_all(b"partial").await.unwrap();
+            let mut f = StagedFile::create(&target, false).unwrap();
+            f.write_all(b"partial").unwrap();
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        let mut f = StagedFile::create(&target, false).await.unwrap();
-        f.write_all(b"done").await.unwrap();
-        f.persist().await.unwrap();
+        let mut f = StagedFile::create(&target, false).unwrap();
+        f.write_all(b"done").unwrap();
+        f.persist().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"done");
-        assert!(StagedFile::create(&target, false).await.is_err());
-        let mut f = StagedFile::create(&target, true).await.unwrap();
-        f.write_all(b"again").await.unwrap();
-        f.persist().await.unwrap();
+        assert!(StagedFile::create(&target, false).is_err());
+        let mut f = StagedFile::create(&target, true).unwrap();
+        f.write_all(b"again").unwrap();
+        f.persist().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"again");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

@@ -111,11 +111,11 @@ pub async fn blob(
     let mut stream = registry.get_blob(r.repository(), &digest).await?.stream;
     match output {
         Some(path) => {
-            let mut file = crate::staged::StagedFile::create(path, force).await?;
+            let mut file = crate::staged::StagedFile::create(path, force)?;
             while let Some(chunk) = stream.next().await {
-                file.write_all(&chunk?).await?;
+                file.write_all(&chunk?)?;
             }
-            file.persist().await?;
+            file.persist()?;
         }
         None => {
             let mut out = std::io::stdout().lock();
