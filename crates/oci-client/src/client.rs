@@ -138,7 +138,7 @@ impl Client {
                     format!("registry host {registry_host:?} is not host[:port]: {e}"),
                 )
             })?;
-        let tls = crate::tls::client_config(&options.tls)?;
+        let tls = Arc::new(crate::tls::TlsSetup::new(&options.tls)?);
         let connector = Connector::new(tls, &options.proxy, options.connect_timeout);
         let transport = Transport::new(connector, options.request_timeout);
         let user_agent = HeaderValue::from_str(&options.user_agent)

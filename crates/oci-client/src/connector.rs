@@ -20,6 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::options::ProxyOptions;
+use crate::tls::TlsSetup;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -27,7 +28,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct Connector {
     tcp: HttpConnector,
-    tls: TlsConnector,
+    tls: Arc<TlsSetup>,
     proxy: Option<Arc<Matcher>>,
     /// Whether loopback hosts bypass the proxy (for environment proxies).
     loopback_direct: bool,
@@ -36,7 +37,7 @@ pub(crate) struct Connector {
 impl Connector {
     /// A connector with the given TLS config, proxy settings and timeout.
     pub(crate) fn new(
-        tls: Arc<rustls::ClientConfig>,
+        tls: Arc<TlsSetup>,
         proxy_options: &ProxyOptions,
         connect_timeout: Duration,
     ) -> Connector {
@@ -57,7 +58,7 @@ impl Connector {
         };
         Connector {
             tcp,
-            tls: TlsConnector::from(tls),
+            tls,
             proxy: proxy.map(Arc::new),
             loopback_direct: matches!(proxy_options, ProxyOptions::FromEnv),
         }
@@ -123,7 +124,8 @@ impl Connector {
         let host = dst.host().ok_or("https URL without a host")?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(host.to_owned())?;
-        let tls = self.tls.connect(name, tcp.into_inner()).await?;
+        let connector = TlsConnector::from(self.tls.config()?);
+        let tls = connector.connect(name, tcp.into_inner()).await?;
         Ok(Conn::Tls(Box::new(TokioIo::new(tls))))
     }
 }

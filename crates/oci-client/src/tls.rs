@@ -1,7 +1,7 @@
 //! The rustls client configuration (ring provider): OS trust store with
 //! webpki roots as fallback, extra CAs, client certificates, insecure mode.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use oci_core::{Error, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -16,8 +16,43 @@ fn tls_error(what: &str, err: impl std::fmt::Display) -> Error {
     Error::internal(format!("TLS setup: {what}: {err}"))
 }
 
-/// Builds the client TLS configuration for `options`.
-pub(crate) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
+/// The client's TLS configuration, built when the first TLS connection
+/// needs it: reading the OS trust store (a hundred files or more) is work a
+/// client of a plain-http registry never needs. What the caller supplied
+/// (CA bundle, client certificate and key) is checked at once.
+pub(crate) struct TlsSetup {
+    options: TlsOptions,
+    config: OnceLock<Arc<ClientConfig>>,
+}
+
+impl TlsSetup {
+    /// Checks `options`; fails on an unreadable CA bundle, certificate or key.
+    pub(crate) fn new(options: &TlsOptions) -> Result<TlsSetup> {
+        let checked = build(options, false)?;
+        let config = OnceLock::new();
+        if options.insecure {
+            // Nothing left to load.
+            let _ = config.set(checked);
+        }
+        Ok(TlsSetup {
+            options: options.clone(),
+            config,
+        })
+    }
+
+    /// The configuration, with the OS trust store loaded on first use.
+    pub(crate) fn config(&self) -> Result<Arc<ClientConfig>> {
+        if let Some(config) = self.config.get() {
+            return Ok(config.clone());
+        }
+        let config = build(&self.options, true)?;
+        Ok(self.config.get_or_init(|| config).clone())
+    }
+}
+
+/// Builds the client TLS configuration for `options`, with the OS trust
+/// store unless `native_roots` is false.
+fn build(options: &TlsOptions, native_roots: bool) -> Result<Arc<ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -29,7 +64,7 @@ pub(crate) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>> {
                 algorithms: provider.signature_verification_algorithms,
             }))
     } else {
-        builder.with_root_certificates(root_store(options.ca_pem.as_deref())?)
+        builder.with_root_certificates(root_store(options.ca_pem.as_deref(), native_roots)?)
     };
     let mut config = match (&options.client_cert_pem, &options.client_key_pem) {
         (Some(cert), Some(key)) => {
@@ -61,9 +96,22 @@ fn parse_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// The OS trust store (webpki roots when it is empty) plus `extra_pem`.
-fn root_store(extra_pem: Option<&[u8]>) -> Result<RootCertStore> {
+/// The OS trust store (webpki roots when it is empty) plus `extra_pem`;
+/// only `extra_pem` without `native`.
+fn root_store(extra_pem: Option<&[u8]>, native: bool) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
+    if native {
+        add_native_roots(&mut roots);
+    }
+    if let Some(pem) = extra_pem {
+        for cert in parse_certs(pem, "CA bundle")? {
+            roots.add(cert).map_err(|e| tls_error("CA bundle", e))?;
+        }
+    }
+    Ok(roots)
+}
+
+fn add_native_roots(roots: &mut RootCertStore) {
     let native = rustls_native_certs::load_native_certs();
     for err in &native.errors {
         tracing::debug!(error = %err, "skipping part of the OS trust store");
@@ -73,12 +121,6 @@ fn root_store(extra_pem: Option<&[u8]>) -> Result<RootCertStore> {
         tracing::debug!("OS trust store is empty; using the bundled webpki roots");
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    if let Some(pem) = extra_pem {
-        for cert in parse_certs(pem, "CA bundle")? {
-            roots.add(cert).map_err(|e| tls_error("CA bundle", e))?;
-        }
-    }
-    Ok(roots)
 }
 
 /// Accepts any server certificate, still checking handshake signatures.
@@ -132,23 +174,26 @@ mod tests {
             ca_pem: Some(b"not a certificate".to_vec()),
             ..TlsOptions::default()
         };
-        let err = client_config(&opts).unwrap_err();
+        let err = TlsSetup::new(&opts).err().unwrap();
         assert!(err.message().contains("CA bundle"), "{err}");
         let opts = TlsOptions {
             client_cert_pem: Some(Vec::new()),
             ..TlsOptions::default()
         };
-        assert!(client_config(&opts).is_err());
+        assert!(TlsSetup::new(&opts).is_err());
     }
 
     #[test]
     fn default_and_insecure_configs_build() {
-        let config = client_config(&TlsOptions::default()).unwrap();
+        let setup = TlsSetup::new(&TlsOptions::default()).unwrap();
+        assert!(setup.config.get().is_none(), "the trust store loads lazily");
+        let config = setup.config().unwrap();
         assert_eq!(config.alpn_protocols[0], b"h2");
+        assert!(Arc::ptr_eq(&config, &setup.config().unwrap()));
         let opts = TlsOptions {
             insecure: true,
             ..TlsOptions::default()
         };
-        assert!(client_config(&opts).is_ok());
+        assert!(TlsSetup::new(&opts).unwrap().config.get().is_some());
     }
 }
