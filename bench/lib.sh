@@ -87,12 +87,15 @@ push_blob() {
 
 # timed CMD...: runs CMD under GNU time; prints "seconds peak-kib".
 timed() {
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/cmd.err" || {
+  /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/cmd.err" || {
     echo "failed: $* ($(tail -3 "$work/cmd.err"))" >&2
     exit 1
   }
-  cat "$work/time"
+  cut -d' ' -f1,2 "$work/time"
 }
+
+# last_cpu: CPU seconds (user + system) of the last `timed` command.
+last_cpu() { awk '{printf "%.2f\n", $3 + $4}' "$work/time"; }
 
 # median: of the numbers on stdin, one a line.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
