@@ -135,7 +135,7 @@ impl Registry for Quirky {
         let guard = OpenGuard(Arc::clone(c));
         let data = reader.bytes().await?;
         let stream: BlobStream = match self.quirk {
-            Quirk::BreakEveryNthRange(every) if n % every == 0 => {
+            Quirk::BreakEveryNthRange(every) if n.is_multiple_of(every) => {
                 c.broken.fetch_add(1, Ordering::SeqCst);
                 let half = data.slice(..data.len() / 2);
                 futures::stream::iter([Ok(half), Err(injected("connection reset"))]).boxed()
@@ -220,7 +220,7 @@ impl BlobWriter for QuirkyWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         let n = self.counters.writes.fetch_add(1, Ordering::SeqCst) + 1;
         match self.quirk {
-            Quirk::BreakEveryNthWrite(every) if n % every == 0 => {
+            Quirk::BreakEveryNthWrite(every) if n.is_multiple_of(every) => {
                 self.inner.write(data.slice(..data.len() / 2)).await?;
                 Err(injected("upload connection reset"))
             }
