@@ -5,10 +5,10 @@
 //! in the list below; each has its own test asserting what distribution
 //! actually does, with a comment, so a change in its behaviour shows up.
 
-use oci_conformance::{Config, Distribution, Target};
+use oci_conformance::{Config, Target, distribution};
 
 async fn target() -> Target {
-    Distribution::target(Config::from_env())
+    distribution::target(Config::from_env())
         .await
         .unwrap_or_else(|e| panic!("cannot start docker-registry: {e}"))
 }

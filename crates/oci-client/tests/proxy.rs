@@ -52,16 +52,16 @@ async fn https_is_tunnelled_with_connect() {
     let options = ClientOptions::default()
         .anonymous()
         .scheme(Scheme::Https)
-        .ca_pem(reg.certs.as_ref().unwrap().ca.clone())
+        .ca_pem(reg.certs().unwrap().ca.clone())
         .proxy(via(&proxy, None));
-    let client = Client::new(&reg.host, options).unwrap();
+    let client = Client::new(reg.host(), options).unwrap();
     client.ping().await.unwrap();
     testkit::manifest_push_pull(&client).await;
     let requests = proxy.requests.lock().unwrap().clone();
     assert!(
         requests
             .iter()
-            .all(|(line, _)| line.starts_with(&format!("CONNECT {} ", reg.host))),
+            .all(|(line, _)| line.starts_with(&format!("CONNECT {} ", reg.host()))),
         "{requests:?}"
     );
     assert!(!requests.is_empty());

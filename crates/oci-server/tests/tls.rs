@@ -1,9 +1,8 @@
-//! HTTPS serving: a certificate made with the openssl CLI, a rustls client.
+//! HTTPS serving: a certificate made with the openssl CLI (oci-testbed), a
+//! rustls client.
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
@@ -11,98 +10,11 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI (installed by .ci/install-deps)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a leaf for localhost / 127.0.0.1 signed by it.
-fn certificates() -> Scratch {
-    let dir = std::env::temp_dir().join(format!("oci-server-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let scratch = Scratch(dir.clone());
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=test-ca",
-        "-days",
-        "1",
-    ]);
-    openssl(&dir, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(&dir, &csr);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "2",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "leaf.pem",
-        ],
-    );
-    scratch
-}
-
 #[tokio::test]
 async fn serves_https_with_alpn() {
-    let scratch = certificates();
-    let read = |name: &str| std::fs::read(scratch.0.join(name)).unwrap();
-    let config = oci_server::tls_config(&read("leaf.pem"), &read("leaf.key")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = oci_testbed::certs::TestCerts::make(dir.path()).unwrap();
+    let config = oci_server::tls_config(&certs.server_cert, &certs.server_key).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let registry = Arc::new(oci_mem::MemRegistry::new());
@@ -110,7 +22,7 @@ async fn serves_https_with_alpn() {
 
     let mut roots = rustls::RootCertStore::empty();
     roots
-        .add(CertificateDer::from_pem_slice(&read("ca.pem")).unwrap())
+        .add(CertificateDer::from_pem_slice(&certs.ca).unwrap())
         .unwrap();
     let connect = |alpn: &[&[u8]]| {
         let provider = Arc::new(rustls::crypto::ring::default_provider());

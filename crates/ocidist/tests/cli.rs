@@ -8,10 +8,10 @@ mod support;
 use std::sync::Arc;
 
 use oci_client::{Client, ClientOptions};
-use oci_conformance::distribution::Distribution;
 use oci_core::testkit::{Image, Index};
 use oci_core::{Platform, Registry, RepoName, Tag};
 use oci_server::TestServer;
+use oci_testbed::distribution::{Distribution, Setup};
 use support::{
     fails, ocidist, ok, podman_load, serve, skopeo_raw, skopeo_to_oci_config_digest, tar_image,
     tar_index,
@@ -55,8 +55,9 @@ async fn ours() -> Seeded {
 }
 
 async fn distribution() -> Seeded {
-    let registry = Distribution::start()
+    let registry = tokio::task::spawn_blocking(|| Distribution::start(Setup::default()))
         .await
+        .unwrap()
         .expect("docker-registry (run .ci/install-deps)");
     let host = registry.url().trim_start_matches("http://").to_owned();
     let client = Client::new(&host, ClientOptions::default()).unwrap();

@@ -1,24 +1,23 @@
 //! The connection flags end to end: basic auth against Debian's
 //! docker-registry with htpasswd (flags, stdin, docker config), and TLS
-//! against `ocidist serve --tls-cert/--tls-key` (CA, insecure, failure).
+//! against `ocidist serve --tls-cert/--tls-key` (CA, insecure, failure),
+//! mutual TLS (`--cert/--key`) against docker-registry requiring client
+//! certificates.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
 use base64::Engine;
-use oci_client::{AuthOptions, Client, ClientOptions};
-use oci_conformance::distribution::Distribution;
+use oci_client::{AuthOptions, Client, ClientOptions, Scheme};
 use oci_core::testkit::push_image;
-use support::{fails, ocidist, ocidist_with, ok, run, serve};
+use oci_testbed::certs::TestCerts;
+use oci_testbed::distribution::{Distribution, Setup};
+use support::{fails, ocidist, ocidist_with, ok, serve};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_from_flags_stdin_and_docker_config() {
-    let registry = Distribution::start_with_htpasswd("tester", "s3cret")
-        .await
+    let registry = Distribution::start(Setup::htpasswd("tester", "s3cret"))
         .expect("docker-registry (run .ci/install-deps)");
     let host = registry.url().trim_start_matches("http://").to_owned();
     let options = ClientOptions {
@@ -71,66 +70,10 @@ async fn basic_auth_from_flags_stdin_and_docker_config() {
     fails(&out, "UNAUTHORIZED");
 }
 
-/// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn certificates(dir: &Path) {
-    let sh = |args: &[&str]| {
-        run(Command::new("openssl").args(args).current_dir(dir));
-    };
-    sh(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ocidist test CA",
-    ]);
-    sh(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    sh(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_with_a_ca_insecure_and_failures() {
     let dir = tempfile::tempdir().unwrap();
-    certificates(dir.path());
+    TestCerts::make(dir.path()).unwrap();
     let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
     let server = serve(&[
         "--demo",
@@ -191,4 +134,62 @@ async fn tls_with_a_ca_insecure_and_failures() {
     ])
     .await);
     assert!(out.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mutual_tls_with_cert_and_key() {
+    let registry = Distribution::start(Setup {
+        tls: true,
+        mtls: true,
+        ..Setup::default()
+    })
+    .expect("docker-registry (run .ci/install-deps)");
+    let certs = registry.certs().unwrap();
+    let host = registry.host().to_owned();
+    let options = ClientOptions::default()
+        .anonymous()
+        .scheme(Scheme::Https)
+        .ca_pem(certs.ca.clone())
+        .client_cert(certs.client_cert.clone(), certs.client_key.clone());
+    let client = Client::new(&host, options).unwrap();
+    push_image(
+        &client,
+        &"mtls/app".parse().unwrap(),
+        Some(&"v1".parse().unwrap()),
+    )
+    .await;
+    let repo = format!("{host}/mtls/app");
+    let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+    let (ca, cert, key) = (
+        path(certs.ca_path()),
+        path(certs.client_cert_path()),
+        path(certs.client_key_path()),
+    );
+
+    // 127.0.0.1 defaults to http: --scheme https, as for any TLS loopback registry.
+    let tls = ["--scheme", "https", "--cacert", ca.as_str()];
+    let with_cert = [&tls[..], &["--cert", &cert, "--key", &key, "tags", &repo]].concat();
+    assert_eq!(ok(&ocidist(&with_cert).await).trim(), "v1");
+    let insecure = [
+        "--scheme",
+        "https",
+        "--insecure",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "tags",
+        &repo,
+    ];
+    assert_eq!(ok(&ocidist(&insecure).await).trim(), "v1");
+
+    // Without the client certificate the registry ends the handshake
+    // (with TLS 1.3 the client may see the alert or only the closed
+    // connection, so the wording varies; it is one line either way).
+    let without = ocidist(&[&tls[..], &["tags", &repo]].concat()).await;
+    fails(&without, "https://127.0.0.1");
+    // A certificate without its key is a usage error.
+    let no_key = ocidist(&[&tls[..], &["--cert", &cert, "tags", &repo]].concat()).await;
+    assert!(!no_key.status.success());
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("--key"));
 }

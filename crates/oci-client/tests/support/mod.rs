@@ -12,7 +12,7 @@ use oci_client::{Client, ClientOptions};
 /// A client for the shared plain registry.
 pub fn distribution_client() -> Client {
     let reg = distribution::shared();
-    Client::new(&reg.host, ClientOptions::default().anonymous()).expect("client")
+    Client::new(reg.host(), ClientOptions::default().anonymous()).expect("client")
 }
 
 /// A client for a fresh in-memory registry behind our own server. The
