@@ -3,8 +3,10 @@
 //!
 //! Tags and the catalog paginate with `n` and `last`. With `n`, the
 //! registry is asked for one item more than the page so that a `Link` to the
-//! next page is sent only when there is one. Without `n`, the listing is
-//! streamed into the body; its first item (or error) decides the status.
+//! next page is sent only when there is one. Without `n`, the listing's
+//! first 64 KiB are gathered before the status is chosen, so a registry
+//! failing early answers with its error; a longer listing is streamed, and
+//! a failure after that breaks the body off rather than end it as if whole.
 
 use bytes::Bytes;
 use futures::{StreamExt, stream};
@@ -89,6 +91,9 @@ fn pagination<'a>(ctx: &'a Ctx<'_>) -> Result<(Option<usize>, Option<&'a str>)> 
     Ok((n, last))
 }
 
+/// How much of an unpaged listing is read before the status is sent.
+const GATHER_BEFORE_STREAMING: usize = 64 << 10;
+
 /// Answers one page of a listing as `<prefix>[…]}`: collected when `n` is
 /// given (to know whether a next page exists), streamed otherwise.
 async fn page<T, F>(
@@ -105,8 +110,16 @@ where
     let reply = Reply::new(StatusCode::OK).header(CONTENT_TYPE, "application/json");
     let Some(n) = n else {
         let mut items = list(&options);
-        let first = items.next().await.transpose()?;
-        let items = stream::iter(first.map(Ok)).chain(items).boxed();
+        let mut head = Vec::new();
+        let mut gathered = 0;
+        while gathered < GATHER_BEFORE_STREAMING {
+            let Some(item) = items.next().await.transpose()? else {
+                break;
+            };
+            gathered += item.as_ref().len() + 3;
+            head.push(item);
+        }
+        let items = stream::iter(head.into_iter().map(Ok)).chain(items).boxed();
         return reply.body(body::streamed(json_array(prefix, items))).done();
     };
     // n = 0 still asks for one item, so an unknown repository is a 404.

@@ -110,3 +110,44 @@ async fn missing_operations_are_405_and_failures_500() {
         .await
         .assert_error(500, "UNKNOWN");
 }
+
+/// A registry whose repository listing fails after `names` names.
+struct BreaksMidList {
+    names: usize,
+}
+
+#[async_trait]
+impl Registry for BreaksMidList {
+    fn repositories(&self, _options: &ListOptions) -> ListStream<RepoName> {
+        let names = (0..self.names).map(|i| Ok(format!("repository-{i:06}").parse().unwrap()));
+        let failure = Err(Error::internal("the repository index is corrupt"));
+        Box::pin(futures::stream::iter(names.chain([failure])))
+    }
+}
+
+#[tokio::test]
+async fn a_listing_that_fails_early_answers_with_the_error() {
+    let h = Harness::wrapped(|_| Arc::new(BreaksMidList { names: 2 })).await;
+    h.get("/v2/_catalog?n=10")
+        .await
+        .assert_error(500, "UNKNOWN");
+    h.get("/v2/_catalog").await.assert_error(500, "UNKNOWN");
+}
+
+#[tokio::test]
+async fn a_long_listing_that_fails_midway_never_reads_as_complete() {
+    // 20000 names of 17 bytes: well past what is gathered before the
+    // status goes out.
+    let h = Harness::wrapped(|_| Arc::new(BreaksMidList { names: 20_000 })).await;
+    h.get("/v2/_catalog?n=100000")
+        .await
+        .assert_error(500, "UNKNOWN");
+    // Streamed, the failure breaks the exchange off, so a client cannot
+    // take the names that came for the whole list.
+    if let Ok((status, body)) = h.get_fallible("/v2/_catalog").await {
+        panic!(
+            "a broken listing read as whole: {status}, {} bytes",
+            body.len()
+        );
+    }
+}

@@ -141,6 +141,23 @@ impl Harness {
         }
     }
 
+    /// GET whose answer may break off: the status and body, or how the
+    /// exchange failed (before the head or while reading the body).
+    pub async fn get_fallible(&self, path: &str) -> std::result::Result<(u16, Bytes), String> {
+        let uri = format!("{}{path}", self.server.url());
+        let req = Request::get(uri)
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap();
+        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((status, body.to_bytes()))
+    }
+
     /// GET with no body.
     pub async fn get(&self, path: &str) -> Resp {
         self.send("GET", path, &[], Bytes::new()).await
