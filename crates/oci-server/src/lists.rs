@@ -109,7 +109,8 @@ where
 {
     let reply = Reply::new(StatusCode::OK).header(CONTENT_TYPE, "application/json");
     let Some(n) = n else {
-        let mut items = list(&options);
+        // Fused: polled again after the gathering loop saw its end.
+        let mut items = list(&options).fuse();
         let mut head = Vec::new();
         let mut gathered = 0;
         while gathered < GATHER_BEFORE_STREAMING {

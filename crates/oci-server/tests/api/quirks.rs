@@ -151,3 +151,27 @@ async fn a_long_listing_that_fails_midway_never_reads_as_complete() {
         );
     }
 }
+
+/// A registry whose repository listing is a stream that must not be polled
+/// after its end (as `futures::stream::unfold` streams are).
+struct StrictStream;
+
+#[async_trait]
+impl Registry for StrictStream {
+    fn repositories(&self, _options: &ListOptions) -> ListStream<RepoName> {
+        Box::pin(futures::stream::unfold(0, |i| async move {
+            (i < 3).then(|| (Ok(format!("r{i}").parse().unwrap()), i + 1))
+        }))
+    }
+}
+
+#[tokio::test]
+async fn listings_are_not_polled_past_their_end() {
+    let h = Harness::wrapped(|_| Arc::new(StrictStream)).await;
+    let r = h.get("/v2/_catalog").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["repositories"],
+        serde_json::json!(["r0", "r1", "r2"])
+    );
+}
