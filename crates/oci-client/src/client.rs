@@ -40,6 +40,9 @@ pub(crate) struct Inner {
     /// Upload offsets this client left sessions at, by upload id (see
     /// [`crate::writer`]).
     pub(crate) upload_offsets: crate::writer::UploadOffsets,
+    /// Serialises this client's updates of referrers fallback tags (see
+    /// [`crate::fallback`]).
+    pub(crate) fallback_locks: crate::fallback::FallbackLocks,
 }
 
 impl std::fmt::Debug for Client {
@@ -162,6 +165,7 @@ impl Client {
                 user_agent,
                 read_timeout: options.read_timeout,
                 upload_offsets: crate::writer::UploadOffsets::default(),
+                fallback_locks: crate::fallback::FallbackLocks::default(),
             }),
         })
     }

@@ -1,6 +1,15 @@
 //! The referrers tag schema, for registries without the referrers API:
 //! the index tagged `<alg>-<hex>` of a subject lists its referrers, and the
 //! client that pushes or deletes a referrer keeps it up to date.
+//!
+//! An update reads the index, changes it and writes it back, so two updates
+//! that interleave lose one of the changes. A client serialises its own
+//! updates per subject (pushing a subject's signatures and attestations in
+//! parallel keeps every entry); registries that need the fallback predate
+//! conditional manifest writes, so updates from different processes can
+//! still race, as the spec acknowledges.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use oci_core::media::OCI_INDEX;
 use oci_core::{
@@ -9,6 +18,23 @@ use oci_core::{
 };
 
 use crate::client::Client;
+
+/// Locks for fallback-tag updates, striped by repository and subject.
+pub(crate) struct FallbackLocks([tokio::sync::Mutex<()>; 16]);
+
+impl Default for FallbackLocks {
+    fn default() -> Self {
+        FallbackLocks(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl FallbackLocks {
+    fn of(&self, repo: &RepoName, subject: &Digest) -> &tokio::sync::Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        (repo.as_str(), subject.to_string()).hash(&mut hasher);
+        &self.0[(hasher.finish() % self.0.len() as u64) as usize]
+    }
+}
 
 impl Client {
     /// The fallback index of `subject`, or `None` if there is none.
@@ -32,7 +58,40 @@ impl Client {
         }
     }
 
+    /// Stores `index` under the subject's fallback tag. A registry that
+    /// checks an index's entries (distribution does) refuses it if one was
+    /// deleted without the tag being updated; such entries are dropped and
+    /// the write tried once more.
     async fn put_fallback_index(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        index: &ImageIndex,
+    ) -> Result<()> {
+        match self.put_index_under_tag(repo, subject, index).await {
+            Err(e) if e.is(ErrorCode::ManifestBlobUnknown) => {
+                let mut pruned = index.clone();
+                pruned.manifests.clear();
+                for entry in &index.manifests {
+                    let digest = entry.digest.to_string();
+                    match self.head_manifest(repo, &digest, Some(&entry.digest)).await {
+                        Ok(_) => pruned.manifests.push(entry.clone()),
+                        Err(gone) if gone.is_not_found() => {
+                            tracing::debug!(%repo, %subject, referrer = %entry.digest, "dropping a deleted referrer from the referrers tag");
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+                if pruned.manifests.len() == index.manifests.len() {
+                    return Err(e);
+                }
+                self.put_index_under_tag(repo, subject, &pruned).await
+            }
+            other => other,
+        }
+    }
+
+    async fn put_index_under_tag(
         &self,
         repo: &RepoName,
         subject: &Digest,
@@ -53,6 +112,7 @@ impl Client {
         subject: &Digest,
         referrer: Descriptor,
     ) -> Result<()> {
+        let _serialised = self.inner.fallback_locks.of(repo, subject).lock().await;
         let mut index = self
             .fallback_index(repo, subject)
             .await?
@@ -65,22 +125,25 @@ impl Client {
         self.put_fallback_index(repo, subject, &index).await
     }
 
-    /// Removes `referrer` from the fallback index of `subject`, if listed.
+    /// Removes `referrer` from the fallback index of `subject`; the entry
+    /// taken out, if it was listed.
     pub(crate) async fn remove_fallback_referrer(
         &self,
         repo: &RepoName,
         subject: &Digest,
         referrer: &Digest,
-    ) -> Result<()> {
+    ) -> Result<Option<Descriptor>> {
+        let _serialised = self.inner.fallback_locks.of(repo, subject).lock().await;
         let Some(mut index) = self.fallback_index(repo, subject).await? else {
-            return Ok(());
+            return Ok(None);
         };
-        let before = index.manifests.len();
+        let Some(at) = index.manifests.iter().position(|d| &d.digest == referrer) else {
+            return Ok(None);
+        };
+        let entry = index.manifests.remove(at);
         index.manifests.retain(|d| &d.digest != referrer);
-        if index.manifests.len() == before {
-            return Ok(());
-        }
-        self.put_fallback_index(repo, subject, &index).await
+        self.put_fallback_index(repo, subject, &index).await?;
+        Ok(Some(entry))
     }
 
     /// The subject a stored manifest refers to, if it can be read and has one.

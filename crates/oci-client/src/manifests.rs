@@ -206,16 +206,25 @@ impl Client {
         Ok(subject_recorded)
     }
 
-    /// DELETEs a manifest by digest, and takes it out of its subject's
-    /// referrers tag if it is listed there.
+    /// DELETEs a manifest by digest, taking it out of its subject's
+    /// referrers tag first if it is listed there: an index must not list a
+    /// manifest that is gone (distribution refuses to store one, which
+    /// concurrent deletes would otherwise write). If the DELETE fails, the
+    /// entry is put back.
     pub(crate) async fn remove_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         let subject = self.subject_of(repo, digest).await;
-        self.delete_manifest_ref(repo, &digest.to_string()).await?;
-        if let Some(subject) = subject {
-            self.remove_fallback_referrer(repo, &subject, digest)
-                .await?;
+        let unlisted = match &subject {
+            Some(subject) => self.remove_fallback_referrer(repo, subject, digest).await?,
+            None => None,
+        };
+        let deleted = self.delete_manifest_ref(repo, &digest.to_string()).await;
+        if deleted.is_err()
+            && let (Some(subject), Some(entry)) = (subject, unlisted)
+            && let Err(e) = self.add_fallback_referrer(repo, &subject, entry).await
+        {
+            tracing::warn!(%repo, %digest, error = %e, "could not list a referrer again after its delete failed");
         }
-        Ok(())
+        deleted
     }
 
     /// DELETEs a tag. Registries that only delete by digest (distribution

@@ -48,3 +48,90 @@ async fn tag_deletion_is_unsupported_on_distribution() {
         .await
         .expect("the tag is still there");
 }
+
+/// Without a referrers API every referrer push rewrites the subject's
+/// `sha256-…` index tag; pushes that race must not drop each other's
+/// entries (the client checks its update landed and merges again).
+#[tokio::test]
+async fn concurrent_referrer_pushes_keep_every_entry_in_the_fallback_tag() {
+    use futures::StreamExt;
+    use oci_core::{Registry, testkit};
+    let client = support::distribution_client();
+    let repo = testkit::fresh_repo("fallback-race");
+    let subject = testkit::push_image(&client, &repo, None).await;
+    let artifacts: Vec<_> = (0..8)
+        .map(|_| testkit::build_artifact(subject.descriptor(), "application/vnd.example.race"))
+        .collect();
+    futures::future::join_all(artifacts.iter().map(|a| a.push(&client, &repo))).await;
+    let listed: Vec<_> = client
+        .referrers(&repo, subject.digest(), None)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|d| d.unwrap().digest)
+        .collect();
+    for artifact in &artifacts {
+        assert!(
+            listed.contains(artifact.digest()),
+            "{} lost from the fallback index ({} of 8 listed)",
+            artifact.digest(),
+            listed.len()
+        );
+    }
+    assert_eq!(listed.len(), artifacts.len());
+
+    // Deleting half of them at once takes exactly those out.
+    let (gone, kept) = artifacts.split_at(4);
+    let deletes = gone
+        .iter()
+        .map(|a| client.delete_manifest(&repo, a.digest()));
+    for result in futures::future::join_all(deletes).await {
+        result.unwrap();
+    }
+    let mut left: Vec<_> = client
+        .referrers(&repo, subject.digest(), None)
+        .map(|d| d.unwrap().digest)
+        .collect()
+        .await;
+    let mut expected: Vec<_> = kept.iter().map(|a| a.digest().clone()).collect();
+    left.sort();
+    expected.sort();
+    assert_eq!(left, expected);
+}
+
+/// A referrer deleted behind the client's back (its manifest gone, the
+/// fallback tag not updated) makes distribution refuse the stale index;
+/// the next referrer push drops the dead entry and goes through.
+#[tokio::test]
+async fn a_stale_fallback_entry_is_dropped_on_the_next_update() {
+    use futures::StreamExt;
+    use oci_core::{Registry, testkit};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let client = support::distribution_client();
+    let host = support::distribution::shared().host().to_owned();
+    let repo = testkit::fresh_repo("fallback-stale");
+    let subject = testkit::push_image(&client, &repo, None).await;
+    let kind = "application/vnd.example.stale";
+    let stale = testkit::build_artifact(subject.descriptor(), kind);
+    stale.push(&client, &repo).await;
+
+    // Another tool deletes the manifest but leaves the tag as it was.
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let request = format!(
+        "DELETE /v2/{repo}/manifests/{} HTTP/1.0\r\nHost: {host}\r\n\r\n",
+        stale.digest()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.0 202"), "{answer}");
+
+    let fresh = testkit::build_artifact(subject.descriptor(), kind);
+    fresh.push(&client, &repo).await;
+    let listed: Vec<_> = client
+        .referrers(&repo, subject.digest(), None)
+        .map(|d| d.unwrap().digest)
+        .collect()
+        .await;
+    assert_eq!(listed, vec![fresh.digest().clone()]);
+}
