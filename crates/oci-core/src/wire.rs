@@ -98,7 +98,8 @@ pub fn parse_upload_range(value: &str) -> Result<u64> {
     Ok(end + 1)
 }
 
-/// Parses a `Content-Range: bytes start-end/total` response header.
+/// Parses a `Content-Range: bytes start-end/total` response header; a
+/// range that ends past the total is refused.
 pub fn parse_content_range(value: &str) -> Result<(u64, u64, Option<u64>)> {
     let bad = || {
         Error::new(
@@ -114,6 +115,9 @@ pub fn parse_content_range(value: &str) -> Result<(u64, u64, Option<u64>)> {
     } else {
         Some(total.parse().map_err(|_| bad())?)
     };
+    if total.is_some_and(|total| end >= total) {
+        return Err(bad());
+    }
     Ok((start, end, total))
 }
 
