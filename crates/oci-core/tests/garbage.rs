@@ -83,6 +83,8 @@ fn refused_clearly(what: &str, input: &str, err: &oci_core::Error) {
     assert!(!err.message().is_empty(), "{what} {input:?}: empty message");
 }
 
+type ReferenceParser = fn(&str) -> oci_core::Result<Reference>;
+
 #[test]
 fn references() {
     let seeds = [
@@ -94,7 +96,7 @@ fn references() {
         "registry.example.com:443/ns/repo:v1.2@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     ];
     each_mutant(&seeds, |s| {
-        let parsers: [(&str, fn(&str) -> oci_core::Result<Reference>); 2] = [
+        let parsers: [(&str, ReferenceParser); 2] = [
             ("reference", |s| s.parse()),
             ("bare reference", Reference::parse_bare),
         ];
