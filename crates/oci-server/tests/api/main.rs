@@ -6,6 +6,7 @@
 
 mod blobs;
 mod errors;
+mod garbage;
 mod lists;
 mod manifests;
 mod quirks;
