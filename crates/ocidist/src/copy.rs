@@ -120,7 +120,15 @@ async fn copy_image(
     report: &mut CopyReport,
 ) -> Result<()> {
     let parsed = m.parse()?;
-    let blobs: Vec<Descriptor> = parsed.blobs().into_iter().cloned().collect();
+    // An image may list one blob twice (identical empty layers are
+    // common): it is copied once.
+    let mut seen = std::collections::HashSet::new();
+    let blobs: Vec<Descriptor> = parsed
+        .blobs()
+        .into_iter()
+        .filter(|d| seen.insert(d.digest.clone()))
+        .cloned()
+        .collect();
     let outcomes: Vec<BlobOutcome> = futures::stream::iter(blobs)
         .map(|d| copy_blob(src, dst, d, options.same_registry))
         .buffer_unordered(options.concurrency.max(1))
@@ -160,4 +168,66 @@ async fn copy_blob(
         .push_blob(dst_repo, &d.digest, Some(d.size), reader.stream)
         .await?;
     Ok(BlobOutcome::Copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use oci_core::{Digest, media};
+
+    async fn put_blob(reg: &dyn Registry, repo: &RepoName, data: &'static [u8]) -> Digest {
+        let digest = Digest::sha256(data);
+        let stream = futures::stream::iter([Ok(Bytes::from_static(data))]).boxed();
+        reg.push_blob(repo, &digest, Some(data.len() as u64), stream)
+            .await
+            .unwrap();
+        digest
+    }
+
+    #[tokio::test]
+    async fn a_layer_listed_twice_is_copied_once() {
+        let src_reg: Arc<dyn Registry> = Arc::new(oci_mem::MemRegistry::new());
+        let repo: RepoName = "a/b".parse().unwrap();
+        let config = put_blob(&*src_reg, &repo, b"{}").await;
+        let layer = put_blob(&*src_reg, &repo, b"empty layer").await;
+        let layer_json = format!(
+            r#"{{"mediaType":"{}","digest":"{layer}","size":11}}"#,
+            media::OCI_LAYER_GZIP
+        );
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{config}","size":2}},"layers":[{layer_json},{layer_json}]}}"#,
+            media::OCI_MANIFEST,
+            media::OCI_CONFIG
+        );
+        let manifest = Manifest::new(media::OCI_MANIFEST, json);
+        let tag: Tag = "v1".parse().unwrap();
+        src_reg
+            .push_manifest(&repo, &manifest, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+
+        let src = Endpoint {
+            registry: src_reg,
+            reference: "src.example/a/b:v1".parse().unwrap(),
+        };
+        let dst = Endpoint {
+            registry: Arc::new(oci_mem::MemRegistry::new()),
+            reference: "dst.example/a/b:v1".parse().unwrap(),
+        };
+        let options = CopyOptions {
+            all_platforms: false,
+            platform: "linux/amd64".parse().unwrap(),
+            same_registry: false,
+            concurrency: 4,
+        };
+        let report = copy(&src, &dst, &options).await.unwrap();
+        assert_eq!((report.copied, report.skipped), (2, 0));
+        let copied = dst
+            .registry
+            .get_manifest(&repo, manifest.digest())
+            .await
+            .unwrap();
+        assert_eq!(copied.bytes, manifest.bytes);
+    }
 }
