@@ -4,6 +4,9 @@
 use oci_core::testkit;
 use oci_layout::LayoutRegistry;
 
+/// The name prefix of the directories [`kept`] leaves behind.
+const PREFIX: &str = "oci-layout-testkit-";
+
 /// A registry in a fresh temporary directory, kept for the test's life.
 struct Fixture {
     registry: LayoutRegistry,
@@ -28,10 +31,22 @@ async fn fresh() -> Fixture {
 
 /// A registry in a fresh directory under cargo's temporary directory for
 /// integration tests, left there after the test (the macro below gives
-/// each test only the registry to hold).
+/// each test only the registry to hold). The first call of a run removes
+/// the directories an earlier run left, so they do not pile up.
 async fn kept() -> LayoutRegistry {
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    CLEAN.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(PREFIX) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
     let dir = tempfile::Builder::new()
-        .prefix("oci-layout-testkit-")
+        .prefix(PREFIX)
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("temporary directory")
         .keep();
