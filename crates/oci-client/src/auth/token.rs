@@ -93,6 +93,10 @@ pub struct TokenAnswer {
 /// The shortest lifetime a token is assumed to have, as the spec says.
 const MIN_LIFETIME: Duration = Duration::from_secs(60);
 
+/// Tokens are reused for at most this long, whatever `expires_in` says
+/// (an absurd value would otherwise overflow the clock).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl TokenAnswer {
     /// Parses an answer; it must carry a token.
     pub fn parse(body: &[u8]) -> Result<TokenAnswer> {
@@ -120,9 +124,11 @@ impl TokenAnswer {
             .unwrap_or("")
     }
 
-    /// How long the token may be used (at least a minute, less a margin).
+    /// How long the token may be used (at least a minute, at most a day,
+    /// less a margin).
     pub fn lifetime(&self) -> Duration {
-        let secs = Duration::from_secs(self.expires_in.unwrap_or(60)).max(MIN_LIFETIME);
+        let secs =
+            Duration::from_secs(self.expires_in.unwrap_or(60)).clamp(MIN_LIFETIME, MAX_LIFETIME);
         secs.saturating_sub(Duration::from_secs(10))
     }
 }
@@ -181,7 +187,8 @@ impl TokenCache {
         let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         map.retain(|_, (_, until)| now < *until);
-        map.insert(scope.key(), (token, now + lifetime));
+        let until = now.checked_add(lifetime.min(MAX_LIFETIME)).unwrap_or(now);
+        map.insert(scope.key(), (token, until));
     }
 
     /// Forgets the token for `scope` (the server rejected it).
