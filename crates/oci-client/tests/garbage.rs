@@ -3,70 +3,24 @@
 //! auth files. Each mutant is read without a panic; what is accepted is
 //! usable (a bearer challenge has a realm, a token answer a token).
 //!
-//! The mutations come from a fixed-seed generator, so a failure repeats.
+//! The mutations come from a fixed-seed generator (`testkit::mutate`), so
+//! a failure repeats.
 
 #![allow(clippy::unwrap_used)]
 
 use oci_client::auth::challenge::{Challenge, parse_challenges};
 use oci_client::auth::credentials::{ConfigFile, normalize_host};
 use oci_client::auth::token::{Scope, TokenAnswer, TokenCache};
+use oci_core::testkit::mutate::Mutator;
 
 /// Mutants made from each seed.
 const ROUNDS: usize = 5000;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Bytes that matter to these grammars.
 const INTERESTING: &[u8] = b"\"\\,=:; {}[]\t\r\n0123456789aeBb-._/\x00\xff";
 
-fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(v.len() + 1);
-        let byte = if rng.below(3) == 0 {
-            rng.next() as u8
-        } else {
-            INTERESTING[rng.below(INTERESTING.len())]
-        };
-        match rng.below(5) {
-            0 if at < v.len() => v[at] = byte,
-            1 => v.insert(at, byte),
-            2 if at < v.len() => {
-                v.remove(at);
-            }
-            3 => v.truncate(at),
-            _ => {
-                let end = (at + rng.below(16)).min(v.len());
-                let piece = v[at..end].repeat(rng.below(4));
-                v.splice(at..at, piece);
-            }
-        }
-    }
-    v
-}
-
-fn each_mutant(seeds: &[&str], mut check: impl FnMut(&[u8])) {
-    let mut rng = Rng(0x0c11_e47a_5eed_0002);
-    for seed in seeds {
-        check(seed.as_bytes());
-        for _ in 0..ROUNDS {
-            check(&mutate(&mut rng, seed.as_bytes()));
-        }
-    }
+fn each_mutant(seeds: &[&str], check: impl FnMut(&[u8])) {
+    Mutator::new(0x0c11_e47a_5eed_0002, INTERESTING).each(seeds, ROUNDS, check);
 }
 
 #[test]

@@ -5,72 +5,23 @@
 //! panic, and what is accepted must be self-consistent (it prints back to
 //! something that parses to the same value).
 //!
-//! The mutations come from a fixed-seed generator, so a failure repeats.
+//! The mutations come from a fixed-seed generator (`testkit::mutate`), so
+//! a failure repeats.
 
 #![allow(clippy::unwrap_used)]
 
+use oci_core::testkit::mutate::Mutator;
 use oci_core::{Digest, ErrorCode, ParsedManifest, Platform, Reference, RepoName, Tag, wire};
 
 /// Mutants made from each seed.
 const ROUNDS: usize = 20_000;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Bytes that matter to the grammars under test.
 const INTERESTING: &[u8] = b"/:@.-_+=,;\"'{}[] \t\r\n0123456789abcdefABCDEF*?%\\\x00\x7f\xc3\xff";
 
-/// One to four edits: replace, insert, delete, truncate or repeat a slice.
-fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(v.len() + 1);
-        let byte = if rng.below(3) == 0 {
-            rng.next() as u8
-        } else {
-            INTERESTING[rng.below(INTERESTING.len())]
-        };
-        match rng.below(5) {
-            0 if at < v.len() => v[at] = byte,
-            1 => v.insert(at, byte),
-            2 if at < v.len() => {
-                v.remove(at);
-            }
-            3 => v.truncate(at),
-            _ => {
-                let end = (at + rng.below(16)).min(v.len());
-                let times = rng.below(4);
-                let piece: Vec<u8> = v[at..end].repeat(times);
-                v.splice(at..at, piece);
-            }
-        }
-    }
-    v
-}
-
 /// Runs `check` over every seed and `ROUNDS` mutants of each.
-fn each_mutant(seeds: &[&str], mut check: impl FnMut(&str)) {
-    let mut rng = Rng(0x0c1d_157e_5eed_0001);
-    for seed in seeds {
-        check(seed);
-        for _ in 0..ROUNDS {
-            let bytes = mutate(&mut rng, seed.as_bytes());
-            check(&String::from_utf8_lossy(&bytes));
-        }
-    }
+fn each_mutant(seeds: &[&str], check: impl FnMut(&str)) {
+    Mutator::new(0x0c1d_157e_5eed_0001, INTERESTING).each_str(seeds, ROUNDS, check);
 }
 
 /// A refusal must carry a real spec code, not the catch-all.

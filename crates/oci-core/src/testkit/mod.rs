@@ -44,6 +44,7 @@ mod blobs;
 mod fixtures;
 mod lists;
 mod manifests;
+pub mod mutate;
 mod uploads;
 
 pub use blobs::{

@@ -1,5 +1,5 @@
 //! Mutated HTTP requests over raw TCP: request lines, headers and bodies
-//! of real API calls, edited at random (fixed seed). Every answer must be a
+//! of real API calls, edited at random (`testkit::mutate`, fixed seed). Every answer must be a
 //! 4xx (or hyper closing a connection it cannot parse), never a 5xx, a
 //! panic or a hang; afterwards the server still answers and what was stored
 //! before is intact.
@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use oci_core::testkit::mutate::Mutator;
 use oci_core::{Digest, Registry, media};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,50 +17,8 @@ use crate::support::{Harness, image_json, name};
 /// Mutants sent per request template.
 const ROUNDS: usize = 400;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Bytes that matter to HTTP and to the API's grammars.
 const INTERESTING: &[u8] = b"/:@.-_=&?%;,\"{}[] \r\n0123456789abcdef*\x00\xff";
-
-/// One to three edits: replace, insert, delete or repeat a slice.
-fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for _ in 0..=rng.below(3) {
-        let at = rng.below(v.len());
-        let byte = if rng.below(4) == 0 {
-            rng.next() as u8
-        } else {
-            INTERESTING[rng.below(INTERESTING.len())]
-        };
-        match rng.below(4) {
-            0 => v[at] = byte,
-            1 => v.insert(at, byte),
-            2 => {
-                v.remove(at);
-            }
-            _ => {
-                let end = (at + rng.below(24)).min(v.len());
-                let piece = v[at..end].repeat(rng.below(3));
-                v.splice(at..at, piece);
-            }
-        }
-    }
-    v
-}
 
 /// Sends raw bytes, half-closes, and reads the status of the answer if
 /// one comes.
@@ -175,11 +134,11 @@ async fn mutated_requests_get_client_errors_and_change_nothing_stored() {
     ];
 
     let addr = h.server.addr();
-    let mut rng = Rng(0x5e4e_0bad_c0de_0001);
+    let mut mutator = Mutator::new(0x5e4e_0bad_c0de_0001, INTERESTING);
     let mut answered = 0;
     for template in &templates {
         for _ in 0..ROUNDS {
-            let mutant = mutate(&mut rng, template);
+            let mutant = mutator.mutate(template);
             if let Some(status) = exchange(addr, &mutant).await {
                 answered += 1;
                 assert!(
