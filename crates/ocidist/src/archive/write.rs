@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use oci_core::{Descriptor, Error, ErrorCode, Registry, RepoName, Result};
 
@@ -18,7 +18,8 @@ use super::tar::{self, Plan, Source};
 use crate::progress::Progress;
 use crate::staged::{Staged, io_err};
 
-/// How much of a blob is gathered in memory before one write.
+/// How much of a blob is gathered (as the network's own buffers, not
+/// copied) before one hand-over to a writing thread.
 const WRITE_CHUNK: usize = 1 << 20;
 
 /// What shape the output takes.
@@ -136,7 +137,8 @@ async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64
         ));
     }
     let mut stream = reader.stream;
-    let mut buf = BytesMut::with_capacity(WRITE_CHUNK);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0;
     let mut at = offset;
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -148,15 +150,16 @@ async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64
                 format!("blob {} is longer than {} bytes", d.digest, d.size),
             ));
         }
-        buf.extend_from_slice(&chunk);
         bar.advance(chunk.len() as u64);
-        if buf.len() >= WRITE_CHUNK {
-            let data = buf.split().freeze();
-            at = write_at(&file, data, at).await?;
+        batched += chunk.len();
+        batch.push(chunk);
+        if batched >= WRITE_CHUNK {
+            at = write_at(&file, std::mem::take(&mut batch), at).await?;
+            batched = 0;
         }
     }
-    if !buf.is_empty() {
-        write_at(&file, buf.freeze(), at).await?;
+    if !batch.is_empty() {
+        write_at(&file, batch, at).await?;
     }
     if written != d.size {
         return Err(Error::new(
@@ -171,11 +174,18 @@ async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64
     Ok(())
 }
 
-async fn write_at(file: &Arc<File>, data: Bytes, at: u64) -> Result<u64> {
+/// Writes `chunks` one after another from `at`; returns the offset after.
+async fn write_at(file: &Arc<File>, chunks: Vec<Bytes>, at: u64) -> Result<u64> {
     let file = Arc::clone(file);
-    let len = data.len() as u64;
-    tokio::task::spawn_blocking(move || file.write_all_at(&data, at))
-        .await
-        .map_err(|e| Error::internal(format!("write task failed: {e}")))??;
-    Ok(at + len)
+    let end = tokio::task::spawn_blocking(move || {
+        let mut at = at;
+        for chunk in &chunks {
+            file.write_all_at(chunk, at)?;
+            at += chunk.len() as u64;
+        }
+        Ok::<u64, std::io::Error>(at)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("write task failed: {e}")))??;
+    Ok(end)
 }
