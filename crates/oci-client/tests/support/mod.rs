@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod distribution;
+pub mod faults;
 pub mod gate;
 pub mod http;
 pub mod proxy;
