@@ -29,12 +29,13 @@ free_port() {
   done
 }
 
-# start_distribution: Debian's docker-registry with filesystem storage in
-# $work, deletes enabled; sets $dist_url and $dist_pid.
+# start_distribution [NAME]: Debian's docker-registry with filesystem
+# storage in $work (its own per NAME, for several at once), deletes
+# enabled; sets $dist_url and $dist_pid.
 start_distribution() {
-  local port
+  local port name=${1:-}
   port=$(free_port)
-  cat >"$work/registry.yml" <<EOF
+  cat >"$work/registry$name.yml" <<EOF
 version: 0.1
 log:
   level: error
@@ -42,18 +43,18 @@ log:
     disabled: true
 storage:
   filesystem:
-    rootdirectory: $work/registry-data
+    rootdirectory: $work/registry-data$name
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:$port
 EOF
-  /usr/bin/docker-registry serve "$work/registry.yml" >"$work/dist.log" 2>&1 &
+  /usr/bin/docker-registry serve "$work/registry$name.yml" >"$work/dist$name.log" 2>&1 &
   dist_pid=$!
   pids+=("$dist_pid")
   dist_url="http://127.0.0.1:$port"
   for _ in $(seq 200); do curl -fs -o /dev/null "$dist_url/v2/" && return; sleep 0.05; done
-  echo "docker-registry did not start: $(cat "$work/dist.log")" >&2
+  echo "docker-registry did not start: $(cat "$work/dist$name.log")" >&2
   exit 1
 }
 

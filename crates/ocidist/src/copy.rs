@@ -67,24 +67,34 @@ pub async fn copy(src: &Endpoint, dst: &Endpoint, options: &CopyOptions) -> Resu
                 .await?
         }
         ParsedManifest::Index(index) if options.all_platforms => {
-            for child in &index.manifests {
-                let m = src.registry.get_manifest(src_repo, &child.digest).await?;
-                match m.parse()? {
-                    ParsedManifest::Image(_) => {
-                        copy_image(src, dst, &m, options, &mut report).await?
-                    }
-                    ParsedManifest::Index(_) => {
-                        return Err(Error::new(
-                            ErrorCode::Unsupported,
-                            format!(
-                                "nested index {} inside {} is not copied",
-                                child.digest, src.reference
-                            ),
-                        ));
-                    }
+            // Every child's manifest first, then the blobs of all of them
+            // at once (each blob once, however many children list it),
+            // then the child manifests and the index: no blob is uploaded
+            // twice at the same time and no manifest is pushed while its
+            // blobs are still arriving.
+            let children: Vec<Manifest> = futures::stream::iter(&index.manifests)
+                .map(|child| src.registry.get_manifest(src_repo, &child.digest))
+                .buffered(options.concurrency.max(1))
+                .try_collect()
+                .await?;
+            let mut blobs = Vec::new();
+            for (child, m) in index.manifests.iter().zip(&children) {
+                let parsed = m.parse()?;
+                if let ParsedManifest::Index(_) = parsed {
+                    return Err(Error::new(
+                        ErrorCode::Unsupported,
+                        format!(
+                            "nested index {} inside {} is not copied",
+                            child.digest, src.reference
+                        ),
+                    ));
                 }
+                blobs.extend(parsed.blobs().into_iter().cloned());
+            }
+            copy_blobs(src, dst, blobs, options, &mut report).await?;
+            for m in &children {
                 dst.registry
-                    .push_manifest(dst.reference.repository(), &m, &[])
+                    .push_manifest(dst.reference.repository(), m, &[])
                     .await?;
             }
             dst.registry
@@ -119,15 +129,23 @@ async fn copy_image(
     options: &CopyOptions,
     report: &mut CopyReport,
 ) -> Result<()> {
-    let parsed = m.parse()?;
-    // An image may list one blob twice (identical empty layers are
-    // common): it is copied once.
+    let blobs = m.parse()?.blobs().into_iter().cloned().collect();
+    copy_blobs(src, dst, blobs, options, report).await
+}
+
+/// Copies `blobs`, `options.concurrency` at a time. A blob listed twice
+/// (identical empty layers are common) is copied once.
+async fn copy_blobs(
+    src: &Endpoint,
+    dst: &Endpoint,
+    blobs: Vec<Descriptor>,
+    options: &CopyOptions,
+    report: &mut CopyReport,
+) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
-    let blobs: Vec<Descriptor> = parsed
-        .blobs()
+    let blobs: Vec<Descriptor> = blobs
         .into_iter()
         .filter(|d| seen.insert(d.digest.clone()))
-        .cloned()
         .collect();
     let outcomes: Vec<BlobOutcome> = futures::stream::iter(blobs)
         .map(|d| copy_blob(src, dst, d, options.same_registry))
