@@ -248,4 +248,69 @@ mod tests {
             .unwrap();
         assert_eq!(copied.bytes, manifest.bytes);
     }
+
+    #[tokio::test]
+    async fn a_layer_shared_by_platforms_is_copied_once() {
+        let src_reg: Arc<dyn Registry> = Arc::new(oci_mem::MemRegistry::new());
+        let repo: RepoName = "a/b".parse().unwrap();
+        let layer = put_blob(&*src_reg, &repo, b"shared layer").await;
+        let mut children = Vec::new();
+        for (arch, config) in [("amd64", &b"{\"a\":1}"[..]), ("arm64", &b"{\"a\":2}"[..])] {
+            let config_digest = Digest::sha256(config);
+            let stream = futures::stream::iter([Ok(Bytes::copy_from_slice(config))]).boxed();
+            src_reg
+                .push_blob(&repo, &config_digest, Some(config.len() as u64), stream)
+                .await
+                .unwrap();
+            let json = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{layer}","size":12}}]}}"#,
+                media::OCI_MANIFEST,
+                media::OCI_CONFIG,
+                config.len(),
+                media::OCI_LAYER,
+            );
+            let m = Manifest::new(media::OCI_MANIFEST, json);
+            src_reg.push_manifest(&repo, &m, &[]).await.unwrap();
+            children.push(format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#,
+                media::OCI_MANIFEST,
+                m.digest(),
+                m.bytes.len()
+            ));
+        }
+        let index = Manifest::new(
+            media::OCI_INDEX,
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+                media::OCI_INDEX,
+                children.join(",")
+            ),
+        );
+        let tag: Tag = "v1".parse().unwrap();
+        src_reg
+            .push_manifest(&repo, &index, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+
+        let src = Endpoint {
+            registry: src_reg,
+            reference: "src.example/a/b:v1".parse().unwrap(),
+        };
+        let dst = Endpoint {
+            registry: Arc::new(oci_mem::MemRegistry::new()),
+            reference: "dst.example/a/b:v1".parse().unwrap(),
+        };
+        let options = CopyOptions {
+            all_platforms: true,
+            platform: "linux/amd64".parse().unwrap(),
+            same_registry: false,
+            concurrency: 4,
+        };
+        let report = copy(&src, &dst, &options).await.unwrap();
+        // Two configs and the one shared layer.
+        assert_eq!((report.copied, report.skipped), (3, 0));
+        assert_eq!(report.digest.unwrap().digest, *index.digest());
+        let copied = dst.registry.get_tag(&repo, &tag).await.unwrap();
+        assert_eq!(copied.bytes, index.bytes);
+    }
 }
