@@ -32,7 +32,7 @@ pub use async_trait::async_trait;
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Algorithm, Digest, Verifier};
 pub use error::{Error, ErrorBody, ErrorCode, Result};
-pub use manifest::{ImageIndex, ImageManifest, Manifest, ParsedManifest};
+pub use manifest::{ImageIndex, ImageManifest, Manifest, ParsedManifest, Required};
 pub use reference::{ManifestRef, Reference, RepoName, Tag};
 pub use registry::{
     BlobReader, BlobStream, BlobWriter, ByteRange, ListOptions, ListStream, RangeRequest, Registry,

@@ -198,6 +198,30 @@ fn invalid(why: impl Into<String>) -> Error {
     Error::new(ErrorCode::ManifestInvalid, why)
 }
 
+/// Something a manifest references that must exist before it is stored
+/// (see [`ParsedManifest::required`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Required<'a> {
+    /// A config or layer blob.
+    Blob(&'a Descriptor),
+    /// A child manifest of an index.
+    Manifest(&'a Descriptor),
+}
+
+impl Required<'_> {
+    /// The `MANIFEST_BLOB_UNKNOWN` error for this reference being absent.
+    pub fn missing(&self) -> Error {
+        let (what, d) = match self {
+            Required::Blob(d) => ("blob", d),
+            Required::Manifest(d) => ("child manifest", d),
+        };
+        Error::new(
+            ErrorCode::ManifestBlobUnknown,
+            format!("{what} {} is not in the repository", d.digest),
+        )
+    }
+}
+
 impl ParsedManifest {
     /// Parses `bytes` and validates them. `content_type`, when given, is
     /// the media type the manifest is pushed or stored as: it must be a
@@ -345,6 +369,21 @@ impl ParsedManifest {
             ParsedManifest::Image(_) => &[],
             ParsedManifest::Index(m) => &m.manifests,
         }
+    }
+
+    /// What must already be in the repository before this manifest is
+    /// stored: an image's config and layers as blobs (but not foreign
+    /// layers, which carry `urls`), an index's child manifests. The subject
+    /// need not exist.
+    pub fn required(&self) -> Vec<Required<'_>> {
+        let blobs = self
+            .blobs()
+            .into_iter()
+            .filter(|b| b.urls.as_ref().is_none_or(|u| u.is_empty()))
+            .map(Required::Blob);
+        blobs
+            .chain(self.children().iter().map(Required::Manifest))
+            .collect()
     }
 
     /// The descriptor a referrers listing shows for this manifest, given

@@ -3,7 +3,7 @@
 //! ref name per tag), which is what makes it visible.
 
 use oci_core::{
-    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Result, Tag,
+    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Required, Result, Tag,
 };
 
 use crate::content;
@@ -69,25 +69,15 @@ async fn check_references(
     state: &RepoState,
     parsed: &ParsedManifest,
 ) -> Result<()> {
-    let missing = |what: &str, d: &Descriptor| {
-        Error::new(
-            ErrorCode::ManifestBlobUnknown,
-            format!("{what} {} is not in the repository", d.digest),
-        )
-    };
-    for blob in parsed.blobs() {
-        let foreign = blob.urls.as_ref().is_some_and(|u| !u.is_empty());
-        if !foreign
-            && content::stat(&inner.paths.repo_blob(repo, &blob.digest))
+    for required in parsed.required() {
+        let present = match required {
+            Required::Blob(d) => content::stat(&inner.paths.repo_blob(repo, &d.digest))
                 .await?
-                .is_none()
-        {
-            return Err(missing("blob", blob));
-        }
-    }
-    for child in parsed.children() {
-        if !state.manifests.contains_key(&child.digest) {
-            return Err(missing("child manifest", child));
+                .is_some(),
+            Required::Manifest(d) => state.manifests.contains_key(&d.digest),
+        };
+        if !present {
+            return Err(required.missing());
         }
     }
     Ok(())

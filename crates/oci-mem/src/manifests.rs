@@ -1,8 +1,6 @@
 //! Pushing, reading, tagging and deleting manifests.
 
-use oci_core::{
-    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Result, Tag,
-};
+use oci_core::{Descriptor, Digest, Manifest, ParsedManifest, RepoName, Required, Result, Tag};
 
 use crate::state::{Repo, Shared, StoredManifest, manifest_unknown};
 
@@ -32,21 +30,13 @@ pub(crate) fn get_tag(shared: &Shared, repo: &RepoName, tag: &Tag) -> Result<Man
 /// `repo`: an image's config and layers (but not foreign layers, which
 /// carry `urls`), an index's child manifests. The subject need not exist.
 fn check_references(repo: Option<&Repo>, parsed: &ParsedManifest) -> Result<()> {
-    let missing = |what: &str, d: &Descriptor| {
-        Error::new(
-            ErrorCode::ManifestBlobUnknown,
-            format!("{what} {} is not in the repository", d.digest),
-        )
-    };
-    for blob in parsed.blobs() {
-        let foreign = blob.urls.as_ref().is_some_and(|u| !u.is_empty());
-        if !foreign && !repo.is_some_and(|r| r.blobs.contains(&blob.digest)) {
-            return Err(missing("blob", blob));
-        }
-    }
-    for child in parsed.children() {
-        if !repo.is_some_and(|r| r.manifests.contains_key(&child.digest)) {
-            return Err(missing("child manifest", child));
+    for required in parsed.required() {
+        let present = repo.is_some_and(|r| match required {
+            Required::Blob(d) => r.blobs.contains(&d.digest),
+            Required::Manifest(d) => r.manifests.contains_key(&d.digest),
+        });
+        if !present {
+            return Err(required.missing());
         }
     }
     Ok(())
