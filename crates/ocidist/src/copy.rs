@@ -194,39 +194,57 @@ mod tests {
     use bytes::Bytes;
     use oci_core::{Digest, media};
 
-    async fn put_blob(reg: &dyn Registry, repo: &RepoName, data: &'static [u8]) -> Digest {
-        let digest = Digest::sha256(data);
-        let stream = futures::stream::iter([Ok(Bytes::from_static(data))]).boxed();
-        reg.push_blob(repo, &digest, Some(data.len() as u64), stream)
-            .await
-            .unwrap();
-        digest
+    fn repo() -> RepoName {
+        "a/b".parse().unwrap()
     }
 
-    #[tokio::test]
-    async fn a_layer_listed_twice_is_copied_once() {
-        let src_reg: Arc<dyn Registry> = Arc::new(oci_mem::MemRegistry::new());
-        let repo: RepoName = "a/b".parse().unwrap();
-        let config = put_blob(&*src_reg, &repo, b"{}").await;
-        let layer = put_blob(&*src_reg, &repo, b"empty layer").await;
-        let layer_json = format!(
-            r#"{{"mediaType":"{}","digest":"{layer}","size":11}}"#,
-            media::OCI_LAYER_GZIP
-        );
+    async fn put_blob(reg: &dyn Registry, data: &[u8]) -> Descriptor {
+        let digest = Digest::sha256(data);
+        let stream = futures::stream::iter([Ok(Bytes::copy_from_slice(data))]).boxed();
+        reg.push_blob(&repo(), &digest, Some(data.len() as u64), stream)
+            .await
+            .unwrap()
+    }
+
+    /// An OCI image manifest of `config` and `layers`, pushed by digest.
+    async fn put_image(
+        reg: &dyn Registry,
+        config: &Descriptor,
+        layers: &[&Descriptor],
+    ) -> Manifest {
+        let layers: Vec<String> = layers
+            .iter()
+            .map(|l| {
+                format!(
+                    r#"{{"mediaType":"{}","digest":"{}","size":{}}}"#,
+                    media::OCI_LAYER,
+                    l.digest,
+                    l.size
+                )
+            })
+            .collect();
         let json = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{config}","size":2}},"layers":[{layer_json},{layer_json}]}}"#,
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{}]}}"#,
             media::OCI_MANIFEST,
-            media::OCI_CONFIG
+            media::OCI_CONFIG,
+            config.digest,
+            config.size,
+            layers.join(",")
         );
-        let manifest = Manifest::new(media::OCI_MANIFEST, json);
+        let m = Manifest::new(media::OCI_MANIFEST, json);
+        reg.push_manifest(&repo(), &m, &[]).await.unwrap();
+        m
+    }
+
+    /// Tags `top` as `v1` in `src`, copies it to a fresh registry and
+    /// checks the copy's tag names the same bytes.
+    async fn copy_v1(src: Arc<dyn Registry>, top: &Manifest, all_platforms: bool) -> CopyReport {
         let tag: Tag = "v1".parse().unwrap();
-        src_reg
-            .push_manifest(&repo, &manifest, std::slice::from_ref(&tag))
+        src.push_manifest(&repo(), top, std::slice::from_ref(&tag))
             .await
             .unwrap();
-
         let src = Endpoint {
-            registry: src_reg,
+            registry: src,
             reference: "src.example/a/b:v1".parse().unwrap(),
         };
         let dst = Endpoint {
@@ -234,43 +252,35 @@ mod tests {
             reference: "dst.example/a/b:v1".parse().unwrap(),
         };
         let options = CopyOptions {
-            all_platforms: false,
+            all_platforms,
             platform: "linux/amd64".parse().unwrap(),
             same_registry: false,
             concurrency: 4,
         };
         let report = copy(&src, &dst, &options).await.unwrap();
+        let copied = dst.registry.get_tag(&repo(), &tag).await.unwrap();
+        assert_eq!(copied.bytes, top.bytes);
+        report
+    }
+
+    #[tokio::test]
+    async fn a_layer_listed_twice_is_copied_once() {
+        let src: Arc<dyn Registry> = Arc::new(oci_mem::MemRegistry::new());
+        let config = put_blob(&*src, b"{}").await;
+        let layer = put_blob(&*src, b"empty layer").await;
+        let image = put_image(&*src, &config, &[&layer, &layer]).await;
+        let report = copy_v1(src, &image, false).await;
         assert_eq!((report.copied, report.skipped), (2, 0));
-        let copied = dst
-            .registry
-            .get_manifest(&repo, manifest.digest())
-            .await
-            .unwrap();
-        assert_eq!(copied.bytes, manifest.bytes);
     }
 
     #[tokio::test]
     async fn a_layer_shared_by_platforms_is_copied_once() {
-        let src_reg: Arc<dyn Registry> = Arc::new(oci_mem::MemRegistry::new());
-        let repo: RepoName = "a/b".parse().unwrap();
-        let layer = put_blob(&*src_reg, &repo, b"shared layer").await;
+        let src: Arc<dyn Registry> = Arc::new(oci_mem::MemRegistry::new());
+        let layer = put_blob(&*src, b"shared layer").await;
         let mut children = Vec::new();
-        for (arch, config) in [("amd64", &b"{\"a\":1}"[..]), ("arm64", &b"{\"a\":2}"[..])] {
-            let config_digest = Digest::sha256(config);
-            let stream = futures::stream::iter([Ok(Bytes::copy_from_slice(config))]).boxed();
-            src_reg
-                .push_blob(&repo, &config_digest, Some(config.len() as u64), stream)
-                .await
-                .unwrap();
-            let json = format!(
-                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{layer}","size":12}}]}}"#,
-                media::OCI_MANIFEST,
-                media::OCI_CONFIG,
-                config.len(),
-                media::OCI_LAYER,
-            );
-            let m = Manifest::new(media::OCI_MANIFEST, json);
-            src_reg.push_manifest(&repo, &m, &[]).await.unwrap();
+        for (arch, config) in [("amd64", r#"{"a":1}"#), ("arm64", r#"{"a":2}"#)] {
+            let config = put_blob(&*src, config.as_bytes()).await;
+            let m = put_image(&*src, &config, &[&layer]).await;
             children.push(format!(
                 r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#,
                 media::OCI_MANIFEST,
@@ -286,31 +296,9 @@ mod tests {
                 children.join(",")
             ),
         );
-        let tag: Tag = "v1".parse().unwrap();
-        src_reg
-            .push_manifest(&repo, &index, std::slice::from_ref(&tag))
-            .await
-            .unwrap();
-
-        let src = Endpoint {
-            registry: src_reg,
-            reference: "src.example/a/b:v1".parse().unwrap(),
-        };
-        let dst = Endpoint {
-            registry: Arc::new(oci_mem::MemRegistry::new()),
-            reference: "dst.example/a/b:v1".parse().unwrap(),
-        };
-        let options = CopyOptions {
-            all_platforms: true,
-            platform: "linux/amd64".parse().unwrap(),
-            same_registry: false,
-            concurrency: 4,
-        };
-        let report = copy(&src, &dst, &options).await.unwrap();
+        let report = copy_v1(src, &index, true).await;
         // Two configs and the one shared layer.
         assert_eq!((report.copied, report.skipped), (3, 0));
         assert_eq!(report.digest.unwrap().digest, *index.digest());
-        let copied = dst.registry.get_tag(&repo, &tag).await.unwrap();
-        assert_eq!(copied.bytes, index.bytes);
     }
 }
