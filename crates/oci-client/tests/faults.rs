@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use bytes::Bytes;
 use oci_client::{Client, ClientOptions, RetryConfig};
 use oci_core::testkit::{self, ImageOptions};
 use oci_core::{ErrorCode, ParsedManifest, Registry};
@@ -32,13 +32,14 @@ fn through(proxy: &FaultProxy, max_retries: u32) -> Client {
     Client::new(&proxy.host(), options).unwrap()
 }
 
-async fn read_all(client: &Client, repo: &oci_core::RepoName, d: &oci_core::Digest) -> Vec<u8> {
-    let mut stream = client.get_blob(repo, d).await.unwrap().stream;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    out
+async fn read_all(client: &Client, repo: &oci_core::RepoName, d: &oci_core::Digest) -> Bytes {
+    client
+        .get_blob(repo, d)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

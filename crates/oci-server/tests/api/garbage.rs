@@ -160,10 +160,8 @@ async fn mutated_requests_get_client_errors_and_change_nothing_stored() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, kept.bytes);
     let stored = h.registry.get_blob(&name("kept/app"), &blob).await.unwrap();
-    let mut bytes = Vec::new();
-    let mut stream = stored.stream;
-    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-        bytes.extend_from_slice(&chunk.unwrap());
-    }
-    assert_eq!(Bytes::from(bytes), Bytes::from_static(b"precious bytes"));
+    assert_eq!(
+        stored.bytes().await.unwrap(),
+        Bytes::from_static(b"precious bytes")
+    );
 }
