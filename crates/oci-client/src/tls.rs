@@ -1,7 +1,7 @@
 //! The rustls client configuration (ring provider): OS trust store with
 //! webpki roots as fallback, extra CAs, client certificates, insecure mode.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use oci_core::{Error, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,31 +22,39 @@ fn tls_error(what: &str, err: impl std::fmt::Display) -> Error {
 /// (CA bundle, client certificate and key) is checked at once.
 pub(crate) struct TlsSetup {
     options: TlsOptions,
-    config: OnceLock<Arc<ClientConfig>>,
+    /// Built once, by the first connection that needs it (others wait).
+    config: Mutex<Option<Arc<ClientConfig>>>,
 }
 
 impl TlsSetup {
     /// Checks `options`; fails on an unreadable CA bundle, certificate or key.
     pub(crate) fn new(options: &TlsOptions) -> Result<TlsSetup> {
         let checked = build(options, false)?;
-        let config = OnceLock::new();
-        if options.insecure {
-            // Nothing left to load.
-            let _ = config.set(checked);
-        }
+        // Insecure mode has no trust store to load: the check is the config.
+        let config = options.insecure.then_some(checked);
         Ok(TlsSetup {
             options: options.clone(),
-            config,
+            config: Mutex::new(config),
         })
     }
 
     /// The configuration, with the OS trust store loaded on first use.
     pub(crate) fn config(&self) -> Result<Arc<ClientConfig>> {
-        if let Some(config) = self.config.get() {
+        let mut config = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(config) = &*config {
             return Ok(config.clone());
         }
-        let config = build(&self.options, true)?;
-        Ok(self.config.get_or_init(|| config).clone())
+        let built = build(&self.options, true)?;
+        *config = Some(built.clone());
+        Ok(built)
+    }
+
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 }
 
@@ -186,7 +194,7 @@ mod tests {
     #[test]
     fn default_and_insecure_configs_build() {
         let setup = TlsSetup::new(&TlsOptions::default()).unwrap();
-        assert!(setup.config.get().is_none(), "the trust store loads lazily");
+        assert!(!setup.is_built(), "the trust store loads lazily");
         let config = setup.config().unwrap();
         assert_eq!(config.alpn_protocols[0], b"h2");
         assert!(Arc::ptr_eq(&config, &setup.config().unwrap()));
@@ -194,6 +202,6 @@ mod tests {
             insecure: true,
             ..TlsOptions::default()
         };
-        assert!(TlsSetup::new(&opts).unwrap().config.get().is_some());
+        assert!(TlsSetup::new(&opts).unwrap().is_built());
     }
 }
