@@ -319,6 +319,14 @@ pub trait Registry: Send + Sync {
         Err(Error::unsupported("push_blob_chunked_resume"))
     }
 
+    /// Cancels every upload that has received nothing for at least `idle`
+    /// and frees what it held; returns how many were cancelled. Servers
+    /// call it periodically so abandoned sessions do not pile up.
+    async fn expire_uploads(&self, idle: std::time::Duration) -> Result<u64> {
+        let _ = idle;
+        Err(Error::unsupported("expire_uploads"))
+    }
+
     /// Makes a blob of `from` available in `repo` without copying its
     /// bytes; `BLOB_UNKNOWN` when it cannot.
     async fn mount_blob(
