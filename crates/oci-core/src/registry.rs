@@ -142,8 +142,71 @@ impl std::fmt::Display for RangeRequest {
 /// An upload in progress. Written in order; `commit` checks the digest and
 /// makes the blob visible; dropping it without commit or cancel leaves the
 /// upload resumable by id with [`Registry::push_blob_chunked_resume`].
+///
+/// A writer that wraps another names it three times — by reference
+/// ([`forward_to`](BlobWriter::forward_to)), by mutable reference
+/// ([`forward_to_mut`](BlobWriter::forward_to_mut)) and by value
+/// ([`into_forward`](BlobWriter::into_forward)), one for each kind of
+/// receiver — and every method it does not override then reaches the
+/// inner writer. `id` and `size` have no sensible answer of their own, so
+/// every writer states them. A writer that wraps nothing answers the
+/// methods it does not override `UNSUPPORTED` (`close`: `Ok`, nothing to
+/// keep; `chunk_min`: no minimum).
+///
+/// ```
+/// use bytes::Bytes;
+/// use oci_core::{BlobWriter, Result};
+///
+/// /// Counts the bytes written; everything else is the inner writer's.
+/// struct Counting {
+///     inner: Box<dyn BlobWriter>,
+///     bytes: u64,
+/// }
+///
+/// #[oci_core::async_trait]
+/// impl BlobWriter for Counting {
+///     fn forward_to(&self) -> Option<&dyn BlobWriter> {
+///         Some(self.inner.as_ref())
+///     }
+///     fn forward_to_mut(&mut self) -> Option<&mut dyn BlobWriter> {
+///         Some(self.inner.as_mut())
+///     }
+///     fn into_forward(self: Box<Self>) -> Option<Box<dyn BlobWriter>> {
+///         Some(self.inner)
+///     }
+///     fn id(&self) -> &str {
+///         self.inner.id()
+///     }
+///     fn size(&self) -> u64 {
+///         self.inner.size()
+///     }
+///     async fn write(&mut self, data: Bytes) -> Result<()> {
+///         self.bytes += data.len() as u64;
+///         self.inner.write(data).await
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait BlobWriter: Send {
+    /// The writer this one wraps, if any: the `&self` methods it does not
+    /// override are forwarded to it. Name the same writer as
+    /// [`forward_to_mut`](BlobWriter::forward_to_mut) and
+    /// [`into_forward`](BlobWriter::into_forward).
+    fn forward_to(&self) -> Option<&dyn BlobWriter> {
+        None
+    }
+
+    /// The wrapped writer, for the `&mut self` methods not overridden.
+    fn forward_to_mut(&mut self) -> Option<&mut dyn BlobWriter> {
+        None
+    }
+
+    /// The wrapped writer taken out, for the methods that end the upload
+    /// (`commit`, `cancel`, `close`) when not overridden.
+    fn into_forward(self: Box<Self>) -> Option<Box<dyn BlobWriter>> {
+        None
+    }
+
     /// The upload's id, for resuming.
     fn id(&self) -> &str;
 
@@ -152,21 +215,39 @@ pub trait BlobWriter: Send {
 
     /// The minimum chunk size the store wants (except for the last), if any.
     fn chunk_min(&self) -> Option<u64> {
-        None
+        self.forward_to().and_then(|inner| inner.chunk_min())
     }
 
     /// Appends bytes.
-    async fn write(&mut self, data: Bytes) -> Result<()>;
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        match self.forward_to_mut() {
+            Some(inner) => inner.write(data).await,
+            None => Err(Error::unsupported("upload write")),
+        }
+    }
 
     /// Finishes the upload; the content must hash to `digest`.
-    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor>;
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        match self.into_forward() {
+            Some(inner) => inner.commit(digest).await,
+            None => Err(Error::unsupported("upload commit")),
+        }
+    }
 
     /// Abandons the upload and frees what it holds.
-    async fn cancel(self: Box<Self>) -> Result<()>;
+    async fn cancel(self: Box<Self>) -> Result<()> {
+        match self.into_forward() {
+            Some(inner) => inner.cancel().await,
+            None => Err(Error::unsupported("upload cancel")),
+        }
+    }
 
     /// Stops writing for now, keeping the upload resumable.
     async fn close(self: Box<Self>) -> Result<()> {
-        Ok(())
+        match self.into_forward() {
+            Some(inner) => inner.close().await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -213,6 +294,16 @@ impl AsRef<str> for RepoName {
     }
 }
 
+/// The registry `registry` forwards `method` to, or `UNSUPPORTED`.
+fn forwarded<'a, R>(registry: &'a R, method: &str) -> Result<&'a dyn Registry>
+where
+    R: Registry + ?Sized,
+{
+    registry
+        .forward_to()
+        .ok_or_else(|| Error::unsupported(method))
+}
+
 /// A listing that fails at once with `err`.
 pub fn failed_list<T: Send + 'static>(err: Error) -> ListStream<T> {
     stream::once(async move { Err(err) }).boxed()
@@ -221,9 +312,12 @@ pub fn failed_list<T: Send + 'static>(err: Error) -> ListStream<T> {
 /// One interface to any registry: memory, disk, HTTP, or a stack of
 /// wrappers over them.
 ///
-/// Every method has a default body that returns `UNSUPPORTED`, so an
-/// implementation overrides what it supports and new methods never break
-/// implementors.
+/// Every method has a default body, so an implementation overrides what
+/// it supports and new methods never break implementors. A store's
+/// defaults answer `UNSUPPORTED`. A wrapper names the registry it wraps
+/// with [`forward_to`](Registry::forward_to), and every method it does
+/// not override — including methods added to the trait later — is
+/// forwarded there: a wrapper is the methods it changes.
 ///
 /// ```
 /// use oci_core::{Registry, RepoName, Digest, ErrorCode};
@@ -237,14 +331,41 @@ pub fn failed_list<T: Send + 'static>(err: Error) -> ListStream<T> {
 /// assert!(err.is(ErrorCode::Unsupported));
 /// # }
 /// ```
+///
+/// A wrapper that changes one thing:
+///
+/// ```
+/// use std::sync::Arc;
+/// use oci_core::{Registry, RepoName, Digest, Error, ErrorCode, Result};
+///
+/// /// Every registry call goes to `inner`, except that blobs cannot be deleted.
+/// struct KeepBlobs(Arc<dyn Registry>);
+///
+/// #[async_trait::async_trait]
+/// impl Registry for KeepBlobs {
+///     fn forward_to(&self) -> Option<&dyn Registry> {
+///         Some(self.0.as_ref())
+///     }
+///
+///     async fn delete_blob(&self, _: &RepoName, _: &Digest) -> Result<()> {
+///         Err(Error::new(ErrorCode::Denied, "blobs are kept"))
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Registry: Send + Sync {
+    /// The registry this one wraps, if it is a wrapper: every method not
+    /// overridden is forwarded to it. `None` (the default) for a store,
+    /// whose methods not overridden answer `UNSUPPORTED`.
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        None
+    }
+
     // ----- read -----
 
     /// Streams a blob.
     async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
-        let _ = (repo, digest);
-        Err(Error::unsupported("get_blob"))
+        forwarded(self, "get_blob")?.get_blob(repo, digest).await
     }
 
     /// Streams part of a blob.
@@ -254,38 +375,40 @@ pub trait Registry: Send + Sync {
         digest: &Digest,
         range: RangeRequest,
     ) -> Result<BlobReader> {
-        let _ = (repo, digest, range);
-        Err(Error::unsupported("get_blob_range"))
+        forwarded(self, "get_blob_range")?
+            .get_blob_range(repo, digest, range)
+            .await
     }
 
     /// The descriptor of a blob, if the repository has it.
     async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
-        let _ = (repo, digest);
-        Err(Error::unsupported("resolve_blob"))
+        forwarded(self, "resolve_blob")?
+            .resolve_blob(repo, digest)
+            .await
     }
 
     /// A manifest by digest.
     async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
-        let _ = (repo, digest);
-        Err(Error::unsupported("get_manifest"))
+        forwarded(self, "get_manifest")?
+            .get_manifest(repo, digest)
+            .await
     }
 
     /// The manifest a tag points at.
     async fn get_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
-        let _ = (repo, tag);
-        Err(Error::unsupported("get_tag"))
+        forwarded(self, "get_tag")?.get_tag(repo, tag).await
     }
 
     /// The descriptor of a manifest by digest.
     async fn resolve_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
-        let _ = (repo, digest);
-        Err(Error::unsupported("resolve_manifest"))
+        forwarded(self, "resolve_manifest")?
+            .resolve_manifest(repo, digest)
+            .await
     }
 
     /// The descriptor of the manifest a tag points at.
     async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Descriptor> {
-        let _ = (repo, tag);
-        Err(Error::unsupported("resolve_tag"))
+        forwarded(self, "resolve_tag")?.resolve_tag(repo, tag).await
     }
 
     // ----- write -----
@@ -299,14 +422,16 @@ pub trait Registry: Send + Sync {
         size: Option<u64>,
         body: BlobStream,
     ) -> Result<Descriptor> {
-        let _ = (repo, digest, size, body);
-        Err(Error::unsupported("push_blob"))
+        forwarded(self, "push_blob")?
+            .push_blob(repo, digest, size, body)
+            .await
     }
 
     /// Starts a chunked upload.
     async fn push_blob_chunked(&self, repo: &RepoName) -> Result<Box<dyn BlobWriter>> {
-        let _ = repo;
-        Err(Error::unsupported("push_blob_chunked"))
+        forwarded(self, "push_blob_chunked")?
+            .push_blob_chunked(repo)
+            .await
     }
 
     /// Resumes a chunked upload by id; `BLOB_UPLOAD_UNKNOWN` if there is none.
@@ -315,16 +440,18 @@ pub trait Registry: Send + Sync {
         repo: &RepoName,
         id: &str,
     ) -> Result<Box<dyn BlobWriter>> {
-        let _ = (repo, id);
-        Err(Error::unsupported("push_blob_chunked_resume"))
+        forwarded(self, "push_blob_chunked_resume")?
+            .push_blob_chunked_resume(repo, id)
+            .await
     }
 
     /// Cancels every upload that has received nothing for at least `idle`
     /// and frees what it held; returns how many were cancelled. Servers
     /// call it periodically so abandoned sessions do not pile up.
     async fn expire_uploads(&self, idle: std::time::Duration) -> Result<u64> {
-        let _ = idle;
-        Err(Error::unsupported("expire_uploads"))
+        forwarded(self, "expire_uploads")?
+            .expire_uploads(idle)
+            .await
     }
 
     /// Makes a blob of `from` available in `repo` without copying its
@@ -335,8 +462,9 @@ pub trait Registry: Send + Sync {
         from: &RepoName,
         digest: &Digest,
     ) -> Result<Descriptor> {
-        let _ = (repo, from, digest);
-        Err(Error::unsupported("mount_blob"))
+        forwarded(self, "mount_blob")?
+            .mount_blob(repo, from, digest)
+            .await
     }
 
     /// Pushes a manifest and points each of `tags` at it. Blobs and child
@@ -347,36 +475,40 @@ pub trait Registry: Send + Sync {
         manifest: &Manifest,
         tags: &[Tag],
     ) -> Result<Descriptor> {
-        let _ = (repo, manifest, tags);
-        Err(Error::unsupported("push_manifest"))
+        forwarded(self, "push_manifest")?
+            .push_manifest(repo, manifest, tags)
+            .await
     }
 
     // ----- delete -----
 
     /// Deletes a blob from a repository.
     async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
-        let _ = (repo, digest);
-        Err(Error::unsupported("delete_blob"))
+        forwarded(self, "delete_blob")?
+            .delete_blob(repo, digest)
+            .await
     }
 
     /// Deletes a manifest and every tag that points at it.
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
-        let _ = (repo, digest);
-        Err(Error::unsupported("delete_manifest"))
+        forwarded(self, "delete_manifest")?
+            .delete_manifest(repo, digest)
+            .await
     }
 
     /// Deletes a tag, leaving the manifest.
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
-        let _ = (repo, tag);
-        Err(Error::unsupported("delete_tag"))
+        forwarded(self, "delete_tag")?.delete_tag(repo, tag).await
     }
 
     // ----- list -----
 
     /// The repository's tags in lexical order; `NAME_UNKNOWN` if it does not exist.
     fn tags(&self, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
-        let _ = (repo, options);
-        failed_list(Error::unsupported("tags"))
+        match self.forward_to() {
+            Some(inner) => inner.tags(repo, options),
+            None => failed_list(Error::unsupported("tags")),
+        }
     }
 
     /// The manifests whose `subject` is `subject`, as referrer descriptors,
@@ -387,14 +519,18 @@ pub trait Registry: Send + Sync {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> ListStream<Descriptor> {
-        let _ = (repo, subject, artifact_type);
-        failed_list(Error::unsupported("referrers"))
+        match self.forward_to() {
+            Some(inner) => inner.referrers(repo, subject, artifact_type),
+            None => failed_list(Error::unsupported("referrers")),
+        }
     }
 
     /// The registry's repositories in lexical order.
     fn repositories(&self, options: &ListOptions) -> ListStream<RepoName> {
-        let _ = options;
-        failed_list(Error::unsupported("repositories"))
+        match self.forward_to() {
+            Some(inner) => inner.repositories(options),
+            None => failed_list(Error::unsupported("repositories")),
+        }
     }
 }
 

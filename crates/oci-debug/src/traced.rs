@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -49,6 +50,12 @@ fn traced_reader(call: Call, opened: Result<BlobReader>) -> Result<BlobReader> {
 
 #[async_trait]
 impl Registry for Traced {
+    // Every method is overridden, to be traced; a method added to the
+    // trait later is forwarded untraced until it is.
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        Some(self.inner.as_ref())
+    }
+
     async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
         let call = Call::start("get_blob").repo(repo).digest(digest);
         traced_reader(call, self.inner.get_blob(repo, digest).await)
@@ -125,6 +132,11 @@ impl Registry for Traced {
         let opened = self.inner.push_blob_chunked_resume(repo, id).await;
         call.finish("call", &opened, None);
         trace_writer(&call, repo, opened)
+    }
+
+    async fn expire_uploads(&self, idle: Duration) -> Result<u64> {
+        let call = Call::start("expire_uploads");
+        call.run(self.inner.expire_uploads(idle)).await
     }
 
     async fn mount_blob(

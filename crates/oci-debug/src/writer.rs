@@ -29,43 +29,71 @@ impl TracedWriter {
         }
     }
 
-    /// Reports the end of the session.
-    fn end<T>(
-        method: &'static str,
-        repo: &RepoName,
-        id: &str,
-        digest: Option<&Digest>,
-        written: u64,
-        started: Instant,
-        result: &Result<T>,
-    ) {
+    /// Takes the inner writer out as the session ends by `method`, with
+    /// what the end's report needs.
+    fn end(self, method: &'static str, digest: Option<&Digest>) -> (Box<dyn BlobWriter>, End) {
+        let end = End {
+            method,
+            id: self.inner.id().to_owned(),
+            digest: digest.cloned(),
+            repo: self.repo,
+            written: self.written,
+            started: self.started,
+        };
+        (self.inner, end)
+    }
+}
+
+/// The end of a session — commit, cancel or close — to report.
+struct End {
+    method: &'static str,
+    repo: RepoName,
+    id: String,
+    digest: Option<Digest>,
+    written: u64,
+    started: Instant,
+}
+
+impl End {
+    /// Reports how the session ended, and passes the result on.
+    fn report<T>(self, result: Result<T>) -> Result<T> {
         tracing::debug!(
             target: TARGET,
-            method,
-            repo = %repo,
-            upload = id,
-            digest = digest.map(display),
-            outcome = outcome(result),
-            bytes = written,
-            elapsed = ?started.elapsed(),
+            method = self.method,
+            repo = %self.repo,
+            upload = self.id,
+            digest = self.digest.as_ref().map(display),
+            outcome = outcome(&result),
+            bytes = self.written,
+            elapsed = ?self.started.elapsed(),
             error = result.as_ref().err().map(display),
-            "upload {method}",
+            "upload {}",
+            self.method,
         );
+        result
     }
 }
 
 #[async_trait]
 impl BlobWriter for TracedWriter {
+    fn forward_to(&self) -> Option<&dyn BlobWriter> {
+        Some(self.inner.as_ref())
+    }
+
+    fn forward_to_mut(&mut self) -> Option<&mut dyn BlobWriter> {
+        Some(self.inner.as_mut())
+    }
+
+    fn into_forward(self: Box<Self>) -> Option<Box<dyn BlobWriter>> {
+        Some(self.inner)
+    }
+
     fn id(&self) -> &str {
         self.inner.id()
     }
 
     fn size(&self) -> u64 {
         self.inner.size()
-    }
-
-    fn chunk_min(&self) -> Option<u64> {
-        self.inner.chunk_min()
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
@@ -88,50 +116,18 @@ impl BlobWriter for TracedWriter {
     }
 
     async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        let TracedWriter {
-            inner,
-            repo,
-            written,
-            started,
-        } = *self;
-        let id = inner.id().to_owned();
-        let result = inner.commit(digest).await;
-        Self::end(
-            "commit",
-            &repo,
-            &id,
-            Some(digest),
-            written,
-            started,
-            &result,
-        );
-        result
+        let (inner, end) = (*self).end("commit", Some(digest));
+        end.report(inner.commit(digest).await)
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {
-        let TracedWriter {
-            inner,
-            repo,
-            written,
-            started,
-        } = *self;
-        let id = inner.id().to_owned();
-        let result = inner.cancel().await;
-        Self::end("cancel", &repo, &id, None, written, started, &result);
-        result
+        let (inner, end) = (*self).end("cancel", None);
+        end.report(inner.cancel().await)
     }
 
     async fn close(self: Box<Self>) -> Result<()> {
-        let TracedWriter {
-            inner,
-            repo,
-            written,
-            started,
-        } = *self;
-        let id = inner.id().to_owned();
-        let result = inner.close().await;
-        Self::end("close", &repo, &id, None, written, started, &result);
-        result
+        let (inner, end) = (*self).end("close", None);
+        end.report(inner.close().await)
     }
 }
 

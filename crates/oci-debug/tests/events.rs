@@ -5,6 +5,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use oci_core::registry::{bytes_stream, collect_list};
+use oci_core::testkit::forwarding::{ALL_CALLS, Recorder, lost_calls};
 use oci_core::testkit::random_bytes;
 use oci_core::{Digest, ListOptions, Registry, RepoName, Tag};
 use oci_debug::Traced;
@@ -176,4 +177,45 @@ async fn nothing_is_written_when_debug_is_off() {
         .await
         .unwrap();
     assert!(captured.lines().is_empty(), "{:?}", captured.lines());
+}
+
+/// The calls a recorder saw, once each, sorted.
+fn seen_once(recorder: &Recorder) -> Vec<&'static str> {
+    let mut seen = recorder.seen();
+    seen.sort_unstable();
+    seen.dedup();
+    seen
+}
+
+#[tokio::test]
+async fn every_call_reaches_the_inner_registry_and_is_traced() {
+    let mut all = ALL_CALLS.to_vec();
+    all.sort_unstable();
+
+    let untraced = Recorder::new();
+    let reg = Traced::new(Arc::new(untraced.clone()));
+    assert_eq!(lost_calls(&reg).await, Vec::<&str>::new());
+    assert_eq!(seen_once(&untraced), all, "with tracing off");
+
+    let captured = Captured::default();
+    let _guard = captured.install(Level::TRACE);
+    let traced = Recorder::new();
+    let reg = Traced::new(Arc::new(traced.clone()));
+    assert_eq!(lost_calls(&reg).await, Vec::<&str>::new());
+    assert_eq!(seen_once(&traced), all, "with tracing on");
+    let lines = captured.lines();
+    for call in ALL_CALLS {
+        // A writer's chunk size is a query, not traced.
+        if *call == "writer.chunk_min" {
+            continue;
+        }
+        let field = format!("method=\"{}\"", call.trim_start_matches("writer."));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(" oci_debug: ") && l.contains(&field)),
+            "{call} is not traced:\n{}",
+            lines.join("\n")
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! Registry wrappers that restrict what reaches the inner registry.
 //!
-//! Each holds an inner `Arc<dyn Registry>`, does one thing and delegates
-//! the rest, so they stack freely and any stack can be served by
-//! `oci-server`:
+//! Each holds an inner `Arc<dyn Registry>`, does one thing and forwards
+//! the rest (`Registry::forward_to`), so they stack freely and any stack
+//! can be served by `oci-server`. All but `Immutable` are one wrapper,
+//! [`Guarded`], over a small [`Policy`]:
 //!
 //! - [`ReadOnly`]: reads and lists pass, writes and deletes are `DENIED`;
 //! - [`Immutable`]: tags never move once set, nothing is deleted;
@@ -24,11 +25,10 @@
 mod guard;
 mod immutable;
 mod policies;
-mod prefix;
 
-pub use guard::{Access, Guarded, Policy};
+pub use guard::{Access, Guarded, Listed, Policy};
 pub use immutable::Immutable;
 pub use policies::{
-    AccessChecker, CheckFn, FnPolicy, ReadOnly, ReadOnlyPolicy, Select, SelectPolicy,
+    AccessChecker, CheckFn, FnPolicy, Prefix, PrefixPolicy, ReadOnly, ReadOnlyPolicy, Select,
+    SelectPolicy,
 };
-pub use prefix::Prefix;

@@ -1,10 +1,12 @@
-//! The policies: read-only, a user's access check, and an allow-list.
+//! The policies: read-only, a user's access check, an allow-list, and a
+//! prefix.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use oci_core::{Error, ErrorCode, Registry, RepoName, Result};
 
-use crate::guard::{Access, Guarded, Policy};
+use crate::guard::{Access, Guarded, Listed, Policy};
 
 /// Lets reads and lists through; every write and delete is `DENIED`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,5 +118,54 @@ impl Guarded<SelectPolicy> {
         F: Fn(&RepoName) -> bool + Send + Sync + 'static,
     {
         Guarded::with_policy(inner, SelectPolicy(Box::new(allow)))
+    }
+}
+
+/// Serves the inner registry's `prefix/…` namespace as the root: lets
+/// every call through, under the prefixed name.
+#[derive(Debug, Clone)]
+pub struct PrefixPolicy(RepoName);
+
+impl Policy for PrefixPolicy {
+    fn check(&self, _: &RepoName, _: Access) -> Result<()> {
+        Ok(())
+    }
+
+    fn name_in<'a>(&self, repo: &'a RepoName) -> Result<Cow<'a, RepoName>> {
+        repo.prefixed(&self.0).map(Cow::Owned)
+    }
+
+    // The prefix's part of the sorted inner catalog starts after `prefix/`
+    // (or `prefix/last`) and ends at the first name outside it.
+    fn catalog_after(&self, last: Option<&str>) -> Option<String> {
+        Some(match last {
+            Some(last) => format!("{}/{last}", self.0),
+            None => format!("{}/", self.0),
+        })
+    }
+
+    fn name_out(&self, inner: RepoName) -> Listed {
+        match inner.strip_prefix(&self.0) {
+            Some(name) => Listed::Shown(name),
+            None => Listed::End,
+        }
+    }
+}
+
+/// Serves `inner`'s repositories below `prefix/` as if they were at the
+/// root: `app` here is `prefix/app` there, and the catalog lists only
+/// the repositories below `prefix/`, without it.
+///
+/// ```
+/// use std::sync::Arc;
+/// let tenant = oci_filter::Prefix::new(Arc::new(oci_mem::MemRegistry::new()), "tenants/acme".parse().unwrap());
+/// # let _ = tenant;
+/// ```
+pub type Prefix = Guarded<PrefixPolicy>;
+
+impl Guarded<PrefixPolicy> {
+    /// Wraps `inner` under `prefix`.
+    pub fn new(inner: Arc<dyn Registry>, prefix: RepoName) -> Prefix {
+        Guarded::with_policy(inner, PrefixPolicy(prefix))
     }
 }

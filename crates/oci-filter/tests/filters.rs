@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use oci_core::registry::{bytes_stream, collect_list};
+use oci_core::testkit::forwarding::{Recorder, lost_calls};
 use oci_core::testkit::{self, expect_code, fresh_repo, must, push_image};
 use oci_core::{Error, ErrorCode, ListOptions, Manifest, Registry, RepoName, Tag};
 use oci_filter::{Access, AccessChecker, Immutable, Prefix, ReadOnly, Select};
@@ -314,4 +315,29 @@ async fn select_hides_other_repositories() {
         names.iter().map(RepoName::as_str).collect::<Vec<_>>(),
         vec!["shown/app"]
     );
+}
+
+#[tokio::test]
+async fn every_filter_loses_no_call() {
+    let recorder = || -> Arc<dyn Registry> { Arc::new(Recorder::new()) };
+    let filters: Vec<(&str, Box<dyn Registry>)> = vec![
+        ("read-only", Box::new(ReadOnly::new(recorder()))),
+        ("immutable", Box::new(Immutable::new(recorder()))),
+        (
+            "prefix",
+            Box::new(Prefix::new(recorder(), "tenants/acme".parse().unwrap())),
+        ),
+        (
+            "access checker",
+            Box::new(AccessChecker::new(recorder(), |_, _| Ok(()))),
+        ),
+        ("select", Box::new(Select::new(recorder(), |_| true))),
+    ];
+    for (name, filter) in filters {
+        assert_eq!(
+            lost_calls(filter.as_ref()).await,
+            Vec::<&str>::new(),
+            "{name}"
+        );
+    }
 }

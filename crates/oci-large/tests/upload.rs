@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use oci_core::registry::bytes_stream;
+use oci_core::testkit::forwarding::{Recorder, lost_calls};
 use oci_core::testkit::must;
 use oci_core::testkit::random_bytes;
 use oci_core::{Digest, ErrorCode, RepoName};
@@ -105,4 +106,11 @@ async fn a_file_uploads_with_retries() {
         stored(&reg, &digest).await == data,
         "the stored bytes differ"
     );
+}
+
+#[tokio::test]
+async fn the_quirky_double_keeps_what_its_quirk_does_not_touch() {
+    // Its writers used to drop the store's minimum chunk size.
+    let reg = Quirky::over(std::sync::Arc::new(Recorder::new()), Quirk::None);
+    assert_eq!(lost_calls(reg.as_ref()).await, Vec::<&str>::new());
 }

@@ -7,7 +7,24 @@
 //!   certificates required or basic auth from an htpasswd file.
 //!
 //! The tools come from `.ci/install-deps`; a missing one is an error that
-//! names it.
+//! names it. It is a dev-dependency only (`publish = false`): nothing in
+//! a library depends on it.
+//!
+//! ```no_run
+//! use oci_testbed::distribution::{Distribution, Setup};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! // TLS with basic auth; stopped when `registry` is dropped.
+//! let setup = Setup {
+//!     tls: true,
+//!     ..Setup::htpasswd("alice", "secret")
+//! };
+//! let registry = Distribution::start(setup)?;
+//! let ca = registry.certs().map(|c| c.ca_path()); // trust this CA
+//! println!("{} (CA {ca:?})", registry.url());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod certs;
 pub mod distribution;

@@ -1,6 +1,7 @@
 //! [`Unify`]: two registries served as one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use oci_core::{
@@ -30,6 +31,9 @@ use crate::writer::{decode_id, join_writers};
 ///   deleted and the other did not have the item.
 /// - Listings are merged: sorted, without duplicates, paginated as one.
 ///   A side that does not know the repository counts as empty.
+/// - Idle uploads are expired on both sides; the count is the sessions
+///   cancelled on either, and a side that cannot expire uploads
+///   (`UNSUPPORTED`) counts for none.
 ///
 /// A mount that only one side can do is completed on the other by copying
 /// the blob across.
@@ -273,5 +277,14 @@ impl Registry for Unify {
             self.r1.repositories(options),
             options.n,
         )
+    }
+
+    async fn expire_uploads(&self, idle: Duration) -> Result<u64> {
+        let (e0, e1) = futures::join!(self.r0.expire_uploads(idle), self.r1.expire_uploads(idle));
+        match (e0, e1) {
+            (Ok(n0), Ok(n1)) => Ok(n0 + n1),
+            (Ok(n), Err(e)) | (Err(e), Ok(n)) if e.is(ErrorCode::Unsupported) => Ok(n),
+            (e0, e1) => both_written("expire_uploads", e0, e1),
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use oci_core::registry::{bytes_stream, collect_list};
+use oci_core::testkit::forwarding::{Recorder, lost_calls};
 use oci_core::testkit::{push_bytes, push_image, random_bytes, tag};
 use oci_core::{
     BlobReader, Digest, ErrorCode, ListOptions, Registry, RepoName, Result, async_trait,
@@ -276,4 +277,42 @@ async fn a_side_that_cannot_read_counts_as_not_having_it() {
             .unwrap_err();
         assert!(err.is(ErrorCode::BlobUnknown), "{policy:?}: {err}");
     }
+}
+
+#[tokio::test]
+async fn every_call_reaches_the_sides() {
+    for policy in POLICIES {
+        let u = Unify::new(Arc::new(Recorder::new()), Arc::new(Recorder::new()), policy);
+        assert_eq!(lost_calls(&u).await, Vec::<&str>::new(), "{policy:?}");
+    }
+}
+
+/// A store that expires a fixed number of uploads.
+struct Expiring(u64);
+
+#[async_trait]
+impl Registry for Expiring {
+    async fn expire_uploads(&self, _: std::time::Duration) -> Result<u64> {
+        Ok(self.0)
+    }
+}
+
+#[tokio::test]
+async fn idle_uploads_expire_on_both_sides() {
+    let idle = std::time::Duration::from_secs(60);
+    let both = Unify::new(
+        Arc::new(Expiring(2)),
+        Arc::new(Expiring(3)),
+        ReadPolicy::default(),
+    );
+    assert_eq!(both.expire_uploads(idle).await.unwrap(), 5);
+    let one = Unify::new(
+        Arc::new(Nothing),
+        Arc::new(Expiring(3)),
+        ReadPolicy::default(),
+    );
+    assert_eq!(one.expire_uploads(idle).await.unwrap(), 3);
+    let none = Unify::new(Arc::new(Nothing), Arc::new(Nothing), ReadPolicy::default());
+    let err = none.expire_uploads(idle).await.unwrap_err();
+    assert!(err.is(ErrorCode::Unsupported), "{err}");
 }

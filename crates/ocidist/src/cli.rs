@@ -1,5 +1,10 @@
 //! The command line: one set of connection flags shared by every
 //! subcommand, and the subcommands themselves.
+//!
+//! The doc comments here are clap's `--help` text, written for a
+//! terminal: `host[:port]` is a syntax, not a link, and escaping it would
+//! print the backslashes.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

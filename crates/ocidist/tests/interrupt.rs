@@ -10,17 +10,21 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use oci_core::{
-    BlobReader, Descriptor, Digest, Manifest, Platform, Registry, RepoName, Result, Tag,
-    async_trait,
+    BlobReader, Digest, Error, Platform, RangeRequest, Registry, RepoName, Result, Tag, async_trait,
 };
 use oci_mem::MemRegistry;
 use support::tar_image;
 
 /// Serves a store whose blob reads stop after the first piece, forever.
+/// It has no ranged reads, so every blob is read whole, through the stall.
 struct Stalling(MemRegistry);
 
 #[async_trait]
 impl Registry for Stalling {
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        Some(&self.0)
+    }
+
     async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
         let mut reader = self.0.get_blob(repo, digest).await?;
         let first = reader.stream.next().await;
@@ -30,16 +34,13 @@ impl Registry for Stalling {
         Ok(reader)
     }
 
-    async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
-        self.0.get_manifest(repo, digest).await
-    }
-
-    async fn get_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
-        self.0.get_tag(repo, tag).await
-    }
-
-    async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
-        self.0.resolve_blob(repo, digest).await
+    async fn get_blob_range(
+        &self,
+        _: &RepoName,
+        _: &Digest,
+        _: RangeRequest,
+    ) -> Result<BlobReader> {
+        Err(Error::unsupported("get_blob_range"))
     }
 }
 

@@ -42,6 +42,7 @@
 
 mod blobs;
 mod fixtures;
+pub mod forwarding;
 mod lists;
 mod manifests;
 pub mod mutate;

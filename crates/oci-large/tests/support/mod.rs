@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use futures::StreamExt;
 use oci_core::{
-    BlobReader, BlobStream, BlobWriter, Descriptor, Digest, Error, ErrorCode, RangeRequest,
-    Registry, RepoName, Result, async_trait,
+    BlobReader, BlobStream, BlobWriter, Digest, Error, ErrorCode, RangeRequest, Registry, RepoName,
+    Result, async_trait,
 };
 
 /// How a [`Quirky`] registry misbehaves.
@@ -72,8 +72,13 @@ pub struct Quirky {
 
 impl Quirky {
     pub fn new(quirk: Quirk) -> Arc<Quirky> {
+        Quirky::over(Arc::new(oci_mem::MemRegistry::new()), quirk)
+    }
+
+    /// `inner` with a quirk; what the quirk does not touch is `inner`'s.
+    pub fn over(inner: Arc<dyn Registry>, quirk: Quirk) -> Arc<Quirky> {
         Arc::new(Quirky {
-            inner: Arc::new(oci_mem::MemRegistry::new()),
+            inner,
             quirk,
             counters: Arc::new(Counters::default()),
         })
@@ -100,6 +105,10 @@ fn injected(what: &str) -> Error {
 
 #[async_trait]
 impl Registry for Quirky {
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        Some(self.inner.as_ref())
+    }
+
     async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
         self.counters.whole.fetch_add(1, Ordering::SeqCst);
         self.inner.get_blob(repo, digest).await
@@ -160,20 +169,6 @@ impl Registry for Quirky {
         })
     }
 
-    async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
-        self.inner.resolve_blob(repo, digest).await
-    }
-
-    async fn push_blob(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-        size: Option<u64>,
-        body: BlobStream,
-    ) -> Result<Descriptor> {
-        self.inner.push_blob(repo, digest, size, body).await
-    }
-
     async fn push_blob_chunked(&self, repo: &RepoName) -> Result<Box<dyn BlobWriter>> {
         let w = self.inner.push_blob_chunked(repo).await?;
         Ok(self.writer(w))
@@ -209,6 +204,18 @@ struct QuirkyWriter {
 
 #[async_trait]
 impl BlobWriter for QuirkyWriter {
+    fn forward_to(&self) -> Option<&dyn BlobWriter> {
+        Some(self.inner.as_ref())
+    }
+
+    fn forward_to_mut(&mut self) -> Option<&mut dyn BlobWriter> {
+        Some(self.inner.as_mut())
+    }
+
+    fn into_forward(self: Box<Self>) -> Option<Box<dyn BlobWriter>> {
+        Some(self.inner)
+    }
+
     fn id(&self) -> &str {
         self.inner.id()
     }
@@ -226,18 +233,6 @@ impl BlobWriter for QuirkyWriter {
             }
             _ => self.inner.write(data).await,
         }
-    }
-
-    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        self.inner.commit(digest).await
-    }
-
-    async fn cancel(self: Box<Self>) -> Result<()> {
-        self.inner.cancel().await
-    }
-
-    async fn close(self: Box<Self>) -> Result<()> {
-        self.inner.close().await
     }
 }
 
