@@ -25,6 +25,10 @@ pub(crate) enum Route {
         repo: RepoName,
         reference: ManifestRef,
     },
+    /// `/v2/<name>/manifests/<reference>` where the reference is neither a
+    /// tag nor a digest: no manifest can be there, so a read or delete is
+    /// a 404 `MANIFEST_UNKNOWN`; a PUT is refused for the reference itself.
+    ManifestBadRef { repo: RepoName, reference: String },
     /// `/v2/<name>/tags/list`.
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`.
@@ -66,8 +70,12 @@ impl Route {
         }
         if n >= 3 && tail(2) == Some("manifests") {
             let repo = name(2)?;
-            let reference = decode_segment(tail(1).unwrap_or_default())?.parse()?;
-            return Ok(Route::Manifest { repo, reference });
+            let segment = tail(1).unwrap_or_default();
+            let reference = decode_segment(segment).unwrap_or_else(|_| segment.to_owned());
+            return Ok(match reference.parse() {
+                Ok(reference) => Route::Manifest { repo, reference },
+                Err(_) => Route::ManifestBadRef { repo, reference },
+            });
         }
         if n >= 3 && tail(2) == Some("tags") && tail(1) == Some("list") {
             return Ok(Route::Tags { repo: name(2)? });
@@ -88,6 +96,7 @@ impl Route {
             | Route::UploadStart { repo }
             | Route::Upload { repo, .. }
             | Route::Manifest { repo, .. }
+            | Route::ManifestBadRef { repo, .. }
             | Route::Tags { repo }
             | Route::Referrers { repo, .. } => Some(repo),
         }
@@ -254,7 +263,13 @@ mod tests {
         assert_eq!(code("/v2/A/manifests/latest"), ErrorCode::NameInvalid);
         assert_eq!(code("/v2//manifests/latest"), ErrorCode::NameInvalid);
         assert_eq!(code("/v2/a/blobs/sha256:00"), ErrorCode::DigestInvalid);
-        assert_eq!(code("/v2/a/manifests/-bad"), ErrorCode::ManifestInvalid);
+        assert_eq!(
+            Route::parse("/v2/a/manifests/-bad").unwrap(),
+            Route::ManifestBadRef {
+                repo: repo("a"),
+                reference: "-bad".into()
+            }
+        );
         assert_eq!(
             code("/v2/a/blobs/uploads/%0a"),
             ErrorCode::BlobUploadUnknown
