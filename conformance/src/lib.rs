@@ -100,9 +100,22 @@ macro_rules! conformance_tests {
     };
 }
 
-/// Generates a test for every check of the suite (see [`conformance_tests!`]).
+/// Generates a test for every check of the suite (see [`conformance_tests!`]):
+/// the four workflows' macros together.
 #[macro_export]
 macro_rules! all_conformance_tests {
+    ($setup:path) => {
+        $crate::pull_conformance_tests!($setup);
+        $crate::push_conformance_tests!($setup);
+        $crate::discovery_conformance_tests!($setup);
+        $crate::management_conformance_tests!($setup);
+    };
+}
+
+/// Generates a test for every check of the pull workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! pull_conformance_tests {
     ($setup:path) => {
         $crate::conformance_tests!($setup;
             pull::pull_api_root,
@@ -122,6 +135,16 @@ macro_rules! all_conformance_tests {
             pull::pull_unknown_repository,
             pull::pull_manifest_invalid_reference,
             pull::pull_errors_are_spec_json,
+        );
+    };
+}
+
+/// Generates a test for every check of the push workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! push_conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!($setup;
             push::push_blob_monolithic,
             push::push_blob_single_post,
             push::push_blob_chunked,
@@ -150,6 +173,16 @@ macro_rules! all_conformance_tests {
             push::push_manifest_with_subject,
             push::push_manifest_with_missing_subject,
             push::push_index,
+        );
+    };
+}
+
+/// Generates a test for every check of the content discovery workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! discovery_conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!($setup;
             discovery::discovery_tags_list,
             discovery::discovery_tags_paginated,
             discovery::discovery_tags_last,
@@ -163,6 +196,16 @@ macro_rules! all_conformance_tests {
             discovery::discovery_referrers_unknown_subject,
             discovery::discovery_referrers_unknown_subject_filtered,
             discovery::discovery_referrers_filter_matches_none,
+        );
+    };
+}
+
+/// Generates a test for every check of the content management workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! management_conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!($setup;
             management::management_delete_manifest,
             management::management_delete_manifest_untags,
             management::management_delete_tag,
