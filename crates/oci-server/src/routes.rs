@@ -4,8 +4,10 @@
 use oci_core::wire;
 use oci_core::{Digest, Error, ErrorCode, ManifestRef, RepoName, Result};
 
-/// The longest upload id accepted in a path.
-const MAX_UPLOAD_ID_LEN: usize = 512;
+/// The longest upload id accepted in a path. Ids that carry a remote
+/// session's URL (a proxy's; two of them in a unified pair over proxies)
+/// run to several hundred characters.
+const MAX_UPLOAD_ID_LEN: usize = 4096;
 
 /// An endpoint of the distribution API, with its path parameters validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,6 +289,10 @@ mod tests {
             panic!("{loc}")
         };
         assert_eq!(id, "id with/slash");
+        // A proxy's id carries a remote session URL; a unified pair, two.
+        let long = "a".repeat(3000);
+        let loc = upload_location(&repo("a/b"), &long);
+        assert!(matches!(Route::parse(&loc), Ok(Route::Upload { id, .. }) if id == long));
     }
 
     #[test]
