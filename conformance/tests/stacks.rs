@@ -15,6 +15,43 @@ fn config() -> Config {
     config
 }
 
+/// The push checks that pass through a proxy to `docker-registry`: all but
+/// `push_manifest_sha512` (distribution 2.8 hashes manifests with sha256
+/// only; asserted in `proxy_distribution`).
+macro_rules! push_checks_docker_registry_passes {
+    ($setup:path) => {
+        oci_conformance::conformance_tests!($setup;
+            push::push_blob_monolithic,
+            push::push_blob_single_post,
+            push::push_blob_chunked,
+            push::push_blob_chunked_last_in_put,
+            push::push_blob_chunk_out_of_order,
+            push::push_blob_chunk_out_of_order_first,
+            push::push_blob_chunk_repeated,
+            push::push_blob_upload_status,
+            push::push_blob_upload_resume,
+            push::push_blob_upload_id_unreserved,
+            push::push_blob_digest_mismatch,
+            push::push_blob_sha512,
+            push::push_blob_empty,
+            push::push_blob_upload_cancel,
+            push::push_blob_mount,
+            push::push_blob_mount_unknown,
+            push::push_blob_mount_without_from,
+            push::push_errors_are_spec_json,
+            push::push_manifest_by_tag,
+            push::push_manifest_by_digest,
+            push::push_manifest_several_tags,
+            push::push_manifest_invalid,
+            push::push_manifest_blob_unknown,
+            push::push_manifest_digest_mismatch,
+            push::push_manifest_with_subject,
+            push::push_manifest_with_missing_subject,
+            push::push_index,
+        );
+    };
+}
+
 mod mem {
     use super::*;
 
@@ -174,34 +211,8 @@ mod proxy_distribution {
 
     oci_conformance::pull_conformance_tests!(target);
     oci_conformance::discovery_conformance_tests!(target);
+    push_checks_docker_registry_passes!(target);
     oci_conformance::conformance_tests!(target;
-        push::push_blob_monolithic,
-        push::push_blob_single_post,
-        push::push_blob_chunked,
-        push::push_blob_chunked_last_in_put,
-        push::push_blob_chunk_out_of_order,
-        push::push_blob_chunk_out_of_order_first,
-        push::push_blob_chunk_repeated,
-        push::push_blob_upload_status,
-        push::push_blob_upload_resume,
-        push::push_blob_upload_id_unreserved,
-        push::push_blob_digest_mismatch,
-        push::push_blob_sha512,
-        push::push_blob_empty,
-        push::push_blob_upload_cancel,
-        push::push_blob_mount,
-        push::push_blob_mount_unknown,
-        push::push_blob_mount_without_from,
-        push::push_errors_are_spec_json,
-        push::push_manifest_by_tag,
-        push::push_manifest_by_digest,
-        push::push_manifest_several_tags,
-        push::push_manifest_invalid,
-        push::push_manifest_blob_unknown,
-        push::push_manifest_digest_mismatch,
-        push::push_manifest_with_subject,
-        push::push_manifest_with_missing_subject,
-        push::push_index,
         management::management_delete_manifest,
         management::management_delete_manifest_untags,
         management::management_delete_unknown_manifest,
@@ -309,4 +320,29 @@ mod immutable {
             .expect_error(403, ErrorCode::Denied);
         push::expect_manifest(&t, "fixed", &image.manifest).await;
     }
+}
+
+/// `unify:` over two proxies to `docker-registry`, push workflow: the
+/// unified upload id joins two encoded distribution session URLs, the
+/// longest ids any stack hands out.
+mod unify_proxies_distribution {
+    use super::*;
+
+    pub async fn target() -> Target {
+        let a = oci_conformance::distribution::start()
+            .await
+            .unwrap_or_else(|e| panic!("cannot start docker-registry: {e}"));
+        let b = oci_conformance::distribution::start()
+            .await
+            .unwrap_or_else(|e| panic!("cannot start docker-registry: {e}"));
+        let spec = format!("unify:proxy:{},proxy:{}", a.url(), b.url());
+        let registry = oci_conformance::store::open_store(&spec)
+            .await
+            .expect("unify store");
+        let front = oci_server::TestServer::start(registry).await;
+        let url = front.url();
+        Target::new(&url, config(), Some(Box::new((a, b, front))))
+    }
+
+    push_checks_docker_registry_passes!(target);
 }
