@@ -97,8 +97,8 @@ impl ChunkedWriter {
         }
     }
 
-    /// Reopens the upload `id` (a Location URL or a uuid) where the
-    /// registry says it stands.
+    /// Reopens the upload `id` (one this client handed out, a Location URL
+    /// or a uuid) where the registry says it stands.
     pub(crate) async fn resume(client: Client, repo: RepoName, id: &str) -> Result<ChunkedWriter> {
         let uploads = uploads_path(&repo);
         let url = if let Some(decoded) = decode_id(id) {
@@ -115,7 +115,7 @@ impl ChunkedWriter {
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(unknown_upload(id));
             }
-            client.url(&format!("/v2/{repo}/blobs/uploads/{id}"), &[])?
+            client.url(&format!("{uploads}{id}"), &[])?
         };
         // One path segment after the uploads path, never one that climbs
         // out of it.
@@ -297,5 +297,25 @@ impl BlobWriter for ChunkedWriter {
             .upload_offsets
             .remember(&self.id, self.offset);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_ids_decode_and_bare_ids_do_not() {
+        let tail = "f8f4ca43-15bb-4315-b2b4-65fe68b618a3?_state=kW_8D%3D";
+        let id = URL_SAFE_NO_PAD.encode(tail);
+        assert!(oci_core::upload_id::is_valid(&id), "{id}");
+        assert_eq!(decode_id(&id).as_deref(), Some(tail));
+        for bare in [
+            "f8f4ca43-15bb-4315-b2b4-65fe68b618a3",
+            "0123456789abcdef0123456789abcdef",
+            "u1",
+        ] {
+            assert_eq!(decode_id(bare), None, "{bare}");
+        }
     }
 }
