@@ -124,8 +124,10 @@ fn decode_segment(segment: &str) -> Result<String> {
 }
 
 /// Validates an upload id path segment: the id is opaque, but it must be
-/// non-empty, of bounded length and free of control characters. Ids are
-/// percent-encoded in `Location`, so any string a registry hands out works.
+/// non-empty, of bounded length and free of control characters. Stores
+/// hand out ids of unreserved characters only ([`oci_core::upload_id`]),
+/// which no client's URL handling changes; `Location` still percent-encodes
+/// anything else, for clients that send it back as given.
 fn upload_id(segment: &str) -> Result<String> {
     let unknown = || {
         Error::new(
