@@ -3,6 +3,11 @@
 //!
 //! The checks move small bodies only (kilobytes), so responses are collected
 //! into memory here; this is test tooling, not a transfer path.
+//!
+//! A client follows URLs in one of two [`UrlMode`]s: as sent, or the way Go
+//! clients (resty, used by the official conformance suite) do, with the path
+//! percent-decoded before the request goes out. A registry whose upload
+//! `Location` only works as sent fails every upload flow in the second mode.
 
 use std::fmt;
 
@@ -16,29 +21,123 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use oci_core::{ErrorBody, ErrorCode};
 
+/// How a client treats the path of a URL it is given (a `Location` it
+/// follows, or a path it built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UrlMode {
+    /// Percent-decode the path, then escape again only what a path cannot
+    /// hold, as Go's `net/url` round trip in resty does: `%2F` becomes `/`,
+    /// `%3A` becomes `:`. The suite's own paths carry no escapes, so only
+    /// followed `Location`s change. The default: real clients do this.
+    #[default]
+    Decoding,
+    /// Send every URL exactly as given.
+    AsSent,
+}
+
+impl UrlMode {
+    /// The URL this mode sends for `url` (absolute, or a path with a query).
+    pub fn apply(self, url: &str) -> String {
+        match self {
+            UrlMode::AsSent => url.to_owned(),
+            UrlMode::Decoding => {
+                let (before_path, rest) = match url.find("://") {
+                    Some(i) => {
+                        let after = &url[i + 3..];
+                        let host_end = after.find('/').map_or(url.len(), |j| i + 3 + j);
+                        url.split_at(host_end)
+                    }
+                    None => ("", url),
+                };
+                let (path, query) = match rest.split_once('?') {
+                    Some((p, q)) => (p, Some(q)),
+                    None => (rest, None),
+                };
+                let mut out = format!("{before_path}{}", decode_path(path));
+                if let Some(q) = query {
+                    out.push('?');
+                    out.push_str(q);
+                }
+                out
+            }
+        }
+    }
+}
+
+/// A path with every `%XX` decoded, then every byte a path may not hold
+/// (outside RFC 3986 `pchar` and `/`) escaped again.
+fn decode_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                decoded.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for b in decoded {
+        let plain = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+        if plain {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A client bound to one registry root URL, with optional basic auth.
 #[derive(Clone)]
 pub struct Client {
     root: String,
     auth: Option<HeaderValue>,
+    mode: UrlMode,
     http: HyperClient<HttpConnector, Full<Bytes>>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("root", &self.root).finish()
+        f.debug_struct("Client")
+            .field("root", &self.root)
+            .field("mode", &self.mode)
+            .finish()
     }
 }
 
 impl Client {
-    /// A client for the registry at `root` (e.g. `http://127.0.0.1:5000`).
+    /// A client for the registry at `root` (e.g. `http://127.0.0.1:5000`),
+    /// in the default [`UrlMode`].
     pub fn new(root: &str) -> Client {
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
         Client {
             root: root.trim_end_matches('/').to_owned(),
             auth: None,
+            mode: UrlMode::default(),
             http,
         }
+    }
+
+    /// The same client treating URLs in `mode`.
+    pub fn with_mode(mut self, mode: UrlMode) -> Client {
+        self.mode = mode;
+        self
+    }
+
+    /// How this client treats the URLs it follows.
+    pub fn mode(&self) -> UrlMode {
+        self.mode
     }
 
     /// The same client sending `Authorization: Basic …` on every request.
@@ -55,10 +154,12 @@ impl Client {
     }
 
     /// Starts a request; `target` is a path (`/v2/…`) or an absolute URL,
-    /// as a `Location` header may be either.
+    /// as a `Location` header may be either. The client's [`UrlMode`]
+    /// decides what is sent.
     pub fn request(&self, method: Method, target: &str) -> RequestBuilder<'_> {
+        let target = self.mode.apply(target);
         let url = if target.starts_with("http://") || target.starts_with("https://") {
-            target.to_owned()
+            target
         } else {
             format!("{}{}", self.root, target)
         };
@@ -176,6 +277,24 @@ impl RequestBuilder<'_> {
     }
 }
 
+/// The error codes of the distribution spec's table.
+pub const SPEC_ERROR_CODES: [&str; 14] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+];
+
 /// A collected response, with the request it answers kept for messages.
 #[derive(Debug)]
 pub struct Response {
@@ -254,10 +373,49 @@ impl Response {
         self
     }
 
+    /// Asserts the body is the spec's error JSON, strictly:
+    /// `{"errors":[{"code":C,"message":M,…},…]}` with at least one entry,
+    /// every `code` one of the spec's codes (or `RANGE_INVALID` on a 416,
+    /// as distribution answers) and every `message` a string.
+    pub fn expect_spec_error_body(&self) -> &Self {
+        let body = self.json();
+        let entries = body["errors"].as_array().unwrap_or_else(|| {
+            panic!(
+                "{}: error body has no errors array: {:?}",
+                self.what,
+                self.body_text()
+            )
+        });
+        assert!(
+            !entries.is_empty(),
+            "{}: error body with no errors",
+            self.what
+        );
+        for entry in entries {
+            let code = entry["code"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: error entry without a code: {entry}", self.what));
+            let known = SPEC_ERROR_CODES.contains(&code)
+                || (code == "RANGE_INVALID" && self.status.as_u16() == 416);
+            assert!(
+                known,
+                "{}: error code {code:?} is not one of the spec's",
+                self.what
+            );
+            assert!(
+                entry["message"].is_string(),
+                "{}: error entry without a message string: {entry}",
+                self.what
+            );
+        }
+        self
+    }
+
     /// Asserts the status and that the body is the spec's error JSON whose
     /// first (or any) entry carries `code`.
     pub fn expect_error(&self, status: u16, code: ErrorCode) -> &Self {
         self.expect_status(status);
+        self.expect_spec_error_body();
         let body: ErrorBody = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "{}: error body is not the spec's JSON ({e}): {:?}",
@@ -272,5 +430,28 @@ impl Response {
             body.errors
         );
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_mode_decodes_paths_only() {
+        let loc = "/v2/a/blobs/uploads/http%3A%2F%2Fh%3A1%2Fx%20y?_state=a%2Fb";
+        assert_eq!(UrlMode::AsSent.apply(loc), loc);
+        assert_eq!(
+            UrlMode::Decoding.apply(loc),
+            "/v2/a/blobs/uploads/http://h:1/x%20y?_state=a%2Fb"
+        );
+        assert_eq!(
+            UrlMode::Decoding.apply("http://127.0.0.1:5/v2/a/blobs/uploads/a%2Fb"),
+            "http://127.0.0.1:5/v2/a/blobs/uploads/a/b"
+        );
+        assert_eq!(
+            UrlMode::Decoding.apply("/v2/a/blobs/uploads/abc-_.~09"),
+            "/v2/a/blobs/uploads/abc-_.~09"
+        );
     }
 }

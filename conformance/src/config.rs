@@ -3,6 +3,8 @@
 
 use std::env;
 
+use crate::client::UrlMode;
+
 /// One of the spec's four workflows; each can be switched off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workflow {
@@ -55,6 +57,9 @@ pub struct Config {
     /// `OCI_DELETE_MANIFEST_BEFORE_BLOBS`: delete manifests before the blobs
     /// they name (some registries refuse to delete a referenced blob).
     pub delete_manifest_before_blobs: bool,
+    /// `OCI_DECODE_LOCATION`: follow URLs with their path percent-decoded,
+    /// as Go clients do (the default), or, when `0`, exactly as sent.
+    pub url_mode: UrlMode,
     disabled: Vec<Workflow>,
 }
 
@@ -67,6 +72,7 @@ impl Default for Config {
             username: None,
             password: None,
             delete_manifest_before_blobs: true,
+            url_mode: UrlMode::Decoding,
             disabled: Vec::new(),
         }
     }
@@ -102,6 +108,11 @@ impl Config {
                 "OCI_DELETE_MANIFEST_BEFORE_BLOBS",
                 defaults.delete_manifest_before_blobs,
             ),
+            url_mode: if flag("OCI_DECODE_LOCATION", true) {
+                UrlMode::Decoding
+            } else {
+                UrlMode::AsSent
+            },
             disabled,
         }
     }
@@ -129,6 +140,7 @@ mod tests {
             "OCI_TEST_PUSH" => Some("0".into()),
             "OCI_NAMESPACE" => Some("me/repo".into()),
             "OCI_DELETE_MANIFEST_BEFORE_BLOBS" => Some("false".into()),
+            "OCI_DECODE_LOCATION" => Some("0".into()),
             _ => None,
         });
         assert!(c.enabled(Workflow::Pull));
@@ -137,5 +149,7 @@ mod tests {
         assert_eq!(c.crossmount_namespace, "conformance/crossmount");
         assert!(!c.delete_manifest_before_blobs);
         assert!(c.root_url.is_none());
+        assert_eq!(c.url_mode, UrlMode::AsSent);
+        assert_eq!(Config::from_lookup(|_| None).url_mode, UrlMode::Decoding);
     }
 }

@@ -243,3 +243,68 @@ pub async fn discovery_referrers_unknown_subject(t: &Target) {
         resp.what
     );
 }
+
+/// `?n=0`: no tags (an empty or absent list), and no `Link` to a next page
+/// that would again hold none.
+pub async fn discovery_tags_n_zero(t: &Target) {
+    seed_tags(t).await;
+    let resp = t
+        .client()
+        .get(&with_query(&routes::tags(t.repo()), "n=0"))
+        .send()
+        .await;
+    assert!(tags_of(t, &resp).is_empty(), "{}: tags for n=0", resp.what);
+}
+
+/// `?last=` at or past the last tag: an empty list and no `Link`.
+pub async fn discovery_tags_last_past_end(t: &Target) {
+    seed_tags(t).await;
+    for last in [TAGS[4], "zulu"] {
+        let url = with_query(&routes::tags(t.repo()), &format!("n=2&last={last}"));
+        let resp = t.client().get(&url).send().await;
+        assert!(tags_of(t, &resp).is_empty(), "{}: tags", resp.what);
+        assert_eq!(resp.header("link"), None, "{}: Link", resp.what);
+    }
+}
+
+/// `?last=` naming no tag: the list starts after where it would sort.
+pub async fn discovery_tags_last_not_a_tag(t: &Target) {
+    seed_tags(t).await;
+    let url = with_query(&routes::tags(t.repo()), "n=10&last=bz");
+    let resp = t.client().get(&url).send().await;
+    assert_eq!(tags_of(t, &resp), &TAGS[2..], "{}: tags", resp.what);
+    let url = with_query(&routes::tags(t.repo()), "last=0");
+    let resp = t.client().get(&url).send().await;
+    assert_eq!(tags_of(t, &resp), TAGS, "{}: tags", resp.what);
+}
+
+/// The referrers of a digest nothing refers to, filtered by an artifact
+/// type: 200 with an empty index.
+pub async fn discovery_referrers_unknown_subject_filtered(t: &Target) {
+    seed_referrers(t).await;
+    let absent = Manifest::new(media::OCI_MANIFEST, Blob::random(64).data);
+    let query = format!("artifactType={}", wire::encode_query_value(SBOM));
+    let resp = get_referrers(t, &absent, Some(&query)).await;
+    assert!(
+        referrer_descriptors(&resp).is_empty(),
+        "{}: referrers of an unknown subject",
+        resp.what
+    );
+}
+
+/// A filter no referrer matches: 200 with an empty index, and the filter
+/// reported as applied.
+pub async fn discovery_referrers_filter_matches_none(t: &Target) {
+    let r = seed_referrers(t).await;
+    let query = format!(
+        "artifactType={}",
+        wire::encode_query_value("application/vnd.example.none")
+    );
+    let resp = get_referrers(t, &r.subject.manifest, Some(&query)).await;
+    assert!(
+        referrer_descriptors(&resp).is_empty(),
+        "{}: referrers",
+        resp.what
+    );
+    resp.expect_header(wire::OCI_FILTERS_APPLIED, "artifactType");
+}

@@ -9,12 +9,17 @@ pub use oci_testbed::distribution::{BINARY, Distribution, Setup};
 use crate::config::Config;
 use crate::target::Target;
 
+/// A fresh registry (plain http, no auth), started off the async runtime.
+pub async fn start() -> io::Result<Distribution> {
+    tokio::task::spawn_blocking(|| Distribution::start(Setup::default()))
+        .await
+        .map_err(io::Error::other)?
+}
+
 /// A target on a fresh registry (plain http, no auth); the registry lives
 /// as long as the target.
 pub async fn target(config: Config) -> io::Result<Target> {
-    let registry = tokio::task::spawn_blocking(|| Distribution::start(Setup::default()))
-        .await
-        .map_err(io::Error::other)??;
+    let registry = start().await?;
     let url = registry.url();
     Ok(Target::new(&url, config, Some(Box::new(registry))))
 }

@@ -12,7 +12,9 @@
 //! `OCI_ROOT_URL`, `OCI_NAMESPACE`, `OCI_CROSSMOUNT_NAMESPACE`,
 //! `OCI_USERNAME`/`OCI_PASSWORD`, `OCI_TEST_PULL`, `OCI_TEST_PUSH`,
 //! `OCI_TEST_CONTENT_DISCOVERY`, `OCI_TEST_CONTENT_MANAGEMENT` and
-//! `OCI_DELETE_MANIFEST_BEFORE_BLOBS` (see [`Config`]).
+//! `OCI_DELETE_MANIFEST_BEFORE_BLOBS`, and `OCI_DECODE_LOCATION` (`0`
+//! follows `Location`s exactly as sent instead of percent-decoding their
+//! path as Go clients do; see [`UrlMode`] and [`Config`]).
 //!
 //! ```no_run
 //! # async fn run() {
@@ -37,7 +39,7 @@ pub mod target;
 
 use std::sync::Arc;
 
-pub use client::{Client, Response};
+pub use client::{Client, Response, UrlMode};
 pub use config::{Config, Workflow};
 pub use distribution::Distribution;
 pub use target::Target;
@@ -98,9 +100,22 @@ macro_rules! conformance_tests {
     };
 }
 
-/// Generates a test for every check of the suite (see [`conformance_tests!`]).
+/// Generates a test for every check of the suite (see [`conformance_tests!`]):
+/// the four workflows' macros together.
 #[macro_export]
 macro_rules! all_conformance_tests {
+    ($setup:path) => {
+        $crate::pull_conformance_tests!($setup);
+        $crate::push_conformance_tests!($setup);
+        $crate::discovery_conformance_tests!($setup);
+        $crate::management_conformance_tests!($setup);
+    };
+}
+
+/// Generates a test for every check of the pull workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! pull_conformance_tests {
     ($setup:path) => {
         $crate::conformance_tests!($setup;
             pull::pull_api_root,
@@ -118,18 +133,36 @@ macro_rules! all_conformance_tests {
             pull::pull_manifest_unknown_digest,
             pull::pull_blob_unknown,
             pull::pull_unknown_repository,
+            pull::pull_manifest_invalid_reference,
+            pull::pull_errors_are_spec_json,
+        );
+    };
+}
+
+/// Generates a test for every check of the push workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! push_conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!($setup;
             push::push_blob_monolithic,
             push::push_blob_single_post,
             push::push_blob_chunked,
             push::push_blob_chunked_last_in_put,
             push::push_blob_chunk_out_of_order,
+            push::push_blob_chunk_out_of_order_first,
+            push::push_blob_chunk_repeated,
             push::push_blob_upload_status,
+            push::push_blob_upload_resume,
+            push::push_blob_upload_id_unreserved,
             push::push_blob_digest_mismatch,
             push::push_blob_sha512,
             push::push_blob_empty,
             push::push_blob_upload_cancel,
             push::push_blob_mount,
             push::push_blob_mount_unknown,
+            push::push_blob_mount_without_from,
+            push::push_errors_are_spec_json,
             push::push_manifest_by_tag,
             push::push_manifest_by_digest,
             push::push_manifest_sha512,
@@ -140,14 +173,39 @@ macro_rules! all_conformance_tests {
             push::push_manifest_with_subject,
             push::push_manifest_with_missing_subject,
             push::push_index,
+        );
+    };
+}
+
+/// Generates a test for every check of the content discovery workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! discovery_conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!($setup;
             discovery::discovery_tags_list,
             discovery::discovery_tags_paginated,
             discovery::discovery_tags_last,
+            discovery::discovery_tags_n_zero,
+            discovery::discovery_tags_last_past_end,
+            discovery::discovery_tags_last_not_a_tag,
             discovery::discovery_tags_unknown_repository,
             discovery::discovery_referrers,
             discovery::discovery_referrers_filtered,
             discovery::discovery_referrers_index_artifact,
             discovery::discovery_referrers_unknown_subject,
+            discovery::discovery_referrers_unknown_subject_filtered,
+            discovery::discovery_referrers_filter_matches_none,
+        );
+    };
+}
+
+/// Generates a test for every check of the content management workflow (see
+/// [`conformance_tests!`]).
+#[macro_export]
+macro_rules! management_conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!($setup;
             management::management_delete_manifest,
             management::management_delete_manifest_untags,
             management::management_delete_tag,
@@ -155,6 +213,7 @@ macro_rules! all_conformance_tests {
             management::management_delete_blobs,
             management::management_delete_unknown_blob,
             management::management_delete_referrer,
+            management::management_delete_invalid_reference,
         );
     };
 }

@@ -126,3 +126,17 @@ pub async fn management_delete_referrer(t: &Target) {
     );
     assert_eq!(left[0]["mediaType"], media::OCI_MANIFEST, "{}", resp.what);
 }
+
+/// DELETE of a manifest by a reference that cannot name one: 404
+/// MANIFEST_UNKNOWN, and nothing else is touched.
+pub async fn management_delete_invalid_reference(t: &Target) {
+    let image = seed::seeded_image(t, "exists").await;
+    delete_manifest(t, crate::pull::INVALID_REFERENCE)
+        .await
+        .expect_error(404, ErrorCode::ManifestUnknown);
+    assert_eq!(
+        manifest_status(t, &image.manifest.digest().to_string()).await,
+        200,
+        "the repository's manifest survives"
+    );
+}

@@ -212,3 +212,47 @@ pub async fn pull_unknown_repository(t: &Target) {
         resp.what
     );
 }
+
+/// A reference that is neither a valid tag nor a digest, as the official
+/// suite's `nonexistentManifest`.
+pub const INVALID_REFERENCE: &str = ".INVALID_MANIFEST_NAME";
+
+/// GET and HEAD of a manifest by a reference that cannot name one (neither
+/// a tag nor a digest): 404 MANIFEST_UNKNOWN, as for any manifest that
+/// does not exist.
+pub async fn pull_manifest_invalid_reference(t: &Target) {
+    seed::seeded_image(t, "exists").await;
+    for reference in [INVALID_REFERENCE, "-dash-first", "sha256:totallywrong"] {
+        get_manifest(t, reference, false)
+            .await
+            .expect_error(404, ErrorCode::ManifestUnknown);
+        get_manifest(t, reference, true).await.expect_status(404);
+    }
+}
+
+/// Every error a read answers with a 4xx carries the spec's JSON error body
+/// (HEAD answers carry no body).
+pub async fn pull_errors_are_spec_json(t: &Target) {
+    seed::seeded_image(t, "exists").await;
+    let unknown = Blob::random(16).digest;
+    let paths = [
+        routes::manifest(t.repo(), "does-not-exist"),
+        routes::manifest(t.repo(), &unknown.to_string()),
+        routes::manifest(t.repo(), INVALID_REFERENCE),
+        routes::blob(t.repo(), &unknown),
+        routes::manifest(&t.fresh_repo(), "latest"),
+        routes::tags(&t.fresh_repo()),
+        format!("/v2/{}/blobs/sha256:not-a-digest", t.repo()),
+        "/v2/UPPER/case/manifests/latest".to_owned(),
+    ];
+    for path in &paths {
+        let resp = t.client().get(path).send().await;
+        assert!(
+            resp.status.is_client_error(),
+            "{}: expected a 4xx, got {}",
+            resp.what,
+            resp.status
+        );
+        resp.expect_spec_error_body();
+    }
+}

@@ -261,6 +261,7 @@ pub async fn push_blob_mount_unknown(t: &Target) {
         .send()
         .await;
     resp.expect_status(202);
+    expect_unreserved_upload_id(&resp);
     let done = t
         .client()
         .put(&with_query(
@@ -404,4 +405,229 @@ pub async fn push_index(t: &Target) {
     let resp = seed::put_manifest(t, t.repo(), "both", &index).await;
     expect_manifest_created(&resp, &index);
     expect_manifest(t, "both", &index).await;
+}
+
+/// The upload id of a session `Location`: its last path segment.
+pub fn upload_id_of(location: &str) -> &str {
+    let path = location.split(['?', '#']).next().unwrap_or_default();
+    path.rsplit('/').next().unwrap_or_default()
+}
+
+/// Asserts a session `Location`'s id is non-empty and holds only
+/// unreserved characters (`A-Z a-z 0-9 - . _ ~`), so that no client's URL
+/// handling (decoding, normalising) can change it.
+pub fn expect_unreserved_upload_id(resp: &Response) {
+    let location = resp.location();
+    let id = upload_id_of(location);
+    assert!(
+        oci_core::upload_id::is_valid(id),
+        "{}: upload id {id:?} of Location {location:?} is empty or holds characters \
+         outside A-Z a-z 0-9 - . _ ~",
+        resp.what
+    );
+}
+
+/// Every upload id handed out (on POST, after each PATCH, on a status GET)
+/// holds only unreserved characters.
+pub async fn push_blob_upload_id_unreserved(t: &Target) {
+    let started = start_upload(t).await;
+    expect_unreserved_upload_id(&started);
+    let size = chunk_size(&started);
+    let blob = Blob::random(size * 2);
+    let first = patch_chunk(t, started.location(), 0, blob.data.slice(..size)).await;
+    first.expect_status(202);
+    expect_unreserved_upload_id(&first);
+    let status = t.client().get(first.location()).send().await;
+    status.expect_status(204);
+    expect_unreserved_upload_id(&status);
+    let resp = t
+        .client()
+        .put(&with_query(
+            status.location(),
+            &format!("digest={}", blob.digest),
+        ))
+        .header(CONTENT_TYPE, media::OCTET_STREAM)
+        .header(CONTENT_RANGE, format!("{size}-{}", 2 * size - 1))
+        .body(blob.data.slice(size..))
+        .send()
+        .await;
+    expect_blob_created(&resp, &blob.digest);
+}
+
+/// A first chunk that does not start at byte 0: 416, as in the official
+/// suite's out-of-order check (POST with `Content-Length: 0`, then the
+/// second chunk).
+pub async fn push_blob_chunk_out_of_order_first(t: &Target) {
+    let started = t
+        .client()
+        .post(&routes::uploads(t.repo()))
+        .header(http::header::CONTENT_LENGTH, "0")
+        .send()
+        .await;
+    started.expect_status(202);
+    let size = chunk_size(&started);
+    let blob = Blob::random(size * 2);
+    let resp = patch_chunk(t, started.location(), size as u64, blob.data.slice(size..)).await;
+    resp.expect_status(416);
+}
+
+/// The same chunk sent twice: the second is refused with 416, and the
+/// upload still completes from where it stands.
+pub async fn push_blob_chunk_repeated(t: &Target) {
+    let started = start_upload(t).await;
+    let size = chunk_size(&started);
+    let blob = Blob::random(size * 2);
+    let first = patch_chunk(t, started.location(), 0, blob.data.slice(..size)).await;
+    first.expect_status(202);
+    let location = first.location().to_owned();
+    patch_chunk(t, &location, 0, blob.data.slice(..size))
+        .await
+        .expect_status(416);
+    let status = t.client().get(&location).send().await;
+    status
+        .expect_status(204)
+        .expect_header("range", &wire::upload_range(size as u64));
+    let rest = patch_chunk(t, status.location(), size as u64, blob.data.slice(size..)).await;
+    rest.expect_status(202);
+    let resp = t
+        .client()
+        .put(&with_query(
+            rest.location(),
+            &format!("digest={}", blob.digest),
+        ))
+        .send()
+        .await;
+    expect_blob_created(&resp, &blob.digest);
+    expect_blob(t, t.repo(), &blob).await;
+}
+
+/// An upload left after a chunk and picked up again by a fresh client:
+/// GET on the session answers 204 with `Range` and `Location`, and the
+/// upload finishes from that `Location`.
+pub async fn push_blob_upload_resume(t: &Target) {
+    let started = start_upload(t).await;
+    let size = chunk_size(&started);
+    let blob = Blob::random(size * 3);
+    let first = patch_chunk(t, started.location(), 0, blob.data.slice(..size)).await;
+    first.expect_status(202);
+    let second = patch_chunk(
+        t,
+        first.location(),
+        size as u64,
+        blob.data.slice(size..2 * size),
+    )
+    .await;
+    second.expect_status(202);
+    // A new client, as after a restart, with only the last Location.
+    let fresh = crate::client::Client::new(t.client().root()).with_mode(t.client().mode());
+    let status = fresh.get(second.location()).send().await;
+    status
+        .expect_status(204)
+        .expect_header("range", &wire::upload_range(2 * size as u64));
+    assert!(status.body.is_empty(), "{}: 204 with a body", status.what);
+    let resp = fresh
+        .put(&with_query(
+            status.location(),
+            &format!("digest={}", blob.digest),
+        ))
+        .header(CONTENT_TYPE, media::OCTET_STREAM)
+        .header(CONTENT_RANGE, format!("{}-{}", 2 * size, 3 * size - 1))
+        .body(blob.data.slice(2 * size..))
+        .send()
+        .await;
+    expect_blob_created(&resp, &blob.digest);
+    expect_blob(t, t.repo(), &blob).await;
+}
+
+/// `POST ?mount=` without `from`: a registry with automatic content
+/// discovery mounts the blob (201); one without opens a session (202)
+/// that then takes the blob. Both are the spec's.
+pub async fn push_blob_mount_without_from(t: &Target) {
+    let blob = Blob::random(2200);
+    seed::push_blob(t, t.cross_repo(), &blob).await;
+    let query = format!("mount={}", blob.digest);
+    let resp = t
+        .client()
+        .post(&with_query(&routes::uploads(t.repo()), &query))
+        .send()
+        .await;
+    match resp.status.as_u16() {
+        201 => expect_blob_created(&resp, &blob.digest),
+        202 => {
+            expect_unreserved_upload_id(&resp);
+            let done = t
+                .client()
+                .put(&with_query(
+                    resp.location(),
+                    &format!("digest={}", blob.digest),
+                ))
+                .header(CONTENT_TYPE, media::OCTET_STREAM)
+                .body(blob.data.clone())
+                .send()
+                .await;
+            expect_blob_created(&done, &blob.digest);
+        }
+        _ => panic!(
+            "{}: expected 201 (mounted) or 202 (a session), got {} with body {:?}",
+            resp.what,
+            resp.status,
+            resp.body_text()
+        ),
+    }
+    expect_blob(t, t.repo(), &blob).await;
+}
+
+/// Every error an upload or a manifest write answers with a 4xx carries
+/// the spec's JSON error body.
+pub async fn push_errors_are_spec_json(t: &Target) {
+    let blob = Blob::random(1000);
+    let wrong = Blob::random(16).digest;
+    let mut answers = Vec::new();
+    // A digest that does not match.
+    let started = start_upload(t).await;
+    answers.push(
+        t.client()
+            .put(&with_query(started.location(), &format!("digest={wrong}")))
+            .header(CONTENT_TYPE, media::OCTET_STREAM)
+            .body(blob.data.clone())
+            .send()
+            .await,
+    );
+    // A chunk out of order.
+    let started = start_upload(t).await;
+    answers.push(patch_chunk(t, started.location(), 10, blob.data.slice(10..)).await);
+    // An unknown session.
+    let unknown_session = format!("{}0123456789abcdef", routes::uploads(t.repo()));
+    answers.push(t.client().get(&unknown_session).send().await);
+    // A manifest that is not JSON, one naming missing blobs, one under a
+    // reference that cannot be a tag.
+    answers.push(
+        t.client()
+            .put(&routes::manifest(t.repo(), "broken"))
+            .header(CONTENT_TYPE, media::OCI_MANIFEST)
+            .body(bytes::Bytes::from_static(
+                b"{\"schemaVersion\": 2, \"layers\": 7",
+            ))
+            .send()
+            .await,
+    );
+    let image = Image::random();
+    answers.push(seed::put_manifest(t, t.repo(), "orphan", &image.manifest).await);
+    answers.push(
+        t.client()
+            .put(&routes::manifest(t.repo(), "sha256:totallywrong"))
+            .header(CONTENT_TYPE, media::OCI_MANIFEST)
+            .body(image.manifest.bytes.clone())
+            .send()
+            .await,
+    );
+    for resp in &answers {
+        assert!(
+            resp.status.is_client_error(),
+            "{}: expected a 4xx, got {}",
+            resp.what,
+            resp.status
+        );
+        resp.expect_spec_error_body();
+    }
 }

@@ -38,7 +38,7 @@ impl Target {
         config: Config,
         keep_alive: Option<Box<dyn Any + Send + Sync>>,
     ) -> Target {
-        let mut client = Client::new(root_url);
+        let mut client = Client::new(root_url).with_mode(config.url_mode);
         if let Some(user) = &config.username {
             client = client.with_basic_auth(user, config.password.as_deref().unwrap_or(""));
         }
@@ -61,7 +61,7 @@ impl Target {
     /// The same target, seeded through another URL that reaches the same
     /// content (for read-only registries: the store behind them).
     pub fn seeded_through(mut self, url: &str) -> Target {
-        self.seeder = Some(Client::new(url));
+        self.seeder = Some(Client::new(url).with_mode(self.config.url_mode));
         self
     }
 

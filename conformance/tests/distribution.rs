@@ -32,11 +32,14 @@ oci_conformance::conformance_tests!(target;
     push::push_blob_chunked,
     push::push_blob_chunked_last_in_put,
     push::push_blob_upload_status,
+    push::push_blob_upload_resume,
+    push::push_blob_upload_id_unreserved,
     push::push_blob_digest_mismatch,
     push::push_blob_empty,
     push::push_blob_upload_cancel,
     push::push_blob_mount,
     push::push_blob_mount_unknown,
+    push::push_blob_mount_without_from,
     push::push_manifest_by_tag,
     push::push_manifest_by_digest,
     push::push_manifest_invalid,
@@ -327,4 +330,204 @@ async fn management_delete_referrer() {
         .await
         .expect_error(404, ErrorCode::ManifestUnknown);
     expect_no_referrers_api(&t, &r.subject.manifest).await;
+}
+
+/// Distribution 2.8 routes manifests only for references that are tags or
+/// digests: any other reference matches no route and answers its router's
+/// plain-text `404 page not found` rather than the spec's JSON error (a 404
+/// all the same, which is what clients and the official suite check).
+fn expect_unrouted(resp: &oci_conformance::Response) {
+    resp.expect_status(404);
+    assert_eq!(
+        resp.header("content-type").map(media::essence).as_deref(),
+        Some("text/plain"),
+        "{}",
+        resp.what
+    );
+}
+
+/// See [`expect_unrouted`]: GET and HEAD by an invalid reference are 404.
+#[tokio::test]
+async fn pull_manifest_invalid_reference() {
+    let t = target().await;
+    seed::seeded_image(&t, "exists").await;
+    for reference in [pull::INVALID_REFERENCE, "-dash-first"] {
+        expect_unrouted(&pull::get_manifest(&t, reference, false).await);
+        pull::get_manifest(&t, reference, true)
+            .await
+            .expect_status(404);
+    }
+    // A digest-like reference with a bad encoding does match the route (as a
+    // tag, `:` and all) and then fails in storage: a 500 UNKNOWN whose detail
+    // shows the storage path.
+    let resp = pull::get_manifest(&t, "sha256:totallywrong", false).await;
+    resp.expect_status(500);
+    assert!(
+        resp.body_text().contains("UNKNOWN"),
+        "{}: {}",
+        resp.what,
+        resp.body_text()
+    );
+}
+
+/// See [`expect_unrouted`]: DELETE by an invalid reference is a 404 too.
+#[tokio::test]
+async fn management_delete_invalid_reference() {
+    let t = target().await;
+    let image = seed::seeded_image(&t, "exists").await;
+    let resp = t
+        .client()
+        .delete(&routes::manifest(t.repo(), pull::INVALID_REFERENCE))
+        .send()
+        .await;
+    expect_unrouted(&resp);
+    push::expect_manifest(&t, "exists", &image.manifest).await;
+}
+
+/// Read errors are the spec's JSON, except on paths distribution does not
+/// route (an invalid reference): see [`expect_unrouted`].
+#[tokio::test]
+async fn pull_errors_are_spec_json() {
+    let t = target().await;
+    seed::seeded_image(&t, "exists").await;
+    let unknown = Blob::random(16).digest;
+    for path in [
+        routes::manifest(t.repo(), "does-not-exist"),
+        routes::manifest(t.repo(), &unknown.to_string()),
+        routes::blob(t.repo(), &unknown),
+        routes::manifest(&t.fresh_repo(), "latest"),
+        routes::tags(&t.fresh_repo()),
+        format!("/v2/{}/blobs/sha256:not-a-digest", t.repo()),
+        "/v2/UPPER/case/manifests/latest".to_owned(),
+    ] {
+        let resp = t.client().get(&path).send().await;
+        assert!(resp.status.is_client_error(), "{}", resp.what);
+        resp.expect_spec_error_body();
+    }
+    let path = routes::manifest(t.repo(), pull::INVALID_REFERENCE);
+    expect_unrouted(&t.client().get(&path).send().await);
+}
+
+/// Distribution 2.8 does not check a chunk's Content-Range (see
+/// [`push_blob_chunk_out_of_order`]): a first chunk declared at an offset
+/// is appended at 0.
+#[tokio::test]
+async fn push_blob_chunk_out_of_order_first() {
+    let t = target().await;
+    let started = push::start_upload(&t).await;
+    let blob = Blob::random(2048);
+    push::patch_chunk(&t, started.location(), 1024, blob.data.slice(1024..))
+        .await
+        .expect_status(202)
+        .expect_header("range", &wire::upload_range(1024));
+}
+
+/// Distribution 2.8 does not check a chunk's Content-Range: the same chunk
+/// sent twice is appended twice (202).
+#[tokio::test]
+async fn push_blob_chunk_repeated() {
+    let t = target().await;
+    let started = push::start_upload(&t).await;
+    let blob = Blob::random(1024);
+    let first = push::patch_chunk(&t, started.location(), 0, blob.data.clone()).await;
+    first.expect_status(202);
+    push::patch_chunk(&t, first.location(), 0, blob.data.clone())
+        .await
+        .expect_status(202)
+        .expect_header("range", &wire::upload_range(2048));
+}
+
+/// Write errors are the spec's JSON; the out-of-order chunk among them is
+/// accepted by distribution 2.8 (see [`push_blob_chunk_out_of_order`]), so
+/// it is left out here.
+#[tokio::test]
+async fn push_errors_are_spec_json() {
+    let t = target().await;
+    let blob = Blob::random(1000);
+    let wrong = Blob::random(16).digest;
+    let started = push::start_upload(&t).await;
+    let mut answers = vec![
+        t.client()
+            .put(&with_query(started.location(), &format!("digest={wrong}")))
+            .header(CONTENT_TYPE, media::OCTET_STREAM)
+            .body(blob.data.clone())
+            .send()
+            .await,
+    ];
+    let unknown_session = format!("{}0123456789abcdef", routes::uploads(t.repo()));
+    answers.push(t.client().get(&unknown_session).send().await);
+    answers.push(
+        t.client()
+            .put(&routes::manifest(t.repo(), "broken"))
+            .header(CONTENT_TYPE, media::OCI_MANIFEST)
+            .body(bytes::Bytes::from_static(
+                b"{\"schemaVersion\": 2, \"layers\": 7",
+            ))
+            .send()
+            .await,
+    );
+    let image = Image::random();
+    answers.push(seed::put_manifest(&t, t.repo(), "orphan", &image.manifest).await);
+    for resp in &answers {
+        assert!(resp.status.is_client_error(), "{}", resp.what);
+        resp.expect_spec_error_body();
+    }
+}
+
+/// Distribution 2.8 ignores `n` (see [`discovery_tags_paginated`]): `n=0`
+/// lists every tag.
+#[tokio::test]
+async fn discovery_tags_n_zero() {
+    let t = target().await;
+    discovery::seed_tags(&t).await;
+    let resp = t
+        .client()
+        .get(&with_query(&routes::tags(t.repo()), "n=0"))
+        .send()
+        .await;
+    assert_eq!(discovery::tags_of(&t, &resp).len(), discovery::TAGS.len());
+}
+
+/// Distribution 2.8 ignores `last` (see [`discovery_tags_last`]): a `last`
+/// past the end lists every tag, with no Link.
+#[tokio::test]
+async fn discovery_tags_last_past_end() {
+    let t = target().await;
+    discovery::seed_tags(&t).await;
+    let url = with_query(&routes::tags(t.repo()), "n=2&last=zulu");
+    let resp = t.client().get(&url).send().await;
+    assert_eq!(discovery::tags_of(&t, &resp).len(), discovery::TAGS.len());
+    assert_eq!(resp.header("link"), None, "{}", resp.what);
+}
+
+/// Distribution 2.8 ignores `last`: one naming no tag lists every tag.
+#[tokio::test]
+async fn discovery_tags_last_not_a_tag() {
+    let t = target().await;
+    discovery::seed_tags(&t).await;
+    let url = with_query(&routes::tags(t.repo()), "n=10&last=bz");
+    let resp = t.client().get(&url).send().await;
+    assert_eq!(discovery::tags_of(&t, &resp).len(), discovery::TAGS.len());
+}
+
+/// See [`expect_no_referrers_api`]; a filter changes nothing.
+#[tokio::test]
+async fn discovery_referrers_unknown_subject_filtered() {
+    let t = target().await;
+    let image = seed::seeded_image(&t, "unrelated").await;
+    let absent = Image::artifact(&image.manifest, "application/x.none");
+    expect_no_referrers_api(&t, &absent.manifest).await;
+}
+
+/// See [`expect_no_referrers_api`]; a filter changes nothing.
+#[tokio::test]
+async fn discovery_referrers_filter_matches_none() {
+    let t = target().await;
+    let r = discovery::seed_referrers(&t).await;
+    let query = format!(
+        "artifactType={}",
+        wire::encode_query_value("application/vnd.example.none")
+    );
+    let resp = discovery::get_referrers(&t, &r.subject.manifest, Some(&query)).await;
+    resp.expect_status(404);
 }

@@ -4,7 +4,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use oci_conformance::{Config, Target, discovery, management, pull, push};
+use oci_conformance::{Config, Target, UrlMode, discovery, management, pull, push};
 
 /// The running binary; killed when dropped.
 struct Server(Child);
@@ -52,6 +52,29 @@ async fn serves_every_workflow() {
     discovery::discovery_referrers_filtered(&t()).await;
     management::management_delete_manifest(&t()).await;
     management::management_delete_blobs(&t()).await;
+}
+
+/// The binary over a stack with a proxy in it (`debug:unify:mem,proxy:…`
+/// to a second binary), driven by a client that percent-decodes the
+/// `Location`s it follows, as Go clients do: every upload flow works.
+#[tokio::test]
+async fn proxy_stack_serves_decoding_clients() {
+    let (_upstream, upstream_url) = start(&["--addr", "127.0.0.1:0", "--store", "mem"]);
+    let store = format!("debug:unify:mem,proxy:{upstream_url}");
+    let (_server, url) = start(&["--addr", "127.0.0.1:0", "--store", &store]);
+    let t = || {
+        let mut config = Config::default();
+        config.url_mode = UrlMode::Decoding;
+        Target::new(&url, config, None)
+    };
+    pull::pull_manifest_invalid_reference(&t()).await;
+    push::push_blob_monolithic(&t()).await;
+    push::push_blob_chunked(&t()).await;
+    push::push_blob_upload_resume(&t()).await;
+    push::push_blob_upload_id_unreserved(&t()).await;
+    push::push_blob_mount_unknown(&t()).await;
+    push::push_manifest_by_tag(&t()).await;
+    management::management_delete_invalid_reference(&t()).await;
 }
 
 #[test]

@@ -2,10 +2,15 @@
 //! registry's `OCI-Chunk-Min-Length`, buffering at most one chunk), commit
 //! with a PUT carrying the digest, resume from the registry's `Range`.
 //!
-//! The upload id is the session's current absolute `Location` URL. It
-//! changes as chunks are written (distribution signs its state into it),
-//! so resume with the id the writer reported last. A bare uuid is accepted
-//! too, for registries that keep no state in the URL.
+//! The upload id carries the session's current `Location` URL, in base64url
+//! without padding so that it holds only unreserved characters (see
+//! [`oci_core::upload_id`]): a server that forwards it in its own `Location`
+//! must not see it mangled by clients that decode URLs. For this client's
+//! registry only the part after `/v2/<name>/blobs/uploads/` is encoded. The
+//! id changes as chunks are written (distribution signs its state into the
+//! URL), so resume with the id the writer reported last. A bare uuid is
+//! accepted too, for registries that keep no state in the URL, and so is a
+//! plain URL (the form ids had before).
 //!
 //! A registry's upload `Range: 0-0` means both "nothing yet" and "one
 //! byte" (distribution writes it for either). Resuming, the client takes it
@@ -14,6 +19,8 @@
 //! that resumes a client's upload for every request (a proxy) relies on.
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode, Uri};
 use oci_core::media::OCTET_STREAM;
@@ -80,7 +87,7 @@ impl ChunkedWriter {
         chunk_min: Option<u64>,
     ) -> ChunkedWriter {
         ChunkedWriter {
-            id: location.to_string(),
+            id: id_of(&client, &repo, &location),
             client,
             repo,
             location,
@@ -90,23 +97,32 @@ impl ChunkedWriter {
         }
     }
 
-    /// Reopens the upload `id` (a Location URL or a uuid) where the
-    /// registry says it stands.
+    /// Reopens the upload `id` (one this client handed out, a Location URL
+    /// or a uuid) where the registry says it stands.
     pub(crate) async fn resume(client: Client, repo: RepoName, id: &str) -> Result<ChunkedWriter> {
-        let url = if id.starts_with('/') || id.contains("://") {
+        let uploads = uploads_path(&repo);
+        let url = if let Some(decoded) = decode_id(id) {
+            if decoded.starts_with('/') || decoded.contains("://") {
+                let base = client.url("/v2/", &[])?;
+                client.resolve(&base, &decoded)?
+            } else {
+                client.url(&format!("{uploads}{decoded}"), &[])?
+            }
+        } else if id.starts_with('/') || id.contains("://") {
             let base = client.url("/v2/", &[])?;
             client.resolve(&base, id)?
         } else {
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(unknown_upload(id));
             }
-            client.url(&format!("/v2/{repo}/blobs/uploads/{id}"), &[])?
+            client.url(&format!("{uploads}{id}"), &[])?
         };
-        if !client.is_own(&url)
-            || !url
-                .path()
-                .starts_with(&format!("/v2/{repo}/blobs/uploads/"))
-        {
+        // One path segment after the uploads path, never one that climbs
+        // out of it.
+        let session = url.path().strip_prefix(uploads.as_str());
+        let one_segment =
+            session.is_some_and(|s| !s.is_empty() && !s.contains('/') && s != "." && s != "..");
+        if !client.is_own(&url) || !one_segment {
             return Err(unknown_upload(id));
         }
         let call = Call::new(Method::GET, url.clone(), Scope::push(&repo));
@@ -157,7 +173,7 @@ impl ChunkedWriter {
         let acked = acknowledged(&res)?;
         if res.header("location").is_some() {
             self.location = location(&self.client, &res)?;
-            self.id = self.location.to_string();
+            self.id = id_of(&self.client, &self.repo, &self.location);
         }
         if acked != end + 1 {
             return Err(Error::new(
@@ -168,6 +184,35 @@ impl ChunkedWriter {
         self.offset = acked;
         Ok(())
     }
+}
+
+/// `/v2/<repo>/blobs/uploads/`: where the sessions of `repo` live.
+fn uploads_path(repo: &RepoName) -> String {
+    format!("/v2/{repo}/blobs/uploads/")
+}
+
+/// The upload id of a session at `location`: base64url (no padding) of the
+/// path and query after `/v2/<repo>/blobs/uploads/` when the session is on
+/// this client's registry, else of the whole URL.
+fn id_of(client: &Client, repo: &RepoName, location: &Uri) -> String {
+    let whole = location.to_string();
+    let tail = location
+        .path_and_query()
+        .and_then(|pq| pq.as_str().strip_prefix(&uploads_path(repo)))
+        .filter(|tail| client.is_own(location) && !tail.is_empty());
+    URL_SAFE_NO_PAD.encode(tail.unwrap_or(&whole))
+}
+
+/// What an id [`id_of`] made holds: a URL, or the part of one after the
+/// uploads path. `None` for anything else (a bare uuid, a plain URL).
+fn decode_id(id: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
+    // Every URL byte is printable ASCII; a uuid that happens to decode as
+    // base64 practically never gives only such bytes.
+    if bytes.is_empty() || !bytes.iter().all(|b| (0x21..0x7f).contains(b)) {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// The bytes the registry holds according to an upload response's `Range`.
@@ -252,5 +297,25 @@ impl BlobWriter for ChunkedWriter {
             .upload_offsets
             .remember(&self.id, self.offset);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_ids_decode_and_bare_ids_do_not() {
+        let tail = "f8f4ca43-15bb-4315-b2b4-65fe68b618a3?_state=kW_8D%3D";
+        let id = URL_SAFE_NO_PAD.encode(tail);
+        assert!(oci_core::upload_id::is_valid(&id), "{id}");
+        assert_eq!(decode_id(&id).as_deref(), Some(tail));
+        for bare in [
+            "f8f4ca43-15bb-4315-b2b4-65fe68b618a3",
+            "0123456789abcdef0123456789abcdef",
+            "u1",
+        ] {
+            assert_eq!(decode_id(bare), None, "{bare}");
+        }
     }
 }

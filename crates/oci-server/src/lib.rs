@@ -19,8 +19,11 @@
 //! ```
 //!
 //! Choices where the spec leaves room:
-//! - An invalid tag in a path or `?tag=` is a 400 `MANIFEST_INVALID` (the
-//!   spec's stand-in for distribution's `TAG_INVALID`); an invalid `n` is a
+//! - An invalid tag in a manifest PUT's path or `?tag=` is a 400
+//!   `MANIFEST_INVALID` (the spec's stand-in for distribution's
+//!   `TAG_INVALID`); a GET, HEAD or DELETE of a manifest by a reference that
+//!   is neither a tag nor a digest is a 404 `MANIFEST_UNKNOWN`, as
+//!   distribution answers reads of what cannot exist; an invalid `n` is a
 //!   400 `SIZE_INVALID`; unknown paths are 404 `UNSUPPORTED`, a wrong method
 //!   on a known path 405 `UNSUPPORTED`.
 //! - A manifest whose type the request's `Accept` header excludes (no

@@ -96,6 +96,29 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &ManifestR
     Reply::new(StatusCode::ACCEPTED).done()
 }
 
+/// The answer to a read or delete of a manifest by a reference that is
+/// neither a tag nor a digest: no such manifest can exist, so it is
+/// unknown (404 `MANIFEST_UNKNOWN`), as distribution and every client
+/// expect of a read.
+pub(crate) fn unknown_reference(repo: &RepoName, reference: &str) -> Error {
+    Error::new(
+        ErrorCode::ManifestUnknown,
+        format!("no manifest {reference:?} in {repo}: it is neither a tag nor a digest"),
+    )
+}
+
+/// The answer to a PUT under a reference that is neither a tag nor a
+/// digest: the reference's own parse error (400).
+pub(crate) fn invalid_reference(reference: &str) -> Error {
+    match reference.parse::<ManifestRef>() {
+        Err(e) => e.with_status(400),
+        Ok(_) => Error::new(
+            ErrorCode::ManifestInvalid,
+            format!("{reference:?} is not a valid manifest reference"),
+        ),
+    }
+}
+
 /// The headers of a manifest answer.
 fn manifest_reply(desc: &Descriptor) -> Reply {
     Reply::new(StatusCode::OK)

@@ -4,8 +4,10 @@
 use oci_core::wire;
 use oci_core::{Digest, Error, ErrorCode, ManifestRef, RepoName, Result};
 
-/// The longest upload id accepted in a path.
-const MAX_UPLOAD_ID_LEN: usize = 512;
+/// The longest upload id accepted in a path. Ids that carry a remote
+/// session's URL (a proxy's; two of them in a unified pair over proxies)
+/// run to several hundred characters.
+const MAX_UPLOAD_ID_LEN: usize = 4096;
 
 /// An endpoint of the distribution API, with its path parameters validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,10 @@ pub(crate) enum Route {
         repo: RepoName,
         reference: ManifestRef,
     },
+    /// `/v2/<name>/manifests/<reference>` where the reference is neither a
+    /// tag nor a digest: no manifest can be there, so a read or delete is
+    /// a 404 `MANIFEST_UNKNOWN`; a PUT is refused for the reference itself.
+    ManifestBadRef { repo: RepoName, reference: String },
     /// `/v2/<name>/tags/list`.
     Tags { repo: RepoName },
     /// `/v2/<name>/referrers/<digest>`.
@@ -66,8 +72,12 @@ impl Route {
         }
         if n >= 3 && tail(2) == Some("manifests") {
             let repo = name(2)?;
-            let reference = decode_segment(tail(1).unwrap_or_default())?.parse()?;
-            return Ok(Route::Manifest { repo, reference });
+            let segment = tail(1).unwrap_or_default();
+            let reference = decode_segment(segment).unwrap_or_else(|_| segment.to_owned());
+            return Ok(match reference.parse() {
+                Ok(reference) => Route::Manifest { repo, reference },
+                Err(_) => Route::ManifestBadRef { repo, reference },
+            });
         }
         if n >= 3 && tail(2) == Some("tags") && tail(1) == Some("list") {
             return Ok(Route::Tags { repo: name(2)? });
@@ -88,6 +98,7 @@ impl Route {
             | Route::UploadStart { repo }
             | Route::Upload { repo, .. }
             | Route::Manifest { repo, .. }
+            | Route::ManifestBadRef { repo, .. }
             | Route::Tags { repo }
             | Route::Referrers { repo, .. } => Some(repo),
         }
@@ -113,8 +124,10 @@ fn decode_segment(segment: &str) -> Result<String> {
 }
 
 /// Validates an upload id path segment: the id is opaque, but it must be
-/// non-empty, of bounded length and free of control characters. Ids are
-/// percent-encoded in `Location`, so any string a registry hands out works.
+/// non-empty, of bounded length and free of control characters. Stores
+/// hand out ids of unreserved characters only ([`oci_core::upload_id`]),
+/// which no client's URL handling changes; `Location` still percent-encodes
+/// anything else, for clients that send it back as given.
 fn upload_id(segment: &str) -> Result<String> {
     let unknown = || {
         Error::new(
@@ -254,7 +267,13 @@ mod tests {
         assert_eq!(code("/v2/A/manifests/latest"), ErrorCode::NameInvalid);
         assert_eq!(code("/v2//manifests/latest"), ErrorCode::NameInvalid);
         assert_eq!(code("/v2/a/blobs/sha256:00"), ErrorCode::DigestInvalid);
-        assert_eq!(code("/v2/a/manifests/-bad"), ErrorCode::ManifestInvalid);
+        assert_eq!(
+            Route::parse("/v2/a/manifests/-bad").unwrap(),
+            Route::ManifestBadRef {
+                repo: repo("a"),
+                reference: "-bad".into()
+            }
+        );
         assert_eq!(
             code("/v2/a/blobs/uploads/%0a"),
             ErrorCode::BlobUploadUnknown
@@ -272,6 +291,10 @@ mod tests {
             panic!("{loc}")
         };
         assert_eq!(id, "id with/slash");
+        // A proxy's id carries a remote session URL; a unified pair, two.
+        let long = "a".repeat(3000);
+        let loc = upload_location(&repo("a/b"), &long);
+        assert!(matches!(Route::parse(&loc), Ok(Route::Upload { id, .. }) if id == long));
     }
 
     #[test]

@@ -165,6 +165,12 @@ impl RegistryService {
             (Route::Manifest { repo, reference }, "DELETE") => {
                 manifests::delete(&ctx, repo, reference).await
             }
+            (Route::ManifestBadRef { repo, reference }, "GET" | "HEAD" | "DELETE") => {
+                Err(manifests::unknown_reference(repo, reference).into())
+            }
+            (Route::ManifestBadRef { reference, .. }, "PUT") => {
+                Err(manifests::invalid_reference(reference).into())
+            }
             (Route::Tags { repo }, "GET" | "HEAD") => lists::tags(&ctx, repo).await,
             (Route::Referrers { repo, subject }, "GET" | "HEAD") => {
                 lists::referrers(&ctx, repo, subject).await
@@ -181,7 +187,7 @@ fn route_name(route: &Route) -> String {
         Route::Catalog => return "/v2/_catalog".to_owned(),
         Route::Blob { .. } => "blobs",
         Route::UploadStart { .. } | Route::Upload { .. } => "blob uploads",
-        Route::Manifest { .. } => "manifests",
+        Route::Manifest { .. } | Route::ManifestBadRef { .. } => "manifests",
         Route::Tags { .. } => "tags",
         Route::Referrers { .. } => "referrers",
     };

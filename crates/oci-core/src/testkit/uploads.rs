@@ -42,6 +42,18 @@ async fn assert_uploaded(reg: &dyn Registry, repo: &RepoName, data: &Bytes) {
     );
 }
 
+/// Asserts an upload id can travel in a URL path unchanged: non-empty,
+/// only unreserved characters (see [`crate::upload_id`]).
+#[track_caller]
+fn assert_id_unreserved(writer: &dyn BlobWriter, when: &str) {
+    let id = writer.id();
+    assert!(
+        crate::upload_id::is_valid(id),
+        "upload id {id:?} {when} is empty or holds characters outside A-Z a-z 0-9 - . _ ~ \
+         (clients decode or normalise such ids in a Location)"
+    );
+}
+
 /// A chunk size that suits the writer: its minimum, or `wanted`.
 fn piece_size(writer: &dyn BlobWriter, wanted: usize) -> usize {
     writer
@@ -53,11 +65,12 @@ fn piece_size(writer: &dyn BlobWriter, wanted: usize) -> usize {
 pub async fn chunked_upload(reg: &dyn Registry) {
     let repo = fresh_repo("chunked-upload");
     let mut writer = must(reg.push_blob_chunked(&repo).await, "push_blob_chunked");
-    assert!(!writer.id().is_empty(), "a new upload has an id");
+    assert_id_unreserved(writer.as_ref(), "of a new upload");
     assert_eq!(writer.size(), 0, "a new upload is empty");
     let piece = piece_size(writer.as_ref(), 10_000);
     let data = random_bytes(piece * 3 + 123);
     write_pieces(writer.as_mut(), &data, piece).await;
+    assert_id_unreserved(writer.as_ref(), "after writes");
     let digest = Digest::sha256(&data);
     let committed = must(writer.commit(&digest).await, "commit");
     assert_eq!(committed.digest, digest, "commit: digest");
@@ -74,6 +87,7 @@ pub async fn chunked_upload_resume(reg: &dyn Registry) {
     let data = random_bytes(piece * 4);
     let (head, tail) = (data.slice(..piece * 2), data.slice(piece * 2..));
     write_pieces(writer.as_mut(), &head, piece).await;
+    assert_id_unreserved(writer.as_ref(), "after writes");
     let id = writer.id().to_owned();
     must(writer.close().await, "close");
 
