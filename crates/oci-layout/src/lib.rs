@@ -85,6 +85,7 @@ mod durable;
 mod error;
 mod gc;
 mod index;
+mod install;
 mod lists;
 mod manifests;
 mod paths;
@@ -227,6 +228,10 @@ impl Registry for LayoutRegistry {
         id: &str,
     ) -> Result<Box<dyn BlobWriter>> {
         Ok(Box::new(uploads::resume(&self.inner, repo, id).await?))
+    }
+
+    async fn expire_uploads(&self, idle: std::time::Duration) -> Result<u64> {
+        uploads::expire(&self.inner, idle).await
     }
 
     async fn mount_blob(
