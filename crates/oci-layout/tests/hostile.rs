@@ -196,8 +196,12 @@ fn stalled_downloads_do_not_stop_other_requests() {
 /// Sets the modification time of an upload's data file.
 fn age_upload(root: &std::path::Path, id: &str, age: Duration) {
     let data = root.join(".uploads").join(id).join("data");
-    let file = std::fs::File::options().write(true).open(&data).unwrap();
-    file.set_modified(SystemTime::now() - age).unwrap();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .expect("open an upload's data file");
+    file.set_modified(SystemTime::now() - age)
+        .expect("set the data file's modification time");
 }
 
 #[tokio::test]
