@@ -62,7 +62,8 @@ pub(crate) async fn push(
 ) -> Result<Descriptor> {
     let (len, source) = content::receive(inner, digest, size, body).await?;
     let settled = async {
-        let _guard = inner.repos.lock_or_create(repo).await?;
+        let guard = inner.repos.lock_or_create(repo).await?;
+        let _fence = guard.fence().await?;
         install::settle(inner, source.clone(), repo, digest, Some(len)).await
     }
     .await;
@@ -89,7 +90,8 @@ pub(crate) async fn mount(
             format!("cannot mount {digest}: repository {from} does not hold it"),
         )
     })?;
-    let _guard = inner.repos.lock_or_create(repo).await?;
+    let guard = inner.repos.lock_or_create(repo).await?;
+    let _fence = guard.fence().await?;
     let store = inner.paths.store_blob(digest);
     if content::stat(&store).await?.is_none() {
         // A layout put here by hand: its file joins the store, to be

@@ -42,9 +42,9 @@ pub(crate) async fn receive(
     size: Option<u64>,
     mut body: BlobStream,
 ) -> Result<(u64, Source)> {
-    let held = install::trusted(inner, digest).await;
+    let held = install::hold_trusted(inner, digest).await;
     let tmp = inner.paths.tmp_file();
-    let mut file = if held {
+    let mut file = if held.is_some() {
         None
     } else {
         let f = tokio::fs::File::create(&tmp)
@@ -70,12 +70,12 @@ pub(crate) async fn receive(
         Ok(seen)
     }
     .await;
-    match received {
-        Ok(len) if held => Ok((len, Source::Store)),
-        Ok(len) => Ok((len, Source::Verified(tmp))),
-        Err(err) => {
+    match (received, held) {
+        (Ok(len), Some(held)) => Ok((len, Source::Held { _file: held })),
+        (Ok(len), None) => Ok((len, Source::Verified(tmp))),
+        (Err(err), held) => {
             drop(file);
-            if !held {
+            if held.is_none() {
                 let _ = tokio::fs::remove_file(&tmp).await;
             }
             Err(err)

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use oci_core::{Digest, Error, ErrorCode, RepoName, Result};
@@ -31,6 +32,18 @@ pub(crate) enum Source {
     Verified(PathBuf),
     /// The shared store's own file, which must be there and intact.
     Store,
+    /// The shared store's own file, verified and held (a shared `flock`)
+    /// since before the push began, so no collection removed it meanwhile.
+    Held {
+        /// Kept for its lock.
+        _file: HeldFile,
+    },
+}
+
+/// A store file kept open with a shared `flock` for as long as it lives.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldFile {
+    _lock: Arc<File>,
 }
 
 /// How many times a link is retried when the store file changes under it.
@@ -87,7 +100,7 @@ fn settle_blocking(
             // Collected since: link it again (or report it gone).
             Err(e) if e.kind() == ErrorKind::NotFound => match source {
                 Source::Verified(_) => continue,
-                Source::Store => return Err(not_held(digest)),
+                Source::Store | Source::Held { .. } => return Err(not_held(digest)),
             },
             Err(e) => return Err(LayoutError::io("open", &target, e).into()),
         };
@@ -113,7 +126,7 @@ fn settle_blocking(
                     tracing::warn!(%digest, "corrupt stored blob replaced by a verified push");
                     continue;
                 }
-                Source::Store => return Err(not_held(digest)),
+                Source::Store | Source::Held { .. } => return Err(not_held(digest)),
             }
         }
         link_replacing(&file, &target, &meta, linked, &paths.tmp_file())?;
@@ -193,11 +206,22 @@ fn link_replacing(
     replace(store, dst, tmp)
 }
 
-/// Whether the store holds `digest` as a file this process has verified
-/// (by its identity), so a push of it need not write the bytes again.
-pub(crate) async fn trusted(inner: &Inner, digest: &Digest) -> bool {
-    match tokio::fs::metadata(inner.paths.store_blob(digest)).await {
-        Ok(meta) => inner.verified.trusted(&meta, digest),
-        Err(_) => false,
-    }
+/// The store's file of `digest`, held (a shared `flock`, so no collection
+/// removes it) when it is one this process has verified (by its
+/// identity): a push of it then need not write the bytes again.
+pub(crate) async fn hold_trusted(inner: &Inner, digest: &Digest) -> Option<HeldFile> {
+    let path = inner.paths.store_blob(digest);
+    let verified = inner.verified.clone();
+    let digest = digest.clone();
+    tokio::task::spawn_blocking(move || {
+        let file = File::open(&path).ok()?;
+        file.lock_shared().ok()?;
+        let meta = file.metadata().ok()?;
+        (same_file(&path, &meta) && verified.trusted(&meta, &digest)).then(|| HeldFile {
+            _lock: Arc::new(file),
+        })
+    })
+    .await
+    .ok()
+    .flatten()
 }

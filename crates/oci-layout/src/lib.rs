@@ -83,6 +83,7 @@ mod blobs;
 mod content;
 mod durable;
 mod error;
+mod fence;
 mod gc;
 mod index;
 mod install;
@@ -158,8 +159,56 @@ impl LayoutRegistry {
     /// Collects garbage: unlinks from each repository the blobs none of its
     /// manifests references, removes from the shared store the blobs no
     /// repository links, removes stale uploads and empty repositories.
+    /// Pushes may run meanwhile (give a grace period, see [`GcOptions`]).
     pub async fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
         gc::collect(&self.inner, options).await
+    }
+
+    /// Whether another process (a server) holds the store at `root` open
+    /// right now.
+    pub fn in_use(root: impl AsRef<Path>) -> bool {
+        let lock = paths::Paths::new(root.as_ref().to_owned()).lock();
+        std::fs::File::open(lock)
+            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    }
+
+    /// Collects garbage in the store at `root`, whether or not another
+    /// process (a running `ocidist serve --storage`) has it open. With the
+    /// store free it is opened here and collected as by
+    /// [`LayoutRegistry::gc_with`]; held by a server, it is collected beside
+    /// it through the store's file locks (see the crate docs), leaving
+    /// empty repositories in place. Set a grace period longer than a push
+    /// takes (blob to manifest) when a server is running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> oci_core::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let server = oci_layout::LayoutRegistry::open(dir.path()).await?;
+    /// let options = oci_layout::GcOptions {
+    ///     grace: std::time::Duration::from_secs(3_600),
+    ///     ..Default::default()
+    /// };
+    /// // Another process could do this while `server` serves.
+    /// let report = oci_layout::LayoutRegistry::gc_at(dir.path(), &options).await?;
+    /// assert_eq!(report.blobs_removed, 0);
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn gc_at(root: impl AsRef<Path>, options: &GcOptions) -> Result<GcReport> {
+        let root = root.as_ref().to_owned();
+        match store::open_unless_held(root.clone(), VerifyReads::default()).await? {
+            Some(inner) => gc::collect(&inner, options).await,
+            None => {
+                let options = options.clone();
+                let paths = paths::Paths::new(root);
+                tokio::task::spawn_blocking(move || gc::collect_outside(&paths, &options))
+                    .await
+                    .map_err(error::join_err)?
+                    .map_err(Into::into)
+            }
+        }
     }
 }
 

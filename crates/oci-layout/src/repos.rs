@@ -19,6 +19,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::durable::{self, Durable};
 use crate::error::{LayoutError, join_err};
+use crate::fence::{self, Fence};
 use crate::index::{LAYOUT_FILE, RepoState, empty_index};
 use crate::paths::{Paths, component_of};
 
@@ -201,6 +202,14 @@ impl RepoGuard {
                 Err(err)
             }
         }
+    }
+
+    /// A shared hold on the repository's directory against garbage
+    /// collection in any process (see [`crate::fence`]): take it before a
+    /// change that links a blob or lists a manifest, keep it until the
+    /// change is durable.
+    pub(crate) async fn fence(&self) -> Result<Fence> {
+        fence::shared(self.paths.repo_dir(&self.repo)).await
     }
 
     /// Drops the in-memory state (after the repository was removed).

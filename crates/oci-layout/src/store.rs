@@ -89,6 +89,18 @@ pub(crate) async fn open(root: PathBuf, verify: VerifyReads) -> Result<Inner> {
         .map_err(Into::into)
 }
 
+/// Opens a store on the blocking pool; `None` when another process holds it.
+pub(crate) async fn open_unless_held(root: PathBuf, verify: VerifyReads) -> Result<Option<Inner>> {
+    match tokio::task::spawn_blocking(move || Inner::open(root, verify))
+        .await
+        .map_err(join_err)?
+    {
+        Ok(inner) => Ok(Some(inner)),
+        Err(LayoutError::Locked { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Takes the store's exclusive lock, or fails if another process has it.
 fn take_lock(path: &Path) -> Durable<File> {
     let file = OpenOptions::new()

@@ -428,7 +428,8 @@ impl BlobWriter for LayoutWriter {
             ));
         }
         {
-            let _guard = self.inner.repos.lock_or_create(&self.repo).await?;
+            let guard = self.inner.repos.lock_or_create(&self.repo).await?;
+            let _fence = guard.fence().await?;
             install::settle(
                 &self.inner,
                 Source::Verified(path),
