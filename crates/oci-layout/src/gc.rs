@@ -38,9 +38,14 @@ use crate::{fence, uploads};
 /// What [`crate::LayoutRegistry::gc_with`] spares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcOptions {
-    /// Blob files changed more recently than this are kept even when
-    /// unreferenced (a blob pushed for a manifest not yet pushed). Zero for
-    /// a store nothing else writes to while it is collected.
+    /// Blob files changed more recently than this (by status-change time,
+    /// which a push or re-push of the blob moves) are kept even when
+    /// unreferenced: a blob pushed for a manifest not yet pushed. Zero for
+    /// a store nothing else writes to while it is collected; beside pushes,
+    /// longer than a client takes from its first blob to its manifest
+    /// (with zero, such a manifest push may be refused with
+    /// `MANIFEST_BLOB_UNKNOWN`, but no blob a stored manifest references is
+    /// ever removed).
     pub grace: Duration,
     /// Uploads untouched for longer than this are removed.
     pub upload_age: Duration,

@@ -275,3 +275,216 @@ async fn an_upload_in_use_is_not_expired_under_its_writer() {
     let read = reg.get_blob(&app, &digest).await.unwrap().bytes().await;
     assert_eq!(read.unwrap(), Bytes::from_static(data));
 }
+
+/// A response read off a raw HTTP/1.1 connection.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request on a fresh connection and reads the answer until the
+/// server closes it (the body is whatever arrived).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the test server");
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    conn.write_all(request.as_bytes())
+        .await
+        .expect("send a request");
+    conn.write_all(body).await.expect("send a request body");
+    let mut raw = Vec::new();
+    // A connection the server cuts short is an answer too: keep what came.
+    let _ = conn.read_to_end(&mut raw).await;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    }
+}
+
+/// The path (and query) of an upload's `Location`, absolute or not.
+fn location_path(answer: &Answer) -> String {
+    let location = answer.header("Location").expect("a Location header");
+    match location.find("://") {
+        Some(i) => {
+            let rest = &location[i + 3..];
+            rest[rest.find('/').unwrap_or(rest.len())..].to_owned()
+        }
+        None => location.to_owned(),
+    }
+}
+
+/// `target` with `name=value` added to its query.
+fn with_query(target: &str, name: &str, value: &str) -> String {
+    let sep = if target.contains('?') { '&' } else { '?' };
+    format!("{target}{sep}{name}={value}")
+}
+
+/// The PATCH/commit race and the commit/commit race over HTTP, against
+/// `oci-server` serving the store: no 5xx, no server path in an answer,
+/// and a digest answered 201 serves exactly its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_requests_of_one_upload_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let server = oci_server::TestServer::start(Arc::new(reg)).await;
+    let addr = server.addr();
+    let octets = || vec![("Content-Type", "application/octet-stream".to_owned())];
+    let (mut corrupted, mut committed) = (0, 0);
+    for round in 0..200 {
+        let data = random_bytes(4_000);
+        let digest = Digest::sha256(&data);
+        let started = http(addr, "POST", "/v2/race/http/blobs/uploads/", &[], b"").await;
+        assert_eq!(started.status, 202, "round {round}: start an upload");
+        let mut headers = octets();
+        headers.push(("Content-Range", format!("0-{}", data.len() - 1)));
+        let patched = http(addr, "PATCH", &location_path(&started), &headers, &data).await;
+        assert_eq!(patched.status, 202, "round {round}: first PATCH");
+        let upload = location_path(&patched);
+        let commit_target = with_query(&upload, "digest", &digest.to_string());
+        let second = if round % 2 == 0 {
+            // Another PATCH racing the commit.
+            let extra = random_bytes(64 * 1024);
+            let mut headers = octets();
+            headers.push((
+                "Content-Range",
+                format!("{}-{}", data.len(), data.len() + extra.len() - 1),
+            ));
+            let upload = upload.clone();
+            tokio::spawn(async move { http(addr, "PATCH", &upload, &headers, &extra).await })
+        } else {
+            // Another commit racing the commit.
+            let target = commit_target.clone();
+            tokio::spawn(async move { http(addr, "PUT", &target, &[], b"").await })
+        };
+        let first = http(addr, "PUT", &commit_target, &[], b"").await;
+        let second = second.await.unwrap();
+        for answer in [&first, &second] {
+            let text = String::from_utf8_lossy(&answer.body);
+            assert!(
+                answer.status < 500,
+                "round {round}: answered {}: {text}",
+                answer.status
+            );
+            assert!(
+                !text.contains(&root),
+                "round {round}: a server path: {text}"
+            );
+        }
+        if first.status == 201 || second.status == 201 {
+            committed += 1;
+            let got = http(
+                addr,
+                "GET",
+                &format!("/v2/race/http/blobs/{digest}"),
+                &[],
+                b"",
+            )
+            .await;
+            if got.status != 200 || got.body != data {
+                corrupted += 1;
+            }
+        }
+    }
+    assert_eq!(
+        corrupted, 0,
+        "{corrupted} of {committed} committed blobs were served wrong"
+    );
+    assert!(committed > 0);
+}
+
+/// Over HTTP, a corrupt blob is never a clean, complete 200: the body
+/// stops short of its announced length. Pushed again, it is served whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_blob_is_cut_short_over_http_and_a_push_repairs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let app = repo("corrupt/http");
+    let data = random_bytes(1_000_000);
+    let digest = Digest::sha256(&data);
+    reg.push_blob(&app, &digest, None, bytes_stream(data.clone(), 65_536))
+        .await
+        .unwrap();
+    let path = dir
+        .path()
+        .join("corrupt/http/blobs/sha256")
+        .join(digest.hex());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[999_999] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let server = oci_server::TestServer::start(Arc::new(reg.clone())).await;
+    let addr = server.addr();
+
+    let target = format!("/v2/corrupt/http/blobs/{digest}");
+    let got = http(addr, "GET", &target, &[], b"").await;
+    let announced: Option<usize> = got.header("Content-Length").and_then(|v| v.parse().ok());
+    assert!(
+        got.status != 200 || announced.is_none_or(|n| got.body.len() < n),
+        "a corrupt blob was served whole: {} with {} of {announced:?} bytes",
+        got.status,
+        got.body.len()
+    );
+    assert_ne!(got.body, data.as_ref());
+
+    let pushed = http(
+        addr,
+        "POST",
+        &format!("/v2/corrupt/http/blobs/uploads/?digest={digest}"),
+        &[("Content-Type", "application/octet-stream".to_owned())],
+        &data,
+    )
+    .await;
+    assert_eq!(
+        pushed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&pushed.body)
+    );
+    let got = http(addr, "GET", &target, &[], b"").await;
+    assert_eq!(got.status, 200);
+    assert!(
+        got.body == data.as_ref(),
+        "the re-pushed blob is served wrong"
+    );
+}
