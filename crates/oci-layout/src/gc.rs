@@ -310,6 +310,7 @@ fn stat(path: &Path) -> Durable<Option<std::fs::Metadata>> {
 fn remove_layout(dir: &Path) -> Durable {
     durable::remove(&dir.join("oci-layout"))?;
     durable::remove(&dir.join("index.json"))?;
+    durable::remove(&dir.join(crate::index::JOURNAL))?;
     let blobs = dir.join("blobs");
     if let Ok(algs) = std::fs::read_dir(&blobs) {
         for alg in algs.flatten() {

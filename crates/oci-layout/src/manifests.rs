@@ -9,7 +9,7 @@ use oci_core::{
 use crate::content;
 use crate::durable;
 use crate::error::join_err;
-use crate::index::{ManifestInfo, RepoState};
+use crate::index::{Change, ManifestInfo, RepoState};
 use crate::store::Inner;
 
 /// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
@@ -113,7 +113,12 @@ pub(crate) async fn push(
     content::write_manifest(&inner.paths, file, manifest.bytes.clone()).await?;
     check_references(inner, repo, guard.state().await?, &parsed).await?;
     guard.state().await?.add(info, tags);
-    guard.save().await?;
+    guard
+        .save(Change::Add {
+            descriptor: Box::new(descriptor.clone()),
+            tags: tags.to_vec(),
+        })
+        .await?;
     tracing::debug!(%repo, digest = %descriptor.digest, ?tags, "manifest pushed");
     Ok(descriptor)
 }
@@ -126,7 +131,11 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
         .await?
         .remove(digest)
         .ok_or_else(|| manifest_unknown(repo, digest))?;
-    guard.save().await?;
+    guard
+        .save(Change::Remove {
+            digest: digest.clone(),
+        })
+        .await?;
     let path = inner.paths.repo_blob(repo, digest);
     tokio::task::spawn_blocking(move || durable::remove(&path))
         .await
@@ -143,7 +152,7 @@ pub(crate) async fn delete_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Res
         .await?
         .untag(tag)
         .ok_or_else(|| manifest_unknown(repo, tag))?;
-    guard.save().await?;
+    guard.save(Change::Untag { tag: tag.clone() }).await?;
     tracing::debug!(%repo, %tag, "tag deleted");
     Ok(())
 }

@@ -367,3 +367,57 @@ async fn concurrent_manifest_pushes_are_all_kept() {
         assert_eq!(got.bytes, manifest.bytes, "{t}");
     }
 }
+
+/// The inode of a file: a new one each time it is replaced by a rename.
+fn inode(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("stat").ino()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_with_many_tags_journals_its_changes_and_replays_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("many/tags");
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let image = push_image(&reg, &app, None).await;
+    let many: Vec<_> = (0..1_100).map(|i| tag(&format!("t{i}"))).collect();
+    reg.push_manifest(&app, &image.manifest, &many)
+        .await
+        .unwrap();
+
+    // Each tag push now costs a journal line, not an index.json rewrite.
+    let index = reg.repo_dir(&app).join("index.json");
+    let mut seen = inode(&index);
+    let mut rewrites = 0;
+    for i in 0..20 {
+        reg.push_manifest(&app, &image.manifest, &[tag(&format!("new{i}"))])
+            .await
+            .unwrap();
+        let now = inode(&index);
+        if now != seen {
+            rewrites += 1;
+            seen = now;
+        }
+    }
+    assert!(
+        rewrites < 10,
+        "index.json was rewritten by {rewrites} of 20 tag pushes"
+    );
+    let other = push_image(&reg, &app, Some(&tag("other"))).await;
+    reg.delete_tag(&app, &tag("t7")).await.unwrap();
+    reg.delete_manifest(&app, other.digest()).await.unwrap();
+    drop(reg);
+
+    // Reopened at once (the journal maybe not folded yet): all there.
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let tags = collect_list(reg.tags(&app, &ListOptions::all()))
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 1_100 - 1 + 20, "tags after a restart");
+    assert!(!tags.contains(&tag("t7")) && !tags.contains(&tag("other")));
+    assert!(reg.resolve_manifest(&app, other.digest()).await.is_err());
+    assert_eq!(
+        reg.resolve_tag(&app, &tag("new19")).await.unwrap().digest,
+        *image.digest()
+    );
+}
