@@ -18,6 +18,7 @@
 //!   <repo>/                    one OCI image layout per repository, e.g. library/alpine/
 //!     oci-layout               {"imageLayoutVersion":"1.0.0"}
 //!     index.json               every manifest of the repository
+//!     .journal                 changes not yet folded into index.json (large repositories)
 //!     blobs/<alg>/<hex>        blobs (hard links into .blobs) and manifests
 //! ```
 //!
@@ -28,6 +29,18 @@
 //! - `index.json` lists every manifest: once per tag, with the tag in the
 //!   `org.opencontainers.image.ref.name` annotation, and once without an
 //!   annotation when it has no tag (an untagged manifest, an index's child).
+//! - A repository with 1024 or more index entries does not rewrite
+//!   `index.json` on every push: each change (a manifest listed with its
+//!   tags, a tag removed, a manifest removed) is appended to `.journal` as
+//!   one line of JSON (`{"op":"add","descriptor":{…},"tags":[…]}`,
+//!   `{"op":"untag","tag":"…"}`, `{"op":"remove","digest":"…"}`) and the
+//!   journal synced, so a tag push costs the same with 10 or 100,000 tags.
+//!   The journal is folded into `index.json` (rewritten atomically, then
+//!   the journal emptied) after 1024 lines or half a second without
+//!   changes; tools reading the directory see a push within that time. On
+//!   open the journal is replayed over `index.json` (replaying a change the
+//!   index already has changes nothing; a partial last line, a write cut by
+//!   a crash and never acknowledged, is ignored).
 //! - A repository holds a blob when its `blobs/` has the file. Files are hard
 //!   links to the shared store, so a blob is stored once, a mount copies no
 //!   bytes, and every repository directory is a self-contained layout.
