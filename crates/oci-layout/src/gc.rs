@@ -33,7 +33,7 @@ use crate::install;
 use crate::paths::Paths;
 use crate::repos::Repos;
 use crate::store::Inner;
-use crate::{fence, uploads};
+use crate::{expiry, fence};
 
 /// What [`crate::LayoutRegistry::gc_with`] spares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub(crate) async fn collect(inner: &Inner, options: &GcOptions) -> Result<GcRepo
     report.blobs_removed = removed;
     report.bytes_freed = bytes;
     report.uploads_removed =
-        usize::try_from(uploads::expire(inner, options.upload_age).await?).unwrap_or(usize::MAX);
+        usize::try_from(expiry::expire(inner, options.upload_age).await?).unwrap_or(usize::MAX);
     tracing::info!(?report, "garbage collected");
     Ok(report)
 }
@@ -118,8 +118,8 @@ pub(crate) fn collect_outside(paths: &Paths, options: &GcOptions) -> Durable<GcR
     report.bytes_freed = bytes;
     let now = SystemTime::now();
     let uploads = paths.uploads_dir();
-    for id in uploads::stale_uploads(&uploads, now, options.upload_age)? {
-        if uploads::remove_if_stale(&uploads.join(id), now, options.upload_age)? {
+    for id in expiry::stale_uploads(&uploads, now, options.upload_age)? {
+        if expiry::remove_if_stale(&uploads.join(id), now, options.upload_age)? {
             report.uploads_removed += 1;
         }
     }

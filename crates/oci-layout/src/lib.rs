@@ -96,6 +96,7 @@ mod blobs;
 mod content;
 mod durable;
 mod error;
+mod expiry;
 mod fence;
 mod gc;
 mod index;
@@ -293,7 +294,7 @@ impl Registry for LayoutRegistry {
     }
 
     async fn expire_uploads(&self, idle: std::time::Duration) -> Result<u64> {
-        uploads::expire(&self.inner, idle).await
+        expiry::expire(&self.inner, idle).await
     }
 
     async fn mount_blob(

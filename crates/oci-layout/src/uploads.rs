@@ -16,7 +16,6 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -40,7 +39,9 @@ fn upload_unknown(repo: &RepoName, id: &str) -> Error {
 }
 
 /// Runs a blocking closure on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(join_err)?
 }
 
@@ -148,7 +149,7 @@ pub(crate) async fn resume(inner: &Arc<Inner>, repo: &RepoName, id: &str) -> Res
 }
 
 /// Removes an ended upload's entry from the map (if it is still `slot`).
-fn forget(inner: &Inner, id: &str, slot: &UploadSlot) {
+pub(crate) fn forget(inner: &Inner, id: &str, slot: &UploadSlot) {
     let mut uploads = inner.uploads();
     if uploads.get(id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
         uploads.remove(id);
@@ -282,7 +283,7 @@ impl LayoutWriter {
 }
 
 /// Removes an upload's directory, durably; a missing one is fine.
-fn remove_upload_dir(dir: &Path) -> std::result::Result<(), LayoutError> {
+pub(crate) fn remove_upload_dir(dir: &Path) -> std::result::Result<(), LayoutError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -486,94 +487,4 @@ impl BlobWriter for LayoutWriter {
         }
         Ok(())
     }
-}
-
-/// Cancels the uploads whose data has not changed for `idle` (by the data
-/// file's modification time, so uploads from before a restart count too);
-/// returns how many. An upload in use at that moment is left alone.
-pub(crate) async fn expire(inner: &Inner, idle: Duration) -> Result<u64> {
-    let dir = inner.paths.uploads_dir();
-    let now = SystemTime::now();
-    let candidates = blocking(move || stale_uploads(&dir, now, idle).map_err(Error::from)).await?;
-    let mut expired = 0;
-    for id in candidates {
-        let slot = inner
-            .uploads()
-            .entry(id.clone())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(UploadState::Unloaded)))
-            .clone();
-        // An upload some request is using is not idle.
-        let Ok(mut state) = slot.try_lock() else {
-            continue;
-        };
-        let dir = inner.paths.uploads_dir().join(&id);
-        let removed =
-            blocking(move || remove_if_stale(&dir, now, idle).map_err(Error::from)).await?;
-        if removed {
-            *state = UploadState::Ended;
-            drop(state);
-            forget(inner, &id, &slot);
-            expired += 1;
-            tracing::debug!(id, "idle upload expired");
-        }
-    }
-    Ok(expired)
-}
-
-/// The ids of uploads whose data is older than `idle` (blocking).
-pub(crate) fn stale_uploads(
-    dir: &Path,
-    now: SystemTime,
-    idle: Duration,
-) -> std::result::Result<Vec<String>, LayoutError> {
-    let mut stale = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(stale),
-        Err(e) => return Err(LayoutError::io("list", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| LayoutError::io("list", dir, e))?;
-        if idle_for(&entry.path(), now) >= Some(idle) {
-            stale.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    Ok(stale)
-}
-
-/// How long an upload directory's data has been unchanged; `None` if the
-/// upload is gone.
-fn idle_for(dir: &Path, now: SystemTime) -> Option<Duration> {
-    let touched = std::fs::metadata(dir.join("data"))
-        .or_else(|_| std::fs::metadata(dir))
-        .and_then(|m| m.modified())
-        .ok()?;
-    Some(now.duration_since(touched).unwrap_or_default())
-}
-
-/// Removes an upload directory if, under the data file's lock, it is still
-/// idle for `idle` (blocking). A writer in another request or process
-/// holds that lock while it works, and finds the upload gone afterwards.
-pub(crate) fn remove_if_stale(
-    dir: &Path,
-    now: SystemTime,
-    idle: Duration,
-) -> std::result::Result<bool, LayoutError> {
-    let data = dir.join("data");
-    let _lock = match File::open(&data) {
-        Ok(file) => match file.try_lock() {
-            Ok(()) => Some(file),
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(LayoutError::io("lock", &data, e));
-            }
-        },
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(LayoutError::io("open", &data, e)),
-    };
-    if idle_for(dir, now).is_none_or(|age| age < idle) {
-        return Ok(false);
-    }
-    remove_upload_dir(dir)?;
-    Ok(true)
 }
