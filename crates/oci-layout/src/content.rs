@@ -165,6 +165,15 @@ pub(crate) async fn open(
         verified: verified.clone(),
     };
     let Some(request) = range else {
+        if size == 0 && !verified.trusted(&suspect.meta, digest) {
+            // Nothing to stream, so nothing to hold back: check now.
+            if Verifier::new(digest.clone(), Some(0)).finish().is_err() {
+                let err = tokio::task::spawn_blocking(move || suspect.quarantine())
+                    .await
+                    .map_err(join_err)?;
+                return Err(err);
+            }
+        }
         let check = (!verified.trusted(&suspect.meta, digest)).then(|| Check {
             verifier: Verifier::new(digest.clone(), Some(size)),
             suspect,

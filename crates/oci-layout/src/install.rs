@@ -199,9 +199,12 @@ fn link_replacing(
         return Ok(());
     }
     if same_file(dst, meta) {
-        return file
-            .set_modified(SystemTime::now())
-            .map_err(|e| LayoutError::io("touch", dst, e));
+        // Best effort (a file owned by another user cannot be touched):
+        // the blob is there either way, only its grace period is shorter.
+        if let Err(e) = file.set_modified(SystemTime::now()) {
+            tracing::debug!(path = %dst.display(), error = %e, "cannot touch a re-pushed blob");
+        }
+        return Ok(());
     }
     replace(store, dst, tmp)
 }

@@ -431,3 +431,29 @@ async fn a_repository_with_many_tags_journals_its_changes_and_replays_them() {
         *image.digest()
     );
 }
+
+#[tokio::test]
+async fn a_blob_file_emptied_on_disk_is_not_served_as_an_empty_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("app");
+    let data = random_bytes(1_000);
+    let digest = Digest::sha256(&data);
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    reg.push_blob(&app, &digest, None, bytes_stream(data.clone(), 256))
+        .await
+        .unwrap();
+    let path = dir.path().join("app/blobs/sha256").join(digest.hex());
+    std::fs::write(&path, b"").unwrap();
+    let (delivered, err) = drain(&reg, &app, &digest).await;
+    assert_eq!(delivered, 0);
+    assert!(
+        err.is_some(),
+        "an emptied blob file was served as a complete read"
+    );
+    assert!(
+        reg.resolve_blob(&app, &digest)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
