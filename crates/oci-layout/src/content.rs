@@ -86,13 +86,14 @@ pub(crate) async fn receive(
 /// Writes a manifest's bytes (already verified) as the file `target` of a
 /// repository's layout: a synced temporary file linked into place. The
 /// directory entry is synced by the index write that lists the manifest
-/// (see [`crate::repos`]), so a burst of pushes shares that sync.
-pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes) -> Result<()> {
+/// (see [`crate::repos`]), so a burst of pushes shares that sync. Returns
+/// whether it linked the file (false when it was there already).
+pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes) -> Result<bool> {
     if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-        return Ok(());
+        return Ok(false);
     }
     let tmp = paths.tmp_file();
-    tokio::task::spawn_blocking(move || -> Result<()> {
+    tokio::task::spawn_blocking(move || -> Result<bool> {
         let written = File::create(&tmp)
             .and_then(|mut f| {
                 std::io::Write::write_all(&mut f, &bytes)?;
@@ -101,7 +102,7 @@ pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes)
             .map_err(io_err("write", &tmp))
             .and_then(|()| durable::link_unsynced(&tmp, &target).map_err(Error::from));
         let _ = std::fs::remove_file(&tmp);
-        written
+        written.map(|()| true)
     })
     .await
     .map_err(join_err)?

@@ -103,14 +103,17 @@ pub(crate) async fn push(
         check_references(inner, repo, &RepoState::default(), &parsed).await?;
     }
     let file = inner.paths.repo_blob(repo, &descriptor.digest);
-    content::write_manifest(&inner.paths, file.clone(), manifest.bytes.clone()).await?;
+    let linked =
+        content::write_manifest(&inner.paths, file.clone(), manifest.bytes.clone()).await?;
     let mut guard = inner.repos.lock_or_create(repo).await?;
     // Held until the index listing the manifest is durable, so a garbage
     // collection cannot unlink what is checked here before it is listed.
     let _fence = guard.fence().await?;
     // Checked again under the lock: a child may have gone meanwhile, or a
     // collection may have unlinked the file just written.
-    content::write_manifest(&inner.paths, file, manifest.bytes.clone()).await?;
+    if content::write_manifest(&inner.paths, file, manifest.bytes.clone()).await? || linked {
+        guard.linked();
+    }
     check_references(inner, repo, guard.state().await?, &parsed).await?;
     guard.state().await?.add(info, tags);
     guard

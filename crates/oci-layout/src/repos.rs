@@ -55,6 +55,10 @@ struct SlotInner {
     durable: tokio::sync::Mutex<OnDisk>,
     /// Whether a fold of the journal into `index.json` is scheduled.
     compaction: AtomicBool,
+    /// Whether the layout's `blobs/` directories were synced since the
+    /// last manifest file was linked into them (false at first, so the
+    /// first write after opening syncs them whatever a crash left).
+    dirs_synced: AtomicBool,
 }
 
 /// What a repository's files hold.
@@ -209,7 +213,7 @@ impl RepoGuard {
         let covers = disk.changes + changes.len() as u64;
         let journal = entries >= JOURNAL_FROM && disk.journal + (changes.len() as u64) < COMPACT_AT;
         let written = if journal {
-            append_journal(&paths.repo_dir(&repo), &changes).await
+            append_journal(&paths.repo_dir(&repo), &slot, &changes).await
         } else {
             write_index(&repo, &paths, &slot).await
         };
@@ -229,6 +233,12 @@ impl RepoGuard {
                 Err(err)
             }
         }
+    }
+
+    /// Notes that a manifest file was linked into the layout: the next
+    /// write syncs the directories before listing it.
+    pub(crate) fn linked(&self) {
+        self.slot.dirs_synced.store(false, Ordering::SeqCst);
     }
 
     /// A shared hold on the repository's directory against garbage
@@ -260,10 +270,15 @@ async fn write_index(repo: &RepoName, paths: &Paths, slot: &SlotInner) -> Result
         };
         state.to_json()
     };
+    // Every manifest the snapshot lists was linked (and marked) before it
+    // entered the state, so before this.
+    let sync_dirs = !slot.dirs_synced.swap(true, Ordering::SeqCst);
     let dir = paths.repo_dir(repo);
     let tmp = paths.tmp_file();
     tokio::task::spawn_blocking(move || {
-        sync_manifest_dirs(&dir)?;
+        if sync_dirs {
+            sync_manifest_dirs(&dir)?;
+        }
         durable::write_atomic(&tmp, &dir.join("index.json"), &bytes)?;
         let journal = dir.join(JOURNAL);
         match std::fs::OpenOptions::new().write(true).open(&journal) {
@@ -276,8 +291,13 @@ async fn write_index(repo: &RepoName, paths: &Paths, slot: &SlotInner) -> Result
         }
     })
     .await
-    .map_err(join_err)?
-    .map_err(Error::from)
+    .map_err(join_err)
+    .and_then(|r| r.map_err(Error::from))
+    .inspect_err(|_| {
+        if sync_dirs {
+            slot.dirs_synced.store(false, Ordering::SeqCst);
+        }
+    })
 }
 
 /// Syncs the directories manifest files are linked into (blocking).
@@ -292,16 +312,21 @@ fn sync_manifest_dirs(dir: &Path) -> Durable {
 }
 
 /// Appends changes to the layout's journal and syncs it.
-async fn append_journal(dir: &Path, changes: &[Change]) -> Result<()> {
+async fn append_journal(dir: &Path, slot: &SlotInner, changes: &[Change]) -> Result<()> {
     let mut lines = Vec::new();
     for change in changes {
         serde_json::to_writer(&mut lines, change)
             .map_err(|e| Error::internal(format!("cannot serialize a journal line: {e}")))?;
         lines.push(b'\n');
     }
+    // Every manifest file these changes list was linked (and marked)
+    // before its change was queued, so before this.
+    let sync_dirs = !slot.dirs_synced.swap(true, Ordering::SeqCst);
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || -> Durable {
-        sync_manifest_dirs(&dir)?;
+        if sync_dirs {
+            sync_manifest_dirs(&dir)?;
+        }
         let path = dir.join(JOURNAL);
         let created = !path.exists();
         let mut file = std::fs::OpenOptions::new()
@@ -318,8 +343,13 @@ async fn append_journal(dir: &Path, changes: &[Change]) -> Result<()> {
         Ok(())
     })
     .await
-    .map_err(join_err)?
-    .map_err(Error::from)
+    .map_err(join_err)
+    .and_then(|r| r.map_err(Error::from))
+    .inspect_err(|_| {
+        if sync_dirs {
+            slot.dirs_synced.store(false, Ordering::SeqCst);
+        }
+    })
 }
 
 /// Folds the journal into `index.json` a while after the last change,
@@ -349,7 +379,7 @@ fn schedule_compaction(repo: &RepoName, paths: &Paths, slot: &Slot) {
             Ok(()) => disk.journal = 0,
             // The journal still holds the changes; the next write retries.
             Err(err) => {
-                tracing::warn!(%repo, error = %err, "cannot fold the journal into index.json")
+                tracing::warn!(%repo, error = %err, "cannot fold the journal into index.json");
             }
         }
     });
