@@ -10,6 +10,7 @@ use oci_core::{
 use crate::content;
 use crate::durable;
 use crate::error::join_err;
+use crate::install::{self, Source};
 use crate::store::Inner;
 
 /// The descriptor of a blob the store holds (it keeps no media types).
@@ -33,7 +34,7 @@ pub(crate) async fn get(
     range: Option<RangeRequest>,
 ) -> Result<BlobReader> {
     let path = inner.paths.repo_blob(repo, digest);
-    let (size, range, stream) = content::open(path, digest, range, &inner.verified)
+    let (size, range, stream) = content::open(&inner.paths, path, digest, range, &inner.verified)
         .await?
         .ok_or_else(|| blob_unknown(repo, digest))?;
     Ok(BlobReader {
@@ -59,16 +60,23 @@ pub(crate) async fn push(
     size: Option<u64>,
     body: BlobStream,
 ) -> Result<Descriptor> {
-    let len = content::ingest(&inner.paths, digest, size, body).await?;
-    let _guard = inner.repos.lock_or_create(repo).await?;
-    let linked = inner.paths.repo_blob(repo, digest);
-    content::link(inner.paths.store_blob(digest), linked.clone()).await?;
-    content::remember(linked, digest, &inner.verified).await;
+    let (len, source) = content::receive(inner, digest, size, body).await?;
+    let settled = async {
+        let guard = inner.repos.lock_or_create(repo).await?;
+        let _fence = guard.fence().await?;
+        install::settle(inner, source.clone(), repo, digest, Some(len)).await
+    }
+    .await;
+    if let Source::Verified(tmp) = source {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    settled?;
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
     Ok(blob_descriptor(digest, len))
 }
 
-/// Links a blob of `from` into `repo` (a hard link: no bytes copied).
+/// Links a blob of `from` into `repo` (a hard link: no bytes copied). The
+/// shared store's file is linked, once known to be intact.
 pub(crate) async fn mount(
     inner: &Inner,
     repo: &RepoName,
@@ -82,8 +90,26 @@ pub(crate) async fn mount(
             format!("cannot mount {digest}: repository {from} does not hold it"),
         )
     })?;
-    let _guard = inner.repos.lock_or_create(repo).await?;
-    content::link(source, inner.paths.repo_blob(repo, digest)).await?;
+    let guard = inner.repos.lock_or_create(repo).await?;
+    let _fence = guard.fence().await?;
+    let store = inner.paths.store_blob(digest);
+    if content::stat(&store).await?.is_none() {
+        // A layout put here by hand: its file joins the store, to be
+        // verified before it is linked.
+        content::adopt(source, store).await?;
+    }
+    install::settle(inner, Source::Store, repo, digest, Some(size))
+        .await
+        .map_err(|e| {
+            if e.is(ErrorCode::BlobUnknown) {
+                Error::new(
+                    ErrorCode::BlobUnknown,
+                    format!("cannot mount {digest}: repository {from} holds no intact copy"),
+                )
+            } else {
+                e
+            }
+        })?;
     tracing::debug!(%repo, %from, %digest, "blob mounted");
     Ok(blob_descriptor(digest, size))
 }

@@ -1,6 +1,11 @@
-//! Blob content on disk: streaming a pushed blob into the shared store
-//! (verified, synced, then linked into place) and streaming a stored blob
-//! out with bounded memory, verified against its digest as it goes.
+//! Blob content on disk: receiving a pushed blob (verified and synced
+//! before anything links it) and streaming a stored blob out with bounded
+//! memory, verified against its digest before its last byte is served.
+//!
+//! A blob read never holds a blocking thread while its consumer is slow:
+//! each piece (at most [`READ_PIECE`] bytes) is read by its own short
+//! blocking task, one piece ahead of the consumer, so a thousand stalled
+//! downloads hold a thousand buffers and no thread.
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -11,34 +16,35 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use oci_core::{BlobStream, ByteRange, Digest, Error, ErrorCode, RangeRequest, Result, Verifier};
 use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use crate::durable;
 use crate::error::{LayoutError, io_err, join_err};
+use crate::install::{self, Source};
 use crate::paths::Paths;
+use crate::store::Inner;
 use crate::verified::Verified;
 
 /// The largest piece a blob read yields.
-const READ_PIECE: usize = 1024 * 1024;
-
-/// How many pieces a blob read keeps ready ahead of its consumer.
-const READ_AHEAD: usize = 4;
+const READ_PIECE: usize = 256 * 1024;
 
 /// The write buffer of an incoming blob.
 const WRITE_BUFFER: usize = 1024 * 1024;
 
-/// Streams `body` into the shared store as `digest`, checking digest and
-/// size while it arrives; nothing becomes visible unless both match.
-/// Returns the blob's size. A blob the store already holds is only hashed.
-pub(crate) async fn ingest(
-    paths: &Paths,
+/// Receives a pushed blob's body, checking digest and size as it arrives.
+/// Returns its length and where its bytes are: a synced temporary file
+/// (the caller removes it once placed), or, when the store already holds
+/// the blob as a file this process has verified, the store itself (the
+/// body is then only hashed).
+pub(crate) async fn receive(
+    inner: &Inner,
     digest: &Digest,
     size: Option<u64>,
     mut body: BlobStream,
-) -> Result<u64> {
-    let target = paths.store_blob(digest);
-    let held = tokio::fs::try_exists(&target).await.unwrap_or(false);
-    let tmp = paths.tmp_file();
-    let mut file = if held {
+) -> Result<(u64, Source)> {
+    let held = install::hold_trusted(inner, digest).await;
+    let tmp = inner.paths.tmp_file();
+    let mut file = if held.is_some() {
         None
     } else {
         let f = tokio::fs::File::create(&tmp)
@@ -64,32 +70,30 @@ pub(crate) async fn ingest(
         Ok(seen)
     }
     .await;
-    let len = match received {
-        Ok(len) => len,
-        Err(err) => {
+    match (received, held) {
+        (Ok(len), Some(held)) => Ok((len, Source::Held { _file: held })),
+        (Ok(len), None) => Ok((len, Source::Verified(tmp))),
+        (Err(err), held) => {
             drop(file);
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(err);
+            if held.is_none() {
+                let _ = tokio::fs::remove_file(&tmp).await;
+            }
+            Err(err)
         }
-    };
-    if held {
-        return Ok(len);
     }
-    let placed = place(tmp.clone(), target).await;
-    let _ = tokio::fs::remove_file(&tmp).await;
-    placed.map(|()| len)
 }
 
 /// Writes a manifest's bytes (already verified) as the file `target` of a
 /// repository's layout: a synced temporary file linked into place. The
 /// directory entry is synced by the index write that lists the manifest
-/// (see [`crate::repos`]), so a burst of pushes shares that sync.
-pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes) -> Result<()> {
+/// (see [`crate::repos`]), so a burst of pushes shares that sync. Returns
+/// whether it linked the file (false when it was there already).
+pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes) -> Result<bool> {
     if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-        return Ok(());
+        return Ok(false);
     }
     let tmp = paths.tmp_file();
-    tokio::task::spawn_blocking(move || -> Result<()> {
+    tokio::task::spawn_blocking(move || -> Result<bool> {
         let written = File::create(&tmp)
             .and_then(|mut f| {
                 std::io::Write::write_all(&mut f, &bytes)?;
@@ -98,32 +102,18 @@ pub(crate) async fn write_manifest(paths: &Paths, target: PathBuf, bytes: Bytes)
             .map_err(io_err("write", &tmp))
             .and_then(|()| durable::link_unsynced(&tmp, &target).map_err(Error::from));
         let _ = std::fs::remove_file(&tmp);
-        written
+        written.map(|()| true)
     })
     .await
     .map_err(join_err)?
 }
 
-/// Links a complete, synced file into the shared store as `target`.
-pub(crate) async fn place(file: PathBuf, target: PathBuf) -> Result<()> {
-    tokio::task::spawn_blocking(move || durable::link(&file, &target).map(|_| ()))
+/// Links a repository's blob file into the shared store, which lacks it.
+pub(crate) async fn adopt(file: PathBuf, store: PathBuf) -> Result<()> {
+    tokio::task::spawn_blocking(move || durable::link(&file, &store).map(|_| ()))
         .await
         .map_err(join_err)?
         .map_err(Error::from)
-}
-
-/// Links a blob of the shared store (or of another repository's layout)
-/// into a repository's layout.
-pub(crate) async fn link(from: PathBuf, to: PathBuf) -> Result<()> {
-    place(from, to).await
-}
-
-/// Records a blob file this process has just verified (while receiving
-/// it), so that reads need not hash it again until it changes.
-pub(crate) async fn remember(path: PathBuf, digest: &Digest, verified: &Verified) {
-    if let Ok(meta) = tokio::fs::metadata(&path).await {
-        verified.record(&meta, digest);
-    }
 }
 
 /// The size of a blob file; `None` when it does not exist.
@@ -135,17 +125,23 @@ pub(crate) async fn stat(path: &Path) -> Result<Option<u64>> {
     }
 }
 
-/// Opens a blob file for streaming: its size, the range served, and the
-/// bytes (verified against `digest` when the whole blob is read). `None`
-/// when the file does not exist.
+/// Opens a blob file of a repository for streaming: its size, the range
+/// served, and the bytes. A whole-blob read of a file not known to be
+/// intact is verified as it streams, its last piece held back until the
+/// digest matches; a range of such a file is served only after the whole
+/// file was hashed. A file found corrupt is logged at `error`, unlinked
+/// (from the repository and the shared store, if still the same file) so
+/// that the blob reads as absent and an honest push stores it again, and
+/// the read fails. `None` when the file does not exist.
 pub(crate) async fn open(
-    path: PathBuf,
+    paths: &Paths,
+    linked: PathBuf,
     digest: &Digest,
     range: Option<RangeRequest>,
     verified: &Arc<Verified>,
 ) -> Result<Option<(u64, Option<ByteRange>, BlobStream)>> {
     let opened = {
-        let path = path.clone();
+        let path = linked.clone();
         tokio::task::spawn_blocking(move || -> Result<Option<(File, Metadata)>> {
             let file = match File::open(&path) {
                 Ok(f) => f,
@@ -158,99 +154,201 @@ pub(crate) async fn open(
         .await
         .map_err(join_err)??
     };
-    let Some((mut file, meta)) = opened else {
+    let Some((file, meta)) = opened else {
         return Ok(None);
     };
     let size = meta.len();
+    let suspect = Suspect {
+        linked,
+        store: paths.store_blob(digest),
+        meta,
+        digest: digest.clone(),
+        verified: verified.clone(),
+    };
     let Some(request) = range else {
-        let check = (!verified.trusted(&meta, digest)).then(|| Check {
+        if size == 0 && !verified.trusted(&suspect.meta, digest) {
+            // Nothing to stream, so nothing to hold back: check now.
+            if Verifier::new(digest.clone(), Some(0)).finish().is_err() {
+                let err = tokio::task::spawn_blocking(move || suspect.quarantine())
+                    .await
+                    .map_err(join_err)?;
+                return Err(err);
+            }
+        }
+        let check = (!verified.trusted(&suspect.meta, digest)).then(|| Check {
             verifier: Verifier::new(digest.clone(), Some(size)),
-            digest: digest.clone(),
-            meta,
-            verified: verified.clone(),
+            suspect,
         });
-        return Ok(Some((size, None, read_stream(file, path, size, check))));
+        return Ok(Some((size, None, read_stream(file, size, check))));
     };
     let r = request.resolve(size)?;
-    file.seek(SeekFrom::Start(r.start))
-        .map_err(io_err("seek", &path))?;
-    Ok(Some((
-        size,
-        Some(r),
-        read_stream(file, path, r.len(), None),
-    )))
+    let file = tokio::task::spawn_blocking(move || -> Result<File> {
+        let mut file = file;
+        if !suspect.verified.known(&suspect.meta, &suspect.digest) {
+            if !install::holds(&file, &suspect.linked, &suspect.digest, Some(size))? {
+                return Err(suspect.quarantine());
+            }
+            suspect.verified.record(&suspect.meta, &suspect.digest);
+        }
+        file.seek(SeekFrom::Start(r.start))
+            .map_err(io_err("seek", &suspect.linked))?;
+        Ok(file)
+    })
+    .await
+    .map_err(join_err)??;
+    Ok(Some((size, Some(r), read_stream(file, r.len(), None))))
 }
 
-/// Streams `len` bytes of `file` from where it stands. A blocking task
-/// reads (and verifies, given a verifier) pieces of at most [`READ_PIECE`]
-/// ahead of the consumer, at most [`READ_AHEAD`] of them, so reading and
-/// hashing overlap with sending while memory stays bounded. A verification
-/// failure ends the stream with an error naming the file.
-fn read_stream(file: File, path: PathBuf, len: u64, check: Option<Check>) -> BlobStream {
-    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        if let Err(err) = pump(file, &path, len, check, &tx) {
-            // The consumer may be gone already; then nobody needs to know.
-            let _ = tx.blocking_send(Err(err));
+/// A blob file being read, and what to do if it turns out corrupt.
+struct Suspect {
+    /// The repository's link to it (the path read).
+    linked: PathBuf,
+    /// The shared store's file of the same digest.
+    store: PathBuf,
+    /// The file as opened.
+    meta: Metadata,
+    digest: Digest,
+    verified: Arc<Verified>,
+}
+
+impl Suspect {
+    /// Logs the corruption at `error` and unlinks the corrupt file from the
+    /// repository and the store, unless they were replaced meanwhile
+    /// (blocking). Returns the error the read ends with.
+    fn quarantine(&self) -> Error {
+        tracing::error!(
+            digest = %self.digest,
+            path = %self.linked.display(),
+            "a stored blob does not match its digest: unlinked, to be pushed again"
+        );
+        for path in [&self.linked, &self.store] {
+            if install::same_file(path, &self.meta)
+                && let Err(err) = durable::remove(path)
+            {
+                tracing::error!(error = %err, "cannot unlink a corrupt blob");
+            }
         }
-    });
-    stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+        Error::from(LayoutError::corrupt(
+            &self.linked,
+            format!("the stored blob does not match its digest {}", self.digest),
+        ))
+    }
+}
+
+/// The verification of a whole-blob read.
+struct Check {
+    verifier: Verifier,
+    suspect: Suspect,
+}
+
+/// A blob read in progress: the file, the bytes not yet read, and the
+/// piece being read ahead of the consumer.
+struct Pieces {
+    file: Option<File>,
+    left: u64,
+    check: Option<Check>,
+    ahead: Option<JoinHandle<Piece>>,
+    done: bool,
+}
+
+/// What reading one piece gives back: the file and check to go on with,
+/// and the piece.
+type Piece = (File, Option<Check>, Result<Bytes>);
+
+impl Pieces {
+    /// Starts reading the next piece on the blocking pool, if any is left.
+    fn read_ahead(&mut self) {
+        if self.left == 0 || self.ahead.is_some() {
+            return;
+        }
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        let want = self.left.min(READ_PIECE as u64);
+        self.left -= want;
+        let last = self.left == 0;
+        let check = self.check.take();
+        self.ahead = Some(tokio::task::spawn_blocking(move || {
+            read_piece(file, want, check, last)
+        }));
+    }
+
+    /// The next piece, or `None` at the end (or after an error).
+    async fn next(&mut self) -> Option<Result<Bytes>> {
+        if self.done {
+            return None;
+        }
+        self.read_ahead();
+        let Some(ahead) = self.ahead.take() else {
+            self.done = true;
+            return None;
+        };
+        match ahead.await {
+            Ok((file, check, Ok(bytes))) => {
+                self.file = Some(file);
+                self.check = check;
+                self.read_ahead();
+                Some(Ok(bytes))
+            }
+            Ok((_, _, Err(err))) => {
+                self.done = true;
+                Some(Err(err))
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(join_err(err)))
+            }
+        }
+    }
+}
+
+/// Streams `len` bytes of `file` from where it stands, verified by `check`.
+fn read_stream(file: File, len: u64, check: Option<Check>) -> BlobStream {
+    let pieces = Pieces {
+        file: Some(file),
+        left: len,
+        check,
+        ahead: None,
+        done: false,
+    };
+    stream::unfold(pieces, |mut pieces| async move {
+        pieces.next().await.map(|item| (item, pieces))
     })
     .boxed()
 }
 
-/// The verification of a whole-blob read, recorded when it succeeds.
-struct Check {
-    verifier: Verifier,
-    digest: Digest,
-    meta: Metadata,
-    verified: Arc<Verified>,
-}
-
-/// Reads, verifies and sends the pieces; stops early if the consumer goes.
-fn pump(
-    mut file: File,
-    path: &Path,
-    len: u64,
-    mut check: Option<Check>,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes>>,
-) -> Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(READ_PIECE as u64);
-        // Read into spare capacity: no zeroing of the buffer first.
-        let mut buf = Vec::with_capacity(want as usize);
-        (&mut file)
-            .take(want)
-            .read_to_end(&mut buf)
-            .map_err(io_err("read", path))?;
-        let got = buf.len();
-        if got == 0 {
-            return Err(LayoutError::corrupt(path, format!("file ends {left} bytes early")).into());
+/// Reads one piece of `want` bytes (blocking); the last piece of a
+/// verified read is returned only if the whole blob matched its digest.
+fn read_piece(mut file: File, want: u64, mut check: Option<Check>, last: bool) -> Piece {
+    let mut buf = Vec::with_capacity(want as usize);
+    let read = (&mut file).take(want).read_to_end(&mut buf);
+    let piece = match (read, check.as_mut()) {
+        (Err(e), Some(c)) => Err(LayoutError::io("read", &c.suspect.linked, e).into()),
+        (Err(e), None) => Err(Error::new(
+            ErrorCode::Unknown,
+            format!("the store could not read a blob: {}", e.kind()),
+        )),
+        (Ok(_), c) if (buf.len() as u64) < want => match c {
+            Some(c) => Err(c.suspect.quarantine()),
+            None => Err(Error::new(ErrorCode::Unknown, "a stored blob ended early")),
+        },
+        (Ok(_), Some(c)) => {
+            let ok =
+                c.verifier.update(&buf).is_ok() && (!last || c.verifier.clone().finish().is_ok());
+            if ok {
+                if last {
+                    c.suspect
+                        .verified
+                        .record(&c.suspect.meta, &c.suspect.digest);
+                }
+                Ok(Bytes::from(buf))
+            } else {
+                Err(c.suspect.quarantine())
+            }
         }
-        if let Some(c) = check.as_mut() {
-            c.verifier.update(&buf).map_err(|e| corruption(path, e))?;
-        }
-        left -= got as u64;
-        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-            return Ok(());
-        }
-    }
-    if let Some(c) = check {
-        c.verifier.finish().map_err(|e| corruption(path, e))?;
-        c.verified.record(&c.meta, &c.digest);
-    }
-    Ok(())
-}
-
-/// A digest or size mismatch found while reading is corruption on disk.
-fn corruption(path: &Path, err: Error) -> Error {
-    if err.is(ErrorCode::DigestInvalid) || err.is(ErrorCode::SizeInvalid) {
-        LayoutError::corrupt(path, err.message()).into()
-    } else {
-        err
-    }
+        (Ok(_), None) => Ok(Bytes::from(buf)),
+    };
+    (file, check, piece)
 }
 
 /// Reads a manifest file whole (blocking) and checks it against `digest`.

@@ -1,5 +1,7 @@
 //! [`LayoutError`]: what can go wrong on disk, always naming the path, and
-//! its conversion into the core [`oci_core::Error`].
+//! its conversion into the core [`oci_core::Error`]. The path stays on this
+//! side: the conversion logs the whole error (path and cause) and gives the
+//! caller, who may be a client across the network, a message without it.
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,7 @@ pub enum LayoutError {
         why: String,
     },
     /// Another process holds the store's lock.
-    #[error("the store is in use by another process (lock file {path} is held)")]
+    #[error("the store is in use by another process (its .lock file is held)")]
     Locked {
         /// The lock file.
         path: PathBuf,
@@ -54,10 +56,26 @@ impl LayoutError {
     }
 }
 
+impl LayoutError {
+    /// What a caller is told: the failure without any path.
+    fn public_message(&self) -> String {
+        match self {
+            LayoutError::Io { op, source, .. } => {
+                format!("the store could not {op} a file: {}", source.kind())
+            }
+            LayoutError::Corrupt { why, .. } => format!("corrupt data in the store: {why}"),
+            LayoutError::Locked { .. } => self.to_string(),
+        }
+    }
+}
+
 impl From<LayoutError> for Error {
     fn from(err: LayoutError) -> Error {
-        tracing::warn!(error = %err, "layout store failure");
-        Error::new(ErrorCode::Unknown, err.to_string())
+        match &err {
+            LayoutError::Corrupt { .. } => tracing::error!(error = %err, "layout store corrupt"),
+            _ => tracing::warn!(error = %err, "layout store failure"),
+        }
+        Error::new(ErrorCode::Unknown, err.public_message())
     }
 }
 

@@ -1,6 +1,8 @@
 //! A repository's `index.json` and what is derived from it: the manifests
 //! it lists (with what each references and the subject it names) and the
-//! tags (`org.opencontainers.image.ref.name` annotations).
+//! tags (`org.opencontainers.image.ref.name` annotations); and its journal,
+//! `.journal`, the changes made since `index.json` was last written, one
+//! JSON [`Change`] per line, replayed over it when the repository is read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -45,6 +47,35 @@ impl Default for IndexFile {
 pub(crate) fn empty_index() -> Vec<u8> {
     // Serializing a plain struct of strings and vectors cannot fail.
     serde_json::to_vec(&IndexFile::default()).unwrap_or_default()
+}
+
+/// The journal file of a layout: changes not yet in its `index.json`. Its
+/// name starts with a dot, which no repository name component can, so it
+/// never collides with a nested repository.
+pub(crate) const JOURNAL: &str = ".journal";
+
+/// One change to a repository's manifests: a line of its journal.
+/// Replaying a change already in `index.json` leaves it as it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub(crate) enum Change {
+    /// A manifest listed, `tags` pointed at it.
+    Add {
+        /// The manifest's media type, digest and size.
+        descriptor: Box<Descriptor>,
+        /// The tags now naming it.
+        tags: Vec<Tag>,
+    },
+    /// A tag removed.
+    Untag {
+        /// The tag.
+        tag: Tag,
+    },
+    /// A manifest unlisted, with its tags.
+    Remove {
+        /// The manifest's digest.
+        digest: Digest,
+    },
 }
 
 /// What the store keeps in memory about one manifest.
@@ -117,7 +148,54 @@ impl RepoState {
             });
             state.manifests.insert(entry.digest.clone(), info);
         }
+        state.replay(dir)?;
         Ok(state)
+    }
+
+    /// Applies the changes of the layout's journal, if it has one. A last
+    /// line cut short (a write a crash interrupted, never acknowledged)
+    /// ends the replay.
+    fn replay(&mut self, dir: &Path) -> Result<(), LayoutError> {
+        let path = dir.join(JOURNAL);
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(LayoutError::io("read", &path, e)),
+        };
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let change: Change = match serde_json::from_slice(line) {
+                Ok(change) => change,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "journal ends in a partial line");
+                    break;
+                }
+            };
+            match change {
+                Change::Add { descriptor, tags } => {
+                    let info = read_info(dir, &descriptor).unwrap_or_else(|err| {
+                        tracing::warn!(error = %err, "a manifest in the journal cannot be read");
+                        ManifestInfo {
+                            descriptor: plain(&descriptor),
+                            blobs: Vec::new(),
+                            referrer: None,
+                        }
+                    });
+                    self.add(info, &tags);
+                }
+                Change::Untag { tag } => {
+                    self.untag(&tag);
+                }
+                Change::Remove { digest } => {
+                    self.remove(&digest);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many entries `index.json` has for this state.
+    pub(crate) fn entries(&self) -> usize {
+        self.index.manifests.len()
     }
 
     /// The bytes of `index.json` for this state.

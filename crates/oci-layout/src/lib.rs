@@ -18,6 +18,7 @@
 //!   <repo>/                    one OCI image layout per repository, e.g. library/alpine/
 //!     oci-layout               {"imageLayoutVersion":"1.0.0"}
 //!     index.json               every manifest of the repository
+//!     .journal                 changes not yet folded into index.json (large repositories)
 //!     blobs/<alg>/<hex>        blobs (hard links into .blobs) and manifests
 //! ```
 //!
@@ -28,6 +29,18 @@
 //! - `index.json` lists every manifest: once per tag, with the tag in the
 //!   `org.opencontainers.image.ref.name` annotation, and once without an
 //!   annotation when it has no tag (an untagged manifest, an index's child).
+//! - A repository with 1024 or more index entries does not rewrite
+//!   `index.json` on every push: each change (a manifest listed with its
+//!   tags, a tag removed, a manifest removed) is appended to `.journal` as
+//!   one line of JSON (`{"op":"add","descriptor":{…},"tags":[…]}`,
+//!   `{"op":"untag","tag":"…"}`, `{"op":"remove","digest":"…"}`) and the
+//!   journal synced, so a tag push costs the same with 10 or 100,000 tags.
+//!   The journal is folded into `index.json` (rewritten atomically, then
+//!   the journal emptied) after 1024 lines or half a second without
+//!   changes; tools reading the directory see a push within that time. On
+//!   open the journal is replayed over `index.json` (replaying a change the
+//!   index already has changes nothing; a partial last line, a write cut by
+//!   a crash and never acknowledged, is ignored).
 //! - A repository holds a blob when its `blobs/` has the file. Files are hard
 //!   links to the shared store, so a blob is stored once, a mount copies no
 //!   bytes, and every repository directory is a self-contained layout.
@@ -83,8 +96,11 @@ mod blobs;
 mod content;
 mod durable;
 mod error;
+mod expiry;
+mod fence;
 mod gc;
 mod index;
+mod install;
 mod lists;
 mod manifests;
 mod paths;
@@ -157,8 +173,56 @@ impl LayoutRegistry {
     /// Collects garbage: unlinks from each repository the blobs none of its
     /// manifests references, removes from the shared store the blobs no
     /// repository links, removes stale uploads and empty repositories.
+    /// Pushes may run meanwhile (give a grace period, see [`GcOptions`]).
     pub async fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
         gc::collect(&self.inner, options).await
+    }
+
+    /// Whether another process (a server) holds the store at `root` open
+    /// right now.
+    pub fn in_use(root: impl AsRef<Path>) -> bool {
+        let lock = paths::Paths::new(root.as_ref().to_owned()).lock();
+        std::fs::File::open(lock)
+            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    }
+
+    /// Collects garbage in the store at `root`, whether or not another
+    /// process (a running `ocidist serve --storage`) has it open. With the
+    /// store free it is opened here and collected as by
+    /// [`LayoutRegistry::gc_with`]; held by a server, it is collected beside
+    /// it through the store's file locks (see the crate docs), leaving
+    /// empty repositories in place. Set a grace period longer than a push
+    /// takes (blob to manifest) when a server is running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> oci_core::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let server = oci_layout::LayoutRegistry::open(dir.path()).await?;
+    /// let options = oci_layout::GcOptions {
+    ///     grace: std::time::Duration::from_secs(3_600),
+    ///     ..Default::default()
+    /// };
+    /// // Another process could do this while `server` serves.
+    /// let report = oci_layout::LayoutRegistry::gc_at(dir.path(), &options).await?;
+    /// assert_eq!(report.blobs_removed, 0);
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn gc_at(root: impl AsRef<Path>, options: &GcOptions) -> Result<GcReport> {
+        let root = root.as_ref().to_owned();
+        match store::open_unless_held(root.clone(), VerifyReads::default()).await? {
+            Some(inner) => gc::collect(&inner, options).await,
+            None => {
+                let options = options.clone();
+                let paths = paths::Paths::new(root);
+                tokio::task::spawn_blocking(move || gc::collect_outside(&paths, &options))
+                    .await
+                    .map_err(error::join_err)?
+                    .map_err(Into::into)
+            }
+        }
     }
 }
 
@@ -227,6 +291,10 @@ impl Registry for LayoutRegistry {
         id: &str,
     ) -> Result<Box<dyn BlobWriter>> {
         Ok(Box::new(uploads::resume(&self.inner, repo, id).await?))
+    }
+
+    async fn expire_uploads(&self, idle: std::time::Duration) -> Result<u64> {
+        expiry::expire(&self.inner, idle).await
     }
 
     async fn mount_blob(

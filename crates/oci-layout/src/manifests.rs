@@ -9,7 +9,7 @@ use oci_core::{
 use crate::content;
 use crate::durable;
 use crate::error::join_err;
-use crate::index::{ManifestInfo, RepoState};
+use crate::index::{Change, ManifestInfo, RepoState};
 use crate::store::Inner;
 
 /// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
@@ -103,13 +103,25 @@ pub(crate) async fn push(
         check_references(inner, repo, &RepoState::default(), &parsed).await?;
     }
     let file = inner.paths.repo_blob(repo, &descriptor.digest);
-    content::write_manifest(&inner.paths, file, manifest.bytes.clone()).await?;
-
+    let linked =
+        content::write_manifest(&inner.paths, file.clone(), manifest.bytes.clone()).await?;
     let mut guard = inner.repos.lock_or_create(repo).await?;
-    // Checked again under the lock: a child may have gone meanwhile.
+    // Held until the index listing the manifest is durable, so a garbage
+    // collection cannot unlink what is checked here before it is listed.
+    let _fence = guard.fence().await?;
+    // Checked again under the lock: a child may have gone meanwhile, or a
+    // collection may have unlinked the file just written.
+    if content::write_manifest(&inner.paths, file, manifest.bytes.clone()).await? || linked {
+        guard.linked();
+    }
     check_references(inner, repo, guard.state().await?, &parsed).await?;
     guard.state().await?.add(info, tags);
-    guard.save().await?;
+    guard
+        .save(Change::Add {
+            descriptor: Box::new(descriptor.clone()),
+            tags: tags.to_vec(),
+        })
+        .await?;
     tracing::debug!(%repo, digest = %descriptor.digest, ?tags, "manifest pushed");
     Ok(descriptor)
 }
@@ -122,7 +134,11 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
         .await?
         .remove(digest)
         .ok_or_else(|| manifest_unknown(repo, digest))?;
-    guard.save().await?;
+    guard
+        .save(Change::Remove {
+            digest: digest.clone(),
+        })
+        .await?;
     let path = inner.paths.repo_blob(repo, digest);
     tokio::task::spawn_blocking(move || durable::remove(&path))
         .await
@@ -139,7 +155,7 @@ pub(crate) async fn delete_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Res
         .await?
         .untag(tag)
         .ok_or_else(|| manifest_unknown(repo, tag))?;
-    guard.save().await?;
+    guard.save(Change::Untag { tag: tag.clone() }).await?;
     tracing::debug!(%repo, %tag, "tag deleted");
     Ok(())
 }

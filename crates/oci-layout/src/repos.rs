@@ -2,25 +2,45 @@
 //! lock per repository around its state (read from disk the first time it
 //! is needed), and the group commit of its `index.json`.
 //!
-//! A change is made in memory under the repository's lock; the lock is
-//! released and the change is then made durable by writing `index.json`.
-//! Writers that change the repository while one write is under way are
-//! all covered by the next one: a burst of pushes costs a few index writes,
-//! not one each. A caller returns only once a write holding its change is
-//! on disk.
+//! A change is made in memory under the repository's lock, and queued as
+//! a journal line; the lock is released and the change is then made
+//! durable. Writers that change the repository while one write is under
+//! way are all covered by the next one: a burst of pushes costs a few
+//! writes, not one each. A caller returns only once a write holding its
+//! change is on disk.
+//!
+//! A small repository (under [`JOURNAL_FROM`] index entries) is made
+//! durable by rewriting `index.json`, as layout tools expect. A large one
+//! appends its changes to the layout's `.journal` and syncs that, a cost
+//! that does not grow with the number of tags; `index.json` is rewritten
+//! (and the journal emptied) once the journal holds [`COMPACT_AT`] changes,
+//! or [`COMPACT_AFTER`] after the last change, so tools reading the
+//! directory see a change within that time.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use oci_core::{Algorithm, Error, ErrorCode, ListOptions, RepoName, Result};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::durable::{self, Durable};
 use crate::error::{LayoutError, join_err};
-use crate::index::{LAYOUT_FILE, RepoState, empty_index};
+use crate::fence::{self, Fence};
+use crate::index::{Change, JOURNAL, LAYOUT_FILE, RepoState, empty_index};
 use crate::paths::{Paths, component_of};
+
+/// The number of index entries from which a repository's changes go to
+/// its journal rather than each rewriting `index.json`.
+pub(crate) const JOURNAL_FROM: usize = 1_024;
+
+/// How many journal lines make the next write rewrite `index.json`.
+const COMPACT_AT: u64 = 1_024;
+
+/// How long after its last change a journal is folded into `index.json`.
+const COMPACT_AFTER: Duration = Duration::from_millis(500);
 
 /// One repository: its state behind its lock, and its index writes.
 #[derive(Debug, Default)]
@@ -29,8 +49,25 @@ struct SlotInner {
     state: Arc<tokio::sync::Mutex<Option<RepoState>>>,
     /// Counts the changes made in memory (never reset).
     changes: AtomicU64,
-    /// Serializes index writes; holds the change count the disk has.
-    durable: tokio::sync::Mutex<u64>,
+    /// The changes not yet written, in the order they were made.
+    pending: Mutex<Vec<Change>>,
+    /// Serializes writes; what the disk has.
+    durable: tokio::sync::Mutex<OnDisk>,
+    /// Whether a fold of the journal into `index.json` is scheduled.
+    compaction: AtomicBool,
+    /// Whether the layout's `blobs/` directories were synced since the
+    /// last manifest file was linked into them (false at first, so the
+    /// first write after opening syncs them whatever a crash left).
+    dirs_synced: AtomicBool,
+}
+
+/// What a repository's files hold.
+#[derive(Debug, Default)]
+struct OnDisk {
+    /// How many changes (of [`SlotInner::changes`]) are durable.
+    changes: u64,
+    /// Lines in the journal since `index.json` was last written.
+    journal: u64,
 }
 
 /// A shared handle on one repository.
@@ -149,51 +186,46 @@ impl RepoGuard {
         }
     }
 
-    /// Releases the lock and returns once the state's changes are in
-    /// `index.json` on disk. If a write fails, the memory copy is dropped so
-    /// the next use reads what the disk holds, and every caller whose change
-    /// it carried gets the error.
-    pub(crate) async fn save(self) -> Result<()> {
+    /// Records `change` (already made to the state), releases the lock and
+    /// returns once the change is on disk. If a write fails, the memory
+    /// copy is dropped so the next use reads what the disk holds, and
+    /// every caller whose change it carried gets the error.
+    pub(crate) async fn save(self, change: Change) -> Result<()> {
         let RepoGuard {
             repo,
             paths,
             slot,
             guard,
         } = self;
+        let entries = guard.as_ref().map_or(0, RepoState::entries);
+        slot.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(change);
         let mine = slot.changes.fetch_add(1, Ordering::SeqCst) + 1;
         drop(guard);
-        let mut durable = slot.durable.lock().await;
-        if *durable >= mine {
+        let mut disk = slot.durable.lock().await;
+        if disk.changes >= mine {
             return Ok(());
         }
-        let (bytes, covers) = {
-            let state = slot.state.lock().await;
-            let Some(state) = state.as_ref() else {
-                return Err(Error::internal(format!(
-                    "the index of {repo} could not be written; the change was not kept"
-                )));
-            };
-            (state.to_json(), slot.changes.load(Ordering::SeqCst))
+        let changes =
+            std::mem::take(&mut *slot.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let covers = disk.changes + changes.len() as u64;
+        let journal = entries >= JOURNAL_FROM && disk.journal + (changes.len() as u64) < COMPACT_AT;
+        let written = if journal {
+            append_journal(&paths.repo_dir(&repo), &slot, &changes).await
+        } else {
+            write_index(&repo, &paths, &slot).await
         };
-        let dir = paths.repo_dir(&repo);
-        let tmp = paths.tmp_file();
-        let written = tokio::task::spawn_blocking(move || {
-            // Manifest files are linked without a directory sync; the
-            // index must not list them before their entries are durable.
-            for alg in [Algorithm::Sha256, Algorithm::Sha512] {
-                let blobs = dir.join("blobs").join(alg.as_str());
-                if blobs.is_dir() {
-                    durable::sync_dir(&blobs)?;
-                }
-            }
-            durable::write_atomic(&tmp, &dir.join("index.json"), &bytes)
-        })
-        .await
-        .map_err(join_err)
-        .and_then(|r| r.map_err(Error::from));
         match written {
             Ok(()) => {
-                *durable = covers;
+                disk.changes = covers;
+                if journal {
+                    disk.journal += changes.len() as u64;
+                    schedule_compaction(&repo, &paths, &slot);
+                } else {
+                    disk.journal = 0;
+                }
                 Ok(())
             }
             Err(err) => {
@@ -203,10 +235,154 @@ impl RepoGuard {
         }
     }
 
+    /// Notes that a manifest file was linked into the layout: the next
+    /// write syncs the directories before listing it.
+    pub(crate) fn linked(&self) {
+        self.slot.dirs_synced.store(false, Ordering::SeqCst);
+    }
+
+    /// A shared hold on the repository's directory against garbage
+    /// collection in any process (see [`crate::fence`]): take it before a
+    /// change that links a blob or lists a manifest, keep it until the
+    /// change is durable.
+    pub(crate) async fn fence(&self) -> Result<Fence> {
+        fence::shared(self.paths.repo_dir(&self.repo)).await
+    }
+
     /// Drops the in-memory state (after the repository was removed).
     pub(crate) fn clear(&mut self) {
         *self.guard = None;
     }
+}
+
+/// Writes the state as `index.json` and empties the journal: the manifest
+/// files it lists are synced first (they were linked without a directory
+/// sync), then the index replaced atomically, then the journal cut (a
+/// crash between the two replays changes the index already has, which
+/// leaves it as it is).
+async fn write_index(repo: &RepoName, paths: &Paths, slot: &SlotInner) -> Result<()> {
+    let bytes = {
+        let state = slot.state.lock().await;
+        let Some(state) = state.as_ref() else {
+            return Err(Error::internal(format!(
+                "the index of {repo} could not be written; the change was not kept"
+            )));
+        };
+        state.to_json()
+    };
+    // Every manifest the snapshot lists was linked (and marked) before it
+    // entered the state, so before this.
+    let sync_dirs = !slot.dirs_synced.swap(true, Ordering::SeqCst);
+    let dir = paths.repo_dir(repo);
+    let tmp = paths.tmp_file();
+    tokio::task::spawn_blocking(move || {
+        if sync_dirs {
+            sync_manifest_dirs(&dir)?;
+        }
+        durable::write_atomic(&tmp, &dir.join("index.json"), &bytes)?;
+        let journal = dir.join(JOURNAL);
+        match std::fs::OpenOptions::new().write(true).open(&journal) {
+            Ok(file) => file
+                .set_len(0)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| LayoutError::io("truncate", &journal, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LayoutError::io("open", &journal, e)),
+        }
+    })
+    .await
+    .map_err(join_err)
+    .and_then(|r| r.map_err(Error::from))
+    .inspect_err(|_| {
+        if sync_dirs {
+            slot.dirs_synced.store(false, Ordering::SeqCst);
+        }
+    })
+}
+
+/// Syncs the directories manifest files are linked into (blocking).
+fn sync_manifest_dirs(dir: &Path) -> Durable {
+    for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+        let blobs = dir.join("blobs").join(alg.as_str());
+        if blobs.is_dir() {
+            durable::sync_dir(&blobs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends changes to the layout's journal and syncs it.
+async fn append_journal(dir: &Path, slot: &SlotInner, changes: &[Change]) -> Result<()> {
+    let mut lines = Vec::new();
+    for change in changes {
+        serde_json::to_writer(&mut lines, change)
+            .map_err(|e| Error::internal(format!("cannot serialize a journal line: {e}")))?;
+        lines.push(b'\n');
+    }
+    // Every manifest file these changes list was linked (and marked)
+    // before its change was queued, so before this.
+    let sync_dirs = !slot.dirs_synced.swap(true, Ordering::SeqCst);
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || -> Durable {
+        if sync_dirs {
+            sync_manifest_dirs(&dir)?;
+        }
+        let path = dir.join(JOURNAL);
+        let created = !path.exists();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| LayoutError::io("open", &path, e))?;
+        std::io::Write::write_all(&mut file, &lines)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| LayoutError::io("append", &path, e))?;
+        if created {
+            durable::sync_dir(&dir)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(join_err)
+    .and_then(|r| r.map_err(Error::from))
+    .inspect_err(|_| {
+        if sync_dirs {
+            slot.dirs_synced.store(false, Ordering::SeqCst);
+        }
+    })
+}
+
+/// Folds the journal into `index.json` a while after the last change,
+/// unless a fold is already due.
+fn schedule_compaction(repo: &RepoName, paths: &Paths, slot: &Slot) {
+    if slot.compaction.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        slot.compaction.store(false, Ordering::SeqCst);
+        return;
+    };
+    // Weak: a store closed meanwhile is not written to by this task (its
+    // journal is replayed by whoever opens it next).
+    let (repo, paths, weak) = (repo.clone(), paths.clone(), Arc::downgrade(slot));
+    runtime.spawn(async move {
+        tokio::time::sleep(COMPACT_AFTER).await;
+        let Some(slot) = weak.upgrade() else {
+            return;
+        };
+        slot.compaction.store(false, Ordering::SeqCst);
+        let mut disk = slot.durable.lock().await;
+        if disk.journal == 0 {
+            return;
+        }
+        match write_index(&repo, &paths, &slot).await {
+            Ok(()) => disk.journal = 0,
+            // The journal still holds the changes; the next write retries.
+            Err(err) => {
+                tracing::warn!(%repo, error = %err, "cannot fold the journal into index.json");
+            }
+        }
+    });
 }
 
 /// Creates a layout directory with an empty index (blocking); the

@@ -6,8 +6,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use oci_core::Result;
 use oci_core::digest::Hasher;
+use oci_core::{RepoName, Result};
 
 use crate::durable::{self, Durable};
 use crate::error::{LayoutError, join_err};
@@ -15,15 +15,34 @@ use crate::paths::Paths;
 use crate::repos::Repos;
 use crate::verified::{Verified, VerifyReads};
 
-/// What an open upload holds in memory between requests.
-#[derive(Clone)]
+/// What this process knows of an upload, behind the upload's own lock:
+/// every write, commit, close and expiry of one upload id holds it, so
+/// they never overlap, whichever writer handle (request) they come from.
+pub(crate) enum UploadState {
+    /// Not yet read from disk (or to be read again after a failed write).
+    Unloaded,
+    /// Open.
+    Live(Box<LiveUpload>),
+    /// Committed, cancelled or expired: every later use is
+    /// `BLOB_UPLOAD_UNKNOWN`.
+    Ended,
+}
+
+/// An open upload as this process knows it.
 pub(crate) struct LiveUpload {
+    /// The repository it belongs to.
+    pub(crate) repo: RepoName,
     /// Bytes written to its data file.
     pub(crate) size: u64,
+    /// The size last made durable in its `offset` file.
+    pub(crate) durable: u64,
     /// A sha256 of those bytes, when every one of them passed through
     /// this process.
     pub(crate) hasher: Option<Hasher>,
 }
+
+/// One upload's lock and state, shared by every writer handle of the id.
+pub(crate) type UploadSlot = Arc<tokio::sync::Mutex<UploadState>>;
 
 /// Everything an open store shares between the registry handle and its
 /// upload writers.
@@ -31,7 +50,7 @@ pub(crate) struct Inner {
     pub(crate) paths: Paths,
     pub(crate) repos: Repos,
     pub(crate) verified: Arc<Verified>,
-    uploads: Mutex<HashMap<String, LiveUpload>>,
+    uploads: Mutex<HashMap<String, UploadSlot>>,
     /// Held (locked) for as long as the store is open.
     _lock: File,
 }
@@ -55,8 +74,8 @@ impl Inner {
         })
     }
 
-    /// The uploads open in this process.
-    pub(crate) fn uploads(&self) -> MutexGuard<'_, HashMap<String, LiveUpload>> {
+    /// The uploads this process has seen, by id.
+    pub(crate) fn uploads(&self) -> MutexGuard<'_, HashMap<String, UploadSlot>> {
         // Every change to the map is a single insert or remove.
         self.uploads.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -68,6 +87,18 @@ pub(crate) async fn open(root: PathBuf, verify: VerifyReads) -> Result<Inner> {
         .await
         .map_err(join_err)?
         .map_err(Into::into)
+}
+
+/// Opens a store on the blocking pool; `None` when another process holds it.
+pub(crate) async fn open_unless_held(root: PathBuf, verify: VerifyReads) -> Result<Option<Inner>> {
+    match tokio::task::spawn_blocking(move || Inner::open(root, verify))
+        .await
+        .map_err(join_err)?
+    {
+        Ok(inner) => Ok(Some(inner)),
+        Err(LayoutError::Locked { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Takes the store's exclusive lock, or fails if another process has it.

@@ -2,9 +2,18 @@
 //! `.uploads/<id>/repo` names the repository, `data` holds the bytes and
 //! `offset` the length acknowledged by the last `close` (a restart cuts
 //! `data` back to it). Commit links `data` into the shared store.
+//!
+//! Every operation on one upload id (a write, a commit, a close, an
+//! expiry) holds that upload's lock for its whole duration: in this
+//! process the [`UploadSlot`] mutex, shared by every writer handle of the
+//! id, and on disk an exclusive `flock` of the `data` file, which a
+//! garbage collection in another process takes before removing a stale
+//! upload. So a commit hashes and links exactly the bytes the data file
+//! holds, and no write can append to a file once it is committed.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,10 +22,10 @@ use bytes::Bytes;
 use oci_core::{Algorithm, BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result};
 
 use crate::blobs::blob_descriptor;
-use crate::content;
 use crate::durable;
-use crate::error::{LayoutError, io_err, join_err};
-use crate::store::{Inner, LiveUpload};
+use crate::error::{LayoutError, join_err};
+use crate::install::{self, Source};
+use crate::store::{Inner, LiveUpload, UploadSlot, UploadState};
 
 /// The piece size used to hash an upload's data file at commit.
 const HASH_PIECE: usize = 1024 * 1024;
@@ -30,8 +39,42 @@ fn upload_unknown(repo: &RepoName, id: &str) -> Error {
 }
 
 /// Runs a blocking closure on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(join_err)?
+}
+
+/// What a blocking step on an upload's files found.
+enum Step<T> {
+    /// It was done.
+    Done(T),
+    /// The upload's files are gone (committed, cancelled or expired).
+    Gone,
+}
+
+/// Opens an upload's data file and locks it exclusively, or `Gone` when
+/// the upload was removed (also when it was removed while we waited for
+/// the lock: the file we hold is then unlinked).
+fn open_locked(path: &Path, append: bool) -> std::result::Result<Step<File>, LayoutError> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .append(append)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Step::Gone),
+        Err(e) => return Err(LayoutError::io("open", path, e)),
+    };
+    file.lock().map_err(|e| LayoutError::io("lock", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| LayoutError::io("stat", path, e))?;
+    if meta.nlink() == 0 {
+        return Ok(Step::Gone);
+    }
+    Ok(Step::Done(file))
 }
 
 /// Starts an upload in `repo`.
@@ -44,92 +87,164 @@ pub(crate) async fn start(inner: &Arc<Inner>, repo: &RepoName) -> Result<LayoutW
         let dir = dir.clone();
         blocking(move || {
             durable::ensure_dir(&dir)?;
-            File::create(dir.join("data")).map_err(io_err("create", &dir.join("data")))?;
+            let data = dir.join("data");
+            File::create(&data).map_err(|e| LayoutError::io("create", &data, e))?;
             durable::write_atomic(&tmp, &dir.join("repo"), name.as_bytes())?;
             Ok(())
         })
         .await?;
     }
-    let hasher = Some(Algorithm::Sha256.hasher());
-    inner.uploads().insert(
-        id.clone(),
+    let slot: UploadSlot = Arc::new(tokio::sync::Mutex::new(UploadState::Live(Box::new(
         LiveUpload {
+            repo: repo.clone(),
             size: 0,
-            hasher: hasher.clone(),
+            durable: 0,
+            hasher: Some(Algorithm::Sha256.hasher()),
         },
-    );
+    ))));
+    inner.uploads().insert(id.clone(), slot.clone());
     tracing::debug!(%repo, id, "upload started");
-    Ok(LayoutWriter::new(inner, repo, id, dir, 0, hasher))
+    Ok(LayoutWriter {
+        inner: inner.clone(),
+        repo: repo.clone(),
+        id,
+        dir,
+        slot,
+        size: 0,
+    })
 }
 
 /// Resumes upload `id` of `repo` where it stands.
 pub(crate) async fn resume(inner: &Arc<Inner>, repo: &RepoName, id: &str) -> Result<LayoutWriter> {
     let dir = inner.paths.upload(repo, id)?;
-    let owner = {
-        let path = dir.join("repo");
-        blocking(move || match std::fs::read_to_string(&path) {
-            Ok(name) => Ok(Some(name)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(LayoutError::io("read", &path, e).into()),
-        })
-        .await?
-    };
-    if owner.as_deref() != Some(repo.as_str()) {
-        return Err(upload_unknown(repo, id));
-    }
-    let live = inner.uploads().get(id).cloned();
-    let live = match live {
-        Some(live) => live,
-        None => {
-            let dir = dir.clone();
-            let size = blocking(move || recover(&dir)).await?;
-            let live = LiveUpload { size, hasher: None };
-            inner.uploads().insert(id.to_owned(), live.clone());
-            live
+    let slot = inner
+        .uploads()
+        .entry(id.to_owned())
+        .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(UploadState::Unloaded)))
+        .clone();
+    let mut state = slot.lock().await;
+    let size = match live(&mut state, &dir).await {
+        Ok(live) if live.repo == *repo => live.size,
+        Ok(_) => return Err(upload_unknown(repo, id)),
+        Err(err) => {
+            if matches!(*state, UploadState::Ended) {
+                forget(inner, id, &slot);
+            }
+            return Err(if err.is(ErrorCode::BlobUploadUnknown) {
+                upload_unknown(repo, id)
+            } else {
+                err
+            });
         }
     };
-    Ok(LayoutWriter::new(
-        inner,
-        repo,
-        id.to_owned(),
+    drop(state);
+    Ok(LayoutWriter {
+        inner: inner.clone(),
+        repo: repo.clone(),
+        id: id.to_owned(),
         dir,
-        live.size,
-        live.hasher,
-    ))
+        slot,
+        size,
+    })
 }
 
-/// After a restart: the acknowledged offset, with the data file cut back
-/// to it (bytes past it were never acknowledged).
-fn recover(dir: &Path) -> Result<u64> {
+/// Removes an ended upload's entry from the map (if it is still `slot`).
+pub(crate) fn forget(inner: &Inner, id: &str, slot: &UploadSlot) {
+    let mut uploads = inner.uploads();
+    if uploads.get(id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+        uploads.remove(id);
+    }
+}
+
+/// The upload's live state, read from disk first if need be. An upload
+/// whose files are gone becomes `Ended` and is `BLOB_UPLOAD_UNKNOWN`.
+async fn live<'a>(state: &'a mut UploadState, dir: &Path) -> Result<&'a mut LiveUpload> {
+    if matches!(state, UploadState::Unloaded) {
+        let dir = dir.to_owned();
+        *state = match blocking(move || recover(&dir).map_err(Error::from)).await? {
+            Step::Done(live) => UploadState::Live(Box::new(live)),
+            Step::Gone => UploadState::Ended,
+        };
+    }
+    match state {
+        UploadState::Live(live) => Ok(live),
+        _ => Err(Error::new(
+            ErrorCode::BlobUploadUnknown,
+            "upload is not in progress",
+        )),
+    }
+}
+
+/// Reads an upload from disk: its repository and acknowledged offset, with
+/// the data file cut back to it (bytes past it were never acknowledged).
+fn recover(dir: &Path) -> std::result::Result<Step<LiveUpload>, LayoutError> {
+    let repo_path = dir.join("repo");
+    let repo = match std::fs::read_to_string(&repo_path) {
+        Ok(name) => name,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Step::Gone),
+        Err(e) => return Err(LayoutError::io("read", &repo_path, e)),
+    };
+    let Ok(repo) = repo.parse::<RepoName>() else {
+        return Err(LayoutError::corrupt(&repo_path, "not a repository name"));
+    };
     let offset_path = dir.join("offset");
     let offset = match std::fs::read_to_string(&offset_path) {
-        Ok(text) => text.trim().parse::<u64>().map_err(|e| {
-            Error::from(LayoutError::corrupt(
-                &offset_path,
-                format!("bad offset: {e}"),
-            ))
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(LayoutError::io("read", &offset_path, e).into()),
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| LayoutError::corrupt(&offset_path, format!("bad offset: {e}")))?,
+        Err(e) if e.kind() == ErrorKind::NotFound => 0,
+        Err(e) => return Err(LayoutError::io("read", &offset_path, e)),
     };
     let data = dir.join("data");
-    let file = OpenOptions::new()
-        .write(true)
-        .open(&data)
-        .map_err(io_err("open", &data))?;
-    let len = file.metadata().map_err(io_err("stat", &data))?.len();
+    let Step::Done(file) = open_locked(&data, false)? else {
+        return Ok(Step::Gone);
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| LayoutError::io("stat", &data, e))?
+        .len();
     if len < offset {
         return Err(LayoutError::corrupt(
             &data,
             format!("holds {len} bytes, its offset file says {offset}"),
-        )
-        .into());
+        ));
     }
     if len > offset {
-        file.set_len(offset).map_err(io_err("truncate", &data))?;
-        file.sync_all().map_err(io_err("sync", &data))?;
+        file.set_len(offset)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| LayoutError::io("truncate", &data, e))?;
     }
-    Ok(offset)
+    Ok(Step::Done(LiveUpload {
+        repo,
+        size: offset,
+        durable: offset,
+        hasher: None,
+    }))
+}
+
+/// Hashes the first `size` bytes of `file` (which must hold exactly that
+/// many) with `algorithm`.
+fn hash_exactly(
+    file: &mut File,
+    path: &Path,
+    size: u64,
+    algorithm: Algorithm,
+) -> std::result::Result<Digest, LayoutError> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| LayoutError::io("seek", path, e))?;
+    let mut hasher = algorithm.hasher();
+    let mut buf = vec![0u8; HASH_PIECE];
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(HASH_PIECE as u64) as usize;
+        file.read_exact(&mut buf[..want])
+            .map_err(|e| LayoutError::io("read", path, e))?;
+        hasher.update(&buf[..want]);
+        left -= want as u64;
+    }
+    Ok(hasher.finish())
 }
 
 /// Appends to an upload of a [`crate::LayoutRegistry`].
@@ -138,94 +253,45 @@ pub(crate) struct LayoutWriter {
     repo: RepoName,
     id: String,
     dir: PathBuf,
+    slot: UploadSlot,
+    /// Where this handle believes the upload stands.
     size: u64,
-    /// The size last made durable in the `offset` file.
-    durable: u64,
-    hasher: Option<oci_core::digest::Hasher>,
-    file: Option<File>,
 }
 
 impl LayoutWriter {
-    fn new(
-        inner: &Arc<Inner>,
-        repo: &RepoName,
-        id: String,
-        dir: PathBuf,
-        size: u64,
-        hasher: Option<oci_core::digest::Hasher>,
-    ) -> LayoutWriter {
-        LayoutWriter {
-            inner: inner.clone(),
-            repo: repo.clone(),
-            id,
-            dir,
-            size,
-            durable: size,
-            hasher,
-            file: None,
-        }
-    }
-
-    /// Syncs the data written and records the offset.
-    async fn persist(&mut self) -> Result<()> {
-        if self.size == self.durable && self.file.is_none() {
-            return Ok(());
-        }
-        let file = self.file.take();
+    /// Ends the upload (under its lock): removes its directory and entry.
+    async fn finish(&self, state: &mut UploadState) -> Result<()> {
+        *state = UploadState::Ended;
+        forget(&self.inner, &self.id, &self.slot);
         let dir = self.dir.clone();
-        let tmp = self.inner.paths.tmp_file();
-        let size = self.size;
-        blocking(move || {
-            if let Some(f) = file {
-                f.sync_data().map_err(io_err("sync", &dir.join("data")))?;
-            }
-            durable::write_atomic(&tmp, &dir.join("offset"), size.to_string().as_bytes())?;
-            Ok(())
-        })
-        .await?;
-        self.durable = size;
-        if let Some(live) = self.inner.uploads().get_mut(&self.id) {
-            live.hasher = self.hasher.clone();
-        }
-        Ok(())
+        blocking(move || remove_upload_dir(&dir).map_err(Error::from)).await
     }
 
-    /// The digest of the data, from the running hash or by reading it back.
-    async fn digest_of_data(&self, algorithm: Algorithm) -> Result<Digest> {
-        if let (Algorithm::Sha256, Some(h)) = (algorithm, &self.hasher) {
-            return Ok(h.current());
-        }
-        let path = self.dir.join("data");
-        let size = self.size;
-        blocking(move || {
-            let mut file = File::open(&path).map_err(io_err("open", &path))?;
-            let mut hasher = algorithm.hasher();
-            let mut buf = vec![0u8; HASH_PIECE];
-            let mut left = size;
-            while left > 0 {
-                let want = left.min(HASH_PIECE as u64) as usize;
-                std::io::Read::read_exact(&mut file, &mut buf[..want])
-                    .map_err(io_err("read", &path))?;
-                hasher.update(&buf[..want]);
-                left -= want as u64;
-            }
-            Ok(hasher.finish())
-        })
-        .await
+    /// The error for a use of an upload that is not (any more) in progress.
+    fn unknown(&self) -> Error {
+        upload_unknown(&self.repo, &self.id)
     }
 
-    /// Ends the upload in this process and removes its directory.
-    async fn finish(&self) -> Result<()> {
-        self.inner.uploads().remove(&self.id);
-        let dir = self.dir.clone();
-        blocking(move || {
-            std::fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))?;
-            if let Some(parent) = dir.parent() {
-                durable::sync_dir(parent)?;
-            }
-            Ok(())
-        })
-        .await
+    /// Names this upload in a `BLOB_UPLOAD_UNKNOWN`; other errors pass.
+    fn named(&self, err: Error) -> Error {
+        if err.is(ErrorCode::BlobUploadUnknown) {
+            self.unknown()
+        } else {
+            err
+        }
+    }
+}
+
+/// Removes an upload's directory, durably; a missing one is fine.
+pub(crate) fn remove_upload_dir(dir: &Path) -> std::result::Result<(), LayoutError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LayoutError::io("remove", dir, e)),
+    }
+    match dir.parent() {
+        Some(parent) => durable::sync_dir(parent),
+        None => Ok(()),
     }
 }
 
@@ -240,65 +306,118 @@ impl BlobWriter for LayoutWriter {
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        {
-            let mut uploads = self.inner.uploads();
-            let live = uploads
-                .get_mut(&self.id)
-                .ok_or_else(|| upload_unknown(&self.repo, &self.id))?;
-            if live.size != self.size {
-                return Err(Error::new(
-                    ErrorCode::RangeInvalid,
-                    format!(
-                        "upload {} is at byte {}, this writer at {}",
-                        self.id, live.size, self.size
-                    ),
-                ));
-            }
-            // Claim the bytes before writing them, so a second writer of
-            // the same upload fails instead of interleaving.
-            live.size += data.len() as u64;
-            live.hasher = None;
+        let mut state = self.slot.lock().await;
+        let live = live(&mut state, &self.dir)
+            .await
+            .map_err(|e| self.named(e))?;
+        if live.size != self.size {
+            return Err(Error::new(
+                ErrorCode::RangeInvalid,
+                format!(
+                    "upload {} is at byte {}, this request at {}",
+                    self.id, live.size, self.size
+                ),
+            ));
         }
         let path = self.dir.join("data");
-        let file = self.file.take();
-        let mut hasher = self.hasher.take();
+        let mut hasher = live.hasher.take();
+        let expected = live.size;
         let written = blocking(move || {
-            let mut file = match file {
-                Some(f) => f,
-                None => OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(io_err("open", &path))?,
+            let Step::Done(mut file) = open_locked(&path, true)? else {
+                return Ok(Step::Gone);
             };
-            file.write_all(&data).map_err(io_err("write", &path))?;
+            let len = file
+                .metadata()
+                .map_err(|e| LayoutError::io("stat", &path, e))?
+                .len();
+            if len != expected {
+                return Err(LayoutError::corrupt(
+                    &path,
+                    format!("holds {len} bytes, the upload is at {expected}"),
+                )
+                .into());
+            }
+            file.write_all(&data)
+                .map_err(|e| LayoutError::io("write", &path, e))?;
             if let Some(h) = hasher.as_mut() {
                 h.update(&data);
             }
-            Ok((file, hasher, data.len() as u64))
+            Ok(Step::Done((hasher, data.len() as u64)))
         })
         .await;
         match written {
-            Ok((file, hasher, len)) => {
-                self.file = Some(file);
-                self.hasher = hasher;
-                self.size += len;
+            Ok(Step::Done((hasher, len))) => {
+                live.size += len;
+                live.hasher = hasher;
+                self.size = live.size;
                 Ok(())
             }
+            Ok(Step::Gone) => {
+                *state = UploadState::Ended;
+                forget(&self.inner, &self.id, &self.slot);
+                Err(self.unknown())
+            }
             Err(err) => {
-                // The data file may hold part of the chunk: forget the
-                // upload here so that a resume cuts it back to the offset.
-                self.inner.uploads().remove(&self.id);
+                // The data file may hold part of the chunk: read the
+                // upload from disk again, which cuts it back to the offset.
+                *state = UploadState::Unloaded;
                 Err(err)
             }
         }
     }
 
-    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        if !self.inner.uploads().contains_key(&self.id) {
-            return Err(upload_unknown(&self.repo, &self.id));
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        let mut state = self.slot.lock().await;
+        let live = live(&mut state, &self.dir)
+            .await
+            .map_err(|e| self.named(e))?;
+        if live.repo != self.repo {
+            return Err(self.unknown());
         }
-        self.persist().await?;
-        let actual = self.digest_of_data(digest.algorithm()).await?;
+        let size = live.size;
+        let running = match (digest.algorithm(), &live.hasher) {
+            (Algorithm::Sha256, Some(h)) => Some(h.current()),
+            _ => None,
+        };
+        let path = self.dir.join("data");
+        let algorithm = digest.algorithm();
+        let checked = {
+            let path = path.clone();
+            blocking(move || {
+                let Step::Done(mut file) = open_locked(&path, false)? else {
+                    return Ok(Step::Gone);
+                };
+                let len = file
+                    .metadata()
+                    .map_err(|e| LayoutError::io("stat", &path, e))?
+                    .len();
+                if len != size {
+                    return Err(LayoutError::corrupt(
+                        &path,
+                        format!("holds {len} bytes, the upload is at {size}"),
+                    )
+                    .into());
+                }
+                let actual = match running {
+                    Some(d) => d,
+                    None => hash_exactly(&mut file, &path, size, algorithm)?,
+                };
+                file.sync_data()
+                    .map_err(|e| LayoutError::io("sync", &path, e))?;
+                Ok(Step::Done(actual))
+            })
+            .await?
+        };
+        // The file lock goes here (linking takes its own lock on the same
+        // file); this process's writers still wait for the upload's slot.
+        let actual = match checked {
+            Step::Done(found) => found,
+            Step::Gone => {
+                *state = UploadState::Ended;
+                forget(&self.inner, &self.id, &self.slot);
+                return Err(self.unknown());
+            }
+        };
         if actual != *digest {
             // The upload stays open: the client may commit it again.
             return Err(Error::new(
@@ -309,35 +428,63 @@ impl BlobWriter for LayoutWriter {
                 ),
             ));
         }
-        let data = self.dir.join("data");
-        let target = self.inner.paths.store_blob(digest);
-        content::place(data, target.clone()).await?;
         {
-            let _guard = self.inner.repos.lock_or_create(&self.repo).await?;
-            content::link(target, self.inner.paths.repo_blob(&self.repo, digest)).await?;
+            let guard = self.inner.repos.lock_or_create(&self.repo).await?;
+            let _fence = guard.fence().await?;
+            install::settle(
+                &self.inner,
+                Source::Verified(path),
+                &self.repo,
+                digest,
+                Some(size),
+            )
+            .await?;
         }
-        self.finish().await?;
-        // Recorded after the upload's own link is gone (which changes the
-        // file's status-change time).
-        let linked = self.inner.paths.repo_blob(&self.repo, digest);
-        content::remember(linked, digest, &self.inner.verified).await;
-        tracing::debug!(repo = %self.repo, id = self.id, %digest, size = self.size, "upload committed");
-        Ok(blob_descriptor(digest, self.size))
+        self.finish(&mut state).await?;
+        tracing::debug!(repo = %self.repo, id = self.id, %digest, size, "upload committed");
+        Ok(blob_descriptor(digest, size))
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {
-        if !tokio::fs::try_exists(self.dir.join("repo"))
+        let mut state = self.slot.lock().await;
+        live(&mut state, &self.dir)
             .await
-            .unwrap_or(false)
-        {
-            return Err(upload_unknown(&self.repo, &self.id));
-        }
-        self.finish().await?;
+            .map_err(|e| self.named(e))?;
+        self.finish(&mut state).await?;
         tracing::debug!(repo = %self.repo, id = self.id, "upload cancelled");
         Ok(())
     }
 
-    async fn close(mut self: Box<Self>) -> Result<()> {
-        self.persist().await
+    async fn close(self: Box<Self>) -> Result<()> {
+        let mut state = self.slot.lock().await;
+        let Ok(live) = live(&mut state, &self.dir).await else {
+            // Ended meanwhile (committed by another request): nothing to keep.
+            return Ok(());
+        };
+        if live.size == live.durable {
+            return Ok(());
+        }
+        let dir = self.dir.clone();
+        let tmp = self.inner.paths.tmp_file();
+        let size = live.size;
+        let persisted = blocking(move || {
+            let data = dir.join("data");
+            let Step::Done(file) = open_locked(&data, false)? else {
+                return Ok(Step::Gone);
+            };
+            file.sync_data()
+                .map_err(|e| LayoutError::io("sync", &data, e))?;
+            durable::write_atomic(&tmp, &dir.join("offset"), size.to_string().as_bytes())?;
+            Ok(Step::Done(()))
+        })
+        .await?;
+        match persisted {
+            Step::Done(()) => live.durable = size,
+            Step::Gone => {
+                *state = UploadState::Ended;
+                forget(&self.inner, &self.id, &self.slot);
+            }
+        }
+        Ok(())
     }
 }

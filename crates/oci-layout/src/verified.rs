@@ -61,9 +61,13 @@ impl Verified {
 
     /// Whether a read of the file with `meta`, as `digest`, may skip hashing.
     pub(crate) fn trusted(&self, meta: &std::fs::Metadata, digest: &Digest) -> bool {
-        if self.policy == VerifyReads::Always {
-            return false;
-        }
+        self.policy != VerifyReads::Always && self.known(meta, digest)
+    }
+
+    /// Whether the file with `meta` was verified as `digest` since it last
+    /// changed, whatever the policy (a range read of a file not known to be
+    /// intact hashes it whole first).
+    pub(crate) fn known(&self, meta: &std::fs::Metadata, digest: &Digest) -> bool {
         let (key, stamp) = Verified::stamp(meta, digest);
         self.files
             .lock()
@@ -74,9 +78,6 @@ impl Verified {
 
     /// Records that the file with `meta` holds exactly `digest`.
     pub(crate) fn record(&self, meta: &std::fs::Metadata, digest: &Digest) {
-        if self.policy == VerifyReads::Always {
-            return;
-        }
         let (key, stamp) = Verified::stamp(meta, digest);
         self.files
             .lock()

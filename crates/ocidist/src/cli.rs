@@ -243,10 +243,12 @@ pub enum Command {
         /// The store's directory (as given to `serve --storage`).
         #[arg(long, value_name = "DIR")]
         storage: PathBuf,
-        /// Keep unreferenced blobs younger than this many seconds (set it
-        /// when a server is pushing to the store meanwhile).
-        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-        grace: u64,
+        /// Keep unreferenced blobs younger than this many seconds. It may
+        /// run while `serve --storage DIR` serves the store: then blobs
+        /// pushed for a manifest not yet pushed are kept for this long
+        /// (default 3600 with a server running, else 0).
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<u64>,
     },
     /// Run a registry on an embedded store.
     Serve {

@@ -439,16 +439,19 @@ async fn serve_storage_survives_restarts_and_gc_frees_what_is_unreferenced() {
         .await);
     }
     ok(&ocidist(&["delete", &format!("{}/demo/hello@{digest}", second.host)]).await);
-    drop(second);
-    // ...which gc removes, and says so: at least the two layers and two
-    // configs (manifests may be counted too, depending on the layout).
-    let report = ok(&ocidist(&["gc", "--storage", store_arg]).await);
+    // ...which gc removes while the server still runs, and says so: at
+    // least the two layers and two configs (manifests may be counted too,
+    // depending on the layout).
+    let report = ok(&ocidist(&["gc", "--storage", store_arg, "--grace", "0"]).await);
     let removed: usize = report
         .strip_prefix("removed ")
         .and_then(|r| r.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected report {report:?}"));
     assert!(removed >= 4, "{report}");
+    // The server goes on serving the store.
+    ok(&ocidist(&["catalog", &second.host]).await);
+    drop(second);
     let report = ok(&ocidist(&["gc", "--storage", store_arg]).await);
     assert!(report.starts_with("removed 0 blobs"), "{report}");
 }

@@ -61,19 +61,24 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 }
 
 /// Collects garbage in an on-disk store and reports what went.
-pub async fn gc(storage: &Path, grace: u64) -> Result<()> {
+pub async fn gc(storage: &Path, grace: Option<u64>) -> Result<()> {
     if !storage.join("oci-layout").exists() && !storage.is_dir() {
         return Err(Error::new(
             ErrorCode::Unknown,
             format!("{} is not a store directory", storage.display()),
         ));
     }
-    let store = oci_layout::LayoutRegistry::open(storage).await?;
+    // Beside a running server, blobs of pushes under way must be spared.
+    let grace = grace.unwrap_or(if oci_layout::LayoutRegistry::in_use(storage) {
+        3_600
+    } else {
+        0
+    });
     let options = oci_layout::GcOptions {
         grace: Duration::from_secs(grace),
         ..oci_layout::GcOptions::default()
     };
-    let report = store.gc_with(&options).await?;
+    let report = oci_layout::LayoutRegistry::gc_at(storage, &options).await?;
     println!(
         "removed {} blobs ({} bytes), {} blob links, {} stale uploads, {} empty repositories",
         report.blobs_removed,
