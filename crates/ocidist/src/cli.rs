@@ -133,6 +133,14 @@ pub enum ManifestArg {
     Image,
 }
 
+/// `inspect --help`: the JSON shape.
+const INSPECT_JSON_HELP: &str = "\
+--json prints one object; every key is always present (null when it does not apply):
+  {\"reference\", \"digest\", \"mediaType\", \"size\",
+   \"platforms\": [{\"platform\", \"digest\", \"mediaType\", \"size\"}] or null (not an index),
+   \"image\": {\"digest\", \"mediaType\", \"artifactType\", \"config\": {\"digest\", \"mediaType\", \"size\"},
+             \"created\", \"os\", \"architecture\", \"variant\", \"layers\", \"layersSize\"} or null}";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -225,6 +233,38 @@ pub enum Command {
         /// host[:port]/path:tag or host[:port]/path@digest.
         reference: String,
     },
+    // --- digest, tag, inspect (issue #16) ---
+    /// Print the digest of the manifest a reference names, alone on stdout.
+    Digest {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// Platform selection: print the platform's image manifest digest
+        /// instead of the index's.
+        #[command(flatten)]
+        platform: PlatformFlags,
+    },
+    /// Tag a manifest again, in the same repository; no blob moves and an
+    /// index stays an index (its exact bytes are pushed under the new tag).
+    Tag {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// The new tag.
+        new_tag: String,
+    },
+    /// Summarise an image: media type, digest, platforms of an index,
+    /// created, os/architecture, layer count and total size.
+    #[command(after_help = INSPECT_JSON_HELP)]
+    Inspect {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// Print the summary as JSON (shape below).
+        #[arg(long)]
+        json: bool,
+        /// Platform selection (an index's image; default: the host's, if any).
+        #[command(flatten)]
+        platform: PlatformFlags,
+    },
+    // --- end digest, tag, inspect ---
     /// List a registry's repositories.
     Catalog {
         /// Registry host[:port].
@@ -281,6 +321,9 @@ impl Command {
                 | Command::Blob { .. }
                 | Command::Delete { .. }
                 | Command::Catalog { .. }
+                | Command::Digest { .. }
+                | Command::Tag { .. }
+                | Command::Inspect { .. }
         )
     }
 }

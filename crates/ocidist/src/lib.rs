@@ -32,3 +32,4 @@ pub mod pretty;
 pub mod progress;
 pub mod puller;
 pub mod staged;
+pub mod summary;

@@ -1,4 +1,5 @@
-//! `tags`, `manifest`, `config`, `blob`, `catalog`, `delete`.
+//! `tags`, `manifest`, `config`, `blob`, `catalog`, `delete`, `digest`,
+//! `tag`, `inspect`.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -48,10 +49,7 @@ pub async fn manifest(
 ) -> Result<()> {
     let r = reference(s)?;
     let puller = Puller::new(connector.connect(r.registry())?);
-    let wants_platform = platform.platform.is_some()
-        || platform.os.is_some()
-        || platform.arch.is_some()
-        || platform.variant.is_some();
+    let wants_platform = wants_platform(platform);
     let m = match (choice, wants_platform) {
         (Some(ManifestArg::List), _) => {
             puller
@@ -183,4 +181,80 @@ pub async fn delete(connector: &Connector, s: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether any platform flag was given.
+pub(super) fn wants_platform(platform: &PlatformFlags) -> bool {
+    platform.platform.is_some()
+        || platform.os.is_some()
+        || platform.arch.is_some()
+        || platform.variant.is_some()
+}
+
+pub async fn digest(connector: &Connector, s: &str, platform: &PlatformFlags) -> Result<()> {
+    let r = reference(s)?;
+    let puller = Puller::new(connector.connect(r.registry())?);
+    let digest = if wants_platform(platform) {
+        puller
+            .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+            .await?
+            .digest()
+            .clone()
+    } else {
+        puller.head_manifest(&r).await?.digest
+    };
+    stdout_write(format!("{digest}\n").as_bytes())
+}
+
+pub async fn tag(connector: &Connector, s: &str, new_tag: &str) -> Result<()> {
+    let r = reference(s)?;
+    let new_tag: oci_core::Tag = new_tag.parse().map_err(|e: Error| {
+        Error::new(
+            ErrorCode::NameInvalid,
+            format!(
+                "{new_tag:?} is not a tag ({}); give the new tag alone",
+                e.message()
+            ),
+        )
+    })?;
+    let registry = connector.connect(r.registry())?;
+    // The exact bytes as served (verified against their digest), pushed
+    // again under the new tag: an index stays an index, no blob moves.
+    let m = Puller::new(std::sync::Arc::clone(&registry))
+        .manifest(&r)
+        .await?;
+    let pushed = registry
+        .push_manifest(r.repository(), &m, std::slice::from_ref(&new_tag))
+        .await?;
+    stdout_write(format!("{}\n", pushed.digest).as_bytes())?;
+    eprintln!(
+        "tagged {}/{}:{new_tag} as {}",
+        r.registry(),
+        r.repository(),
+        pushed.digest
+    );
+    Ok(())
+}
+
+pub async fn inspect(
+    connector: &Connector,
+    s: &str,
+    json: bool,
+    platform: &PlatformFlags,
+) -> Result<()> {
+    let r = reference(s)?;
+    let puller = Puller::new(connector.connect(r.registry())?);
+    let want = if wants_platform(platform) {
+        Some(platform_of(platform)?)
+    } else {
+        None
+    };
+    let summary = puller.summary(&r, want.as_ref()).await?;
+    if json {
+        let text = serde_json::to_string(&summary)
+            .map_err(|e| Error::internal(format!("cannot encode the summary: {e}")))?;
+        stdout_write(format!("{text}\n").as_bytes())
+    } else {
+        stdout_write(summary.to_text().as_bytes())
+    }
 }

@@ -31,6 +31,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             output,
             force,
         } => inspect::blob(&connector()?, &reference, output.as_deref(), force).await,
+        // --- digest, tag, inspect ---
+        Command::Digest {
+            reference,
+            platform,
+        } => inspect::digest(&connector()?, &reference, &platform).await,
+        Command::Tag { reference, new_tag } => {
+            inspect::tag(&connector()?, &reference, &new_tag).await
+        }
+        Command::Inspect {
+            reference,
+            json,
+            platform,
+        } => inspect::inspect(&connector()?, &reference, json, &platform).await,
+        // --- end digest, tag, inspect ---
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
         Command::Pull {
