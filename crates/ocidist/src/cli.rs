@@ -7,7 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Pull, copy, inspect and serve OCI images and artifacts.
 #[derive(Debug, Parser)]
-#[command(name = "ocidist", version, about, propagate_version = true)]
+#[command(
+    name = "ocidist",
+    version,
+    about,
+    propagate_version = true,
+    after_help = crate::failure::EXIT_CODES_HELP
+)]
 pub struct Cli {
     /// Connection flags, valid before or after the subcommand.
     #[command(flatten)]

@@ -3,10 +3,12 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
+use oci_client::auth::credentials;
 use oci_client::{AuthOptions, Client, ClientOptions, ProxyOptions, Scheme};
 use oci_core::{Error, ErrorCode, Registry, Result};
 
 use crate::cli::{ConnectFlags, SchemeArg};
+use crate::failure::Side;
 
 /// Connects to registries with one set of options.
 #[derive(Debug, Clone)]
@@ -61,7 +63,7 @@ impl Connector {
                 (None, true) => read_password_stdin()?,
                 (None, false) => {
                     return Err(Error::new(
-                        ErrorCode::Unauthorized,
+                        ErrorCode::NameInvalid,
                         "--username needs --password or --password-stdin",
                     ));
                 }
@@ -73,7 +75,7 @@ impl Connector {
         } else if flags.anonymous {
             AuthOptions::Anonymous
         } else {
-            AuthOptions::FromConfig
+            stored_credentials()
         };
         Ok(Connector {
             options,
@@ -88,6 +90,31 @@ impl Connector {
         self
     }
 
+    /// What a failure report needs to know of the connection to `host`;
+    /// `flags` is the prefix of its side's flags (`""`, `"src-"`, `"dest-"`).
+    pub fn side(&self, host: &str, flags: &'static str) -> Side {
+        let credentials = match &self.options.auth {
+            AuthOptions::Anonymous => false,
+            AuthOptions::FromConfig => {
+                credentials::lookup_files(&credentials::default_files(), host)
+                    .is_ok_and(|c| c != credentials::Credentials::Anonymous)
+            }
+            AuthOptions::ConfigFiles(files) => credentials::lookup_files(files, host)
+                .is_ok_and(|c| c != credentials::Credentials::Anonymous),
+            _ => true,
+        };
+        let host = Client::new(host, self.options.clone())
+            .map(|c| c.host().to_owned())
+            .unwrap_or_else(|_| host.to_owned());
+        Side {
+            scheme: self.options.scheme_for(&host),
+            host,
+            credentials,
+            options: self.options.clone(),
+            flags,
+        }
+    }
+
     /// A client for `host[:port]`.
     pub fn connect(&self, host: &str) -> Result<Arc<dyn Registry>> {
         let client: Arc<dyn Registry> = Arc::new(Client::new(host, self.options.clone())?);
@@ -97,6 +124,27 @@ impl Connector {
             client
         })
     }
+}
+
+/// Stored credentials from the default auth files; a file that cannot be
+/// read or parsed is skipped with a warning, so commands that work
+/// anonymously still do.
+fn stored_credentials() -> AuthOptions {
+    let files = credentials::default_files();
+    let mut usable = Vec::new();
+    for path in files {
+        match credentials::ConfigFile::load(&path) {
+            Ok(_) => usable.push(path),
+            Err(e) => eprintln!(
+                "ocidist: warning: ignoring credentials in {}: {}",
+                path.display(),
+                e.message()
+                    .strip_prefix(&format!("{}: ", path.display()))
+                    .unwrap_or(e.message())
+            ),
+        }
+    }
+    AuthOptions::ConfigFiles(usable)
 }
 
 fn read_password_stdin() -> Result<String> {

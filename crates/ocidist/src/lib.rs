@@ -28,6 +28,7 @@ pub mod commands;
 pub mod connect;
 pub mod copy;
 pub mod demo;
+pub mod failure;
 pub mod pretty;
 pub mod progress;
 pub mod puller;

@@ -126,8 +126,9 @@ pub fn is_image_config(media_type: &str) -> bool {
 }
 
 impl Puller {
-    /// Summarises `reference`. An index's image is chosen for `platform`;
-    /// with `None` the host's is tried and its absence is not an error.
+    /// Summarises `reference`. An index's image is chosen for `platform`,
+    /// which a single image must match too; with `None` an index's image
+    /// is the host's, and its absence is not an error.
     pub async fn summary(
         &self,
         reference: &Reference,
@@ -147,11 +148,17 @@ impl Puller {
             image: None,
         };
         let resolved = match top.parse()? {
-            ParsedManifest::Image(image) => Some(Resolved {
-                index: None,
-                manifest: top,
-                image,
-            }),
+            ParsedManifest::Image(image) => {
+                let r = Resolved {
+                    index: None,
+                    manifest: top,
+                    image,
+                };
+                if let Some(p) = platform {
+                    self.check_platform(reference, &r, p).await?;
+                }
+                Some(r)
+            }
             ParsedManifest::Index(index) => {
                 summary.platforms = Some(
                     index

@@ -58,9 +58,10 @@ pub async fn write(
 ) -> Result<u64> {
     let staged = Staged::new(target, shape == Shape::Dir, force)?;
     let downloaded = match shape {
-        Shape::Tar => write_tar(plan, from, staged.path()).await?,
-        Shape::Dir => write_dir(plan, from, staged.path()).await?,
-    };
+        Shape::Tar => write_tar(plan, from, staged.path()).await,
+        Shape::Dir => write_dir(plan, from, staged.path()).await,
+    }
+    .map_err(|e| staged.hide_temp(e))?;
     staged.persist()?;
     Ok(downloaded)
 }

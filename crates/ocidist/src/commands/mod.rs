@@ -5,15 +5,106 @@ mod inspect;
 mod serve;
 mod transfer;
 
-use oci_core::{Error, ErrorCode, Platform, Reference, Result};
+use oci_core::{Platform, Reference};
 
 use crate::cli::{Cli, Command, PlatformFlags};
 use crate::connect::Connector;
+use crate::failure::{EXIT_USAGE, Failure, Side, Told, tell};
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
-    let verbose = cli.verbose > 0;
-    let connector = || Connector::from_flags(&cli.connect).map(|c| c.traced(verbose));
+/// What a subcommand returns.
+pub(crate) type CmdResult = std::result::Result<(), Failure>;
+
+/// Runs the parsed command line; a failure comes back told: one line and
+/// its exit code (see [`crate::failure`]).
+pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
+    let sides = registries(&cli.command);
+    let command_refs = first_reference(&cli.command);
+    let connector = match Connector::from_flags(&cli.connect) {
+        Ok(c) => c.traced(cli.verbose > 0),
+        Err(e) => {
+            return Err(Told {
+                code: crate::failure::exit_code(&e).max(EXIT_USAGE),
+                message: crate::failure::base_message(&e),
+            });
+        }
+    };
+    match dispatch(cli, &connector).await {
+        Ok(()) => Ok(()),
+        Err(Failure::Usage(message)) => Err(Told {
+            code: EXIT_USAGE,
+            message,
+        }),
+        Err(Failure::Error(e)) => {
+            let sides: Vec<Side> = sides
+                .iter()
+                .map(|(host, flags)| connector.side(host, flags))
+                .collect();
+            let mut told = tell(&e, &sides).await;
+            if told.code == crate::failure::EXIT_NOT_FOUND
+                && implies_latest(&command_refs)
+                && told.message.contains("tag latest ")
+                && !told.message.contains("implied")
+            {
+                told.message
+                    .push_str("; no tag was given, so `latest` was used");
+            }
+            Err(told)
+        }
+    }
+}
+
+/// The reference argument a command reads from, if any.
+fn first_reference(command: &Command) -> Option<String> {
+    match command {
+        Command::Manifest { reference, .. }
+        | Command::Config { reference, .. }
+        | Command::Pull { reference, .. }
+        | Command::Digest { reference, .. }
+        | Command::Tag { reference, .. }
+        | Command::Inspect { reference, .. }
+        | Command::Copy {
+            source: reference, ..
+        } => Some(reference.clone()),
+        _ => None,
+    }
+}
+
+/// Whether a reference argument names neither tag nor digest.
+fn implies_latest(reference: &Option<String>) -> bool {
+    reference
+        .as_deref()
+        .and_then(|s| Reference::parse_bare(s).ok())
+        .is_some_and(|r| r.tag().is_none() && r.digest().is_none())
+}
+
+/// The registries a command talks to, with the prefix of their flags.
+fn registries(command: &Command) -> Vec<(String, &'static str)> {
+    let host = |s: &str| {
+        Reference::parse_bare(s)
+            .ok()
+            .map(|r| r.registry().to_owned())
+    };
+    let refs: Vec<(Option<String>, &'static str)> = match command {
+        Command::Tags { repo, .. } => vec![(host(repo), "")],
+        Command::Manifest { reference, .. }
+        | Command::Config { reference, .. }
+        | Command::Blob { reference, .. }
+        | Command::Pull { reference, .. }
+        | Command::Delete { reference }
+        | Command::Digest { reference, .. }
+        | Command::Tag { reference, .. }
+        | Command::Inspect { reference, .. } => vec![(host(reference), "")],
+        Command::Copy { source, target, .. } => vec![(host(source), ""), (host(target), "")],
+        Command::Catalog { host, .. } => vec![(Some(host.clone()), "")],
+        _ => Vec::new(),
+    };
+    refs.into_iter()
+        .filter_map(|(h, flags)| h.map(|h| (h, flags)))
+        .collect()
+}
+
+async fn dispatch(cli: Cli, connector: &Connector) -> CmdResult {
+    let connector = || Ok::<_, Failure>(connector.clone());
     match cli.command {
         Command::Tags { repo, json } => inspect::tags(&connector()?, &repo, json).await,
         Command::Manifest {
@@ -66,6 +157,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 concurrency,
                 progress: !no_progress,
                 platform: platform_of(&platform)?,
+                platform_given: inspect::wants_platform(&platform),
             };
             transfer::pull(&connector()?, args).await
         }
@@ -101,16 +193,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 demo,
                 tls: tls_cert.zip(tls_key),
             };
-            serve::serve(options).await
+            Ok(serve::serve(options).await?)
         }
-        Command::Gc { storage, grace } => serve::gc(&storage, grace).await,
+        Command::Gc { storage, grace } => Ok(serve::gc(&storage, grace).await?),
     }
 }
 
 /// The platform the flags ask for, or the host's.
-pub fn platform_of(flags: &PlatformFlags) -> Result<Platform> {
+pub fn platform_of(flags: &PlatformFlags) -> Result<Platform, Failure> {
     if let Some(p) = &flags.platform {
-        return p.parse();
+        return p.parse().map_err(Failure::usage);
     }
     let host = Platform::host();
     if flags.os.is_none() && flags.arch.is_none() && flags.variant.is_none() {
@@ -122,22 +214,26 @@ pub fn platform_of(flags: &PlatformFlags) -> Result<Platform> {
 }
 
 /// Parses a reference, naming the argument in the error.
-fn reference(s: &str) -> Result<Reference> {
-    s.parse()
+fn reference(s: &str) -> Result<Reference, Failure> {
+    s.parse().map_err(Failure::usage)
+}
+
+/// Parses a reference without filling in the default tag.
+fn bare_reference(s: &str) -> Result<Reference, Failure> {
+    Reference::parse_bare(s).map_err(Failure::usage)
 }
 
 /// Parses a repository-only reference (`tags`).
-fn repository(s: &str) -> Result<Reference> {
-    Reference::parse_repository(s)
+fn repository(s: &str) -> Result<Reference, Failure> {
+    Reference::parse_repository(s).map_err(Failure::usage)
 }
 
 /// A registry host argument (`catalog`): no path, tag or digest.
-fn host(s: &str) -> Result<String> {
+fn host(s: &str) -> Result<String, Failure> {
     let bad = || {
-        Error::new(
-            ErrorCode::NameInvalid,
-            format!("{s:?} is not a registry host[:port]; give only the host"),
-        )
+        Failure::Usage(format!(
+            "{s:?} is not a registry host[:port]; give only the host"
+        ))
     };
     if s.is_empty() || s.contains('/') || s.contains('@') {
         return Err(bad());

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use oci_core::{Platform, Reference, Result};
+use oci_core::{Platform, Reference};
 
-use super::reference;
+use super::{CmdResult, bare_reference, reference};
 use crate::cli::FormatArg;
 use crate::connect::Connector;
 use crate::copy::{CopyOptions, Endpoint};
@@ -20,6 +20,8 @@ pub struct PullArgs {
     pub concurrency: usize,
     pub progress: bool,
     pub platform: Platform,
+    /// Whether the platform was asked for (a single image must match it).
+    pub platform_given: bool,
     pub ranged_above: Option<u64>,
 }
 
@@ -45,7 +47,7 @@ fn default_output(r: &Reference, format: Format) -> PathBuf {
     PathBuf::from(format!("{name}_{version}{suffix}"))
 }
 
-pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
+pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
     let r = reference(&args.reference)?;
     let format = match args.format {
         FormatArg::Docker => Format::Docker,
@@ -59,6 +61,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
     let puller = Puller::new(connector.connect(r.registry())?)
         .concurrency(args.concurrency)
         .ranged_above(args.ranged_above)
+        .platform_required(args.platform_given)
         .progress(Progress::stderr(args.progress));
     let report = puller
         .pull(&r, &args.platform, format, &out, args.force)
@@ -83,9 +86,9 @@ pub async fn copy(
     all_platforms: bool,
     concurrency: usize,
     platform: Platform,
-) -> Result<()> {
+) -> CmdResult {
     let src_ref = reference(source)?;
-    let mut dst_ref = Reference::parse_bare(target)?;
+    let mut dst_ref = bare_reference(target)?;
     if dst_ref.tag().is_none() && dst_ref.digest().is_none() {
         dst_ref = match src_ref.tag() {
             Some(t) => dst_ref.with_tag(t.clone()),
