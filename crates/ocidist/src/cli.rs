@@ -271,6 +271,21 @@ pub enum Command {
         platform: PlatformFlags,
     },
     // --- end digest, tag, inspect ---
+    // --- login, logout (issue #16) ---
+    /// Check credentials against a registry, then store them in docker's
+    /// config.json (or its credential helper), where docker, podman and
+    /// skopeo find them. Prompts on the terminal unless -u with -p or
+    /// --password-stdin is given.
+    Login {
+        /// Registry host[:port].
+        registry: String,
+    },
+    /// Remove a registry's stored credentials.
+    Logout {
+        /// Registry host[:port].
+        registry: String,
+    },
+    // --- end login, logout ---
     /// List a registry's repositories.
     Catalog {
         /// Registry host[:port].

@@ -115,6 +115,22 @@ impl Connector {
         }
     }
 
+    /// The credentials the flags chose.
+    pub fn auth(&self) -> &AuthOptions {
+        &self.options.auth
+    }
+
+    /// The same connection settings with other credentials.
+    pub fn with_auth(mut self, auth: AuthOptions) -> Connector {
+        self.options.auth = auth;
+        self
+    }
+
+    /// A bare HTTP client for `host[:port]` (for `ping`).
+    pub fn client(&self, host: &str) -> Result<Client> {
+        Client::new(host, self.options.clone())
+    }
+
     /// A client for `host[:port]`.
     pub fn connect(&self, host: &str) -> Result<Arc<dyn Registry>> {
         let client: Arc<dyn Registry> = Arc::new(Client::new(host, self.options.clone())?);

@@ -135,7 +135,8 @@ async fn hint(e: &Error, side: &Side) -> Option<String> {
     let host = &side.host;
     let flag = |name: &str| format!("--{}{name}", side.flags);
     if e.is(ErrorCode::Unauthorized) || e.is(ErrorCode::Denied) {
-        if !side.credentials {
+        let sent = side.credentials || e.message().contains("rejected the credentials");
+        if !sent {
             return Some(format!(
                 "no credentials were sent: log in with `ocidist login {host}` or pass {} USER {}",
                 flag("username"),

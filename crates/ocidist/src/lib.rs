@@ -29,6 +29,7 @@ pub mod connect;
 pub mod copy;
 pub mod demo;
 pub mod failure;
+pub mod login;
 pub mod pretty;
 pub mod progress;
 pub mod puller;

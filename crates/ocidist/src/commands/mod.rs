@@ -2,6 +2,7 @@
 //! connect, act, print results on stdout and messages on stderr.
 
 mod inspect;
+mod login;
 mod serve;
 mod transfer;
 
@@ -95,7 +96,9 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         | Command::Tag { reference, .. }
         | Command::Inspect { reference, .. } => vec![(host(reference), "")],
         Command::Copy { source, target, .. } => vec![(host(source), ""), (host(target), "")],
-        Command::Catalog { host, .. } => vec![(Some(host.clone()), "")],
+        Command::Catalog { host, .. }
+        | Command::Login { registry: host }
+        | Command::Logout { registry: host } => vec![(Some(host.clone()), "")],
         _ => Vec::new(),
     };
     refs.into_iter()
@@ -136,6 +139,10 @@ async fn dispatch(cli: Cli, connector: &Connector) -> CmdResult {
             platform,
         } => inspect::inspect(&connector()?, &reference, json, &platform).await,
         // --- end digest, tag, inspect ---
+        // --- login, logout ---
+        Command::Login { registry } => login::login(&connector()?, &registry).await,
+        Command::Logout { registry } => login::logout(&registry),
+        // --- end login, logout ---
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
         Command::Pull {
