@@ -102,6 +102,166 @@ pub struct ConnectFlags {
     pub proxy: Option<String>,
 }
 
+// --- per-side connection flags of copy (issue #16) ---
+/// Connection flags for the source of `copy`, overriding the global ones.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SrcFlags {
+    /// User name for the source registry.
+    #[arg(
+        long = "src-username",
+        value_name = "USER",
+        requires = "src_password_source"
+    )]
+    pub src_username: Option<String>,
+    /// Password for --src-username.
+    #[arg(
+        long = "src-password",
+        value_name = "PASSWORD",
+        group = "src_password_source"
+    )]
+    pub src_password: Option<Secret>,
+    /// Read the source password from standard input.
+    #[arg(long = "src-password-stdin", group = "src_password_source", conflicts_with_all = ["password_stdin", "dest_password_stdin"])]
+    pub src_password_stdin: bool,
+    /// Ignore stored credentials for the source.
+    #[arg(long = "src-anonymous", conflicts_with = "src_username")]
+    pub src_anonymous: bool,
+    /// URL scheme of the source registry.
+    #[arg(long = "src-scheme", value_enum, value_name = "SCHEME")]
+    pub src_scheme: Option<SchemeArg>,
+    /// Same as --src-scheme http.
+    #[arg(long = "src-plain-http", conflicts_with = "src_scheme")]
+    pub src_plain_http: bool,
+    /// Skip TLS certificate verification for the source.
+    #[arg(long = "src-insecure")]
+    pub src_insecure: bool,
+    /// Extra CA certificates (PEM) to trust for the source.
+    #[arg(long = "src-cacert", value_name = "FILE")]
+    pub src_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for the source.
+    #[arg(long = "src-cert", value_name = "FILE", requires = "src_key")]
+    pub src_cert: Option<PathBuf>,
+    /// Client key (PEM) for the source.
+    #[arg(long = "src-key", value_name = "FILE", requires = "src_cert")]
+    pub src_key: Option<PathBuf>,
+}
+
+impl SrcFlags {
+    /// The global flags with this side's overrides applied.
+    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        let mut f = global.clone();
+        if let Some(u) = &self.src_username {
+            f.username = Some(u.clone());
+            f.password = self.src_password.clone();
+            f.password_stdin = self.src_password_stdin;
+            f.token = None;
+            f.anonymous = false;
+        }
+        if self.src_anonymous {
+            f.username = None;
+            f.password = None;
+            f.password_stdin = false;
+            f.token = None;
+            f.anonymous = true;
+        }
+        if self.src_scheme.is_some() || self.src_plain_http {
+            f.scheme = self.src_scheme;
+            f.plain_http = self.src_plain_http;
+        }
+        f.insecure |= self.src_insecure;
+        if self.src_cacert.is_some() {
+            f.cacert = self.src_cacert.clone();
+        }
+        if self.src_cert.is_some() {
+            f.cert = self.src_cert.clone();
+            f.key = self.src_key.clone();
+        }
+        f
+    }
+}
+
+/// Connection flags for the destination of `copy`, overriding the global ones.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DestFlags {
+    /// User name for the destination registry.
+    #[arg(
+        long = "dest-username",
+        value_name = "USER",
+        requires = "dest_password_source"
+    )]
+    pub dest_username: Option<String>,
+    /// Password for --dest-username.
+    #[arg(
+        long = "dest-password",
+        value_name = "PASSWORD",
+        group = "dest_password_source"
+    )]
+    pub dest_password: Option<Secret>,
+    /// Read the destination password from standard input.
+    #[arg(
+        long = "dest-password-stdin",
+        group = "dest_password_source",
+        conflicts_with = "password_stdin"
+    )]
+    pub dest_password_stdin: bool,
+    /// Ignore stored credentials for the destination.
+    #[arg(long = "dest-anonymous", conflicts_with = "dest_username")]
+    pub dest_anonymous: bool,
+    /// URL scheme of the destination registry.
+    #[arg(long = "dest-scheme", value_enum, value_name = "SCHEME")]
+    pub dest_scheme: Option<SchemeArg>,
+    /// Same as --dest-scheme http.
+    #[arg(long = "dest-plain-http", conflicts_with = "dest_scheme")]
+    pub dest_plain_http: bool,
+    /// Skip TLS certificate verification for the destination.
+    #[arg(long = "dest-insecure")]
+    pub dest_insecure: bool,
+    /// Extra CA certificates (PEM) to trust for the destination.
+    #[arg(long = "dest-cacert", value_name = "FILE")]
+    pub dest_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for the destination.
+    #[arg(long = "dest-cert", value_name = "FILE", requires = "dest_key")]
+    pub dest_cert: Option<PathBuf>,
+    /// Client key (PEM) for the destination.
+    #[arg(long = "dest-key", value_name = "FILE", requires = "dest_cert")]
+    pub dest_key: Option<PathBuf>,
+}
+
+impl DestFlags {
+    /// The global flags with this side's overrides applied.
+    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        let mut f = global.clone();
+        if let Some(u) = &self.dest_username {
+            f.username = Some(u.clone());
+            f.password = self.dest_password.clone();
+            f.password_stdin = self.dest_password_stdin;
+            f.token = None;
+            f.anonymous = false;
+        }
+        if self.dest_anonymous {
+            f.username = None;
+            f.password = None;
+            f.password_stdin = false;
+            f.token = None;
+            f.anonymous = true;
+        }
+        if self.dest_scheme.is_some() || self.dest_plain_http {
+            f.scheme = self.dest_scheme;
+            f.plain_http = self.dest_plain_http;
+        }
+        f.insecure |= self.dest_insecure;
+        if self.dest_cacert.is_some() {
+            f.cacert = self.dest_cacert.clone();
+        }
+        if self.dest_cert.is_some() {
+            f.cert = self.dest_cert.clone();
+            f.key = self.dest_key.clone();
+        }
+        f
+    }
+}
+// --- end per-side connection flags ---
+
 /// Platform selection: `--platform os/arch[/variant]` or its parts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PlatformFlags {
@@ -148,6 +308,8 @@ const INSPECT_JSON_HELP: &str = "\
              \"created\", \"os\", \"architecture\", \"variant\", \"layers\", \"layersSize\"} or null}";
 
 /// The subcommands.
+// Parsed once per run; boxing copy's per-side flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List a repository's tags, one a line.
@@ -218,21 +380,30 @@ pub enum Command {
         #[command(flatten)]
         platform: PlatformFlags,
     },
-    /// Copy an image between repositories or registries.
+    /// Copy an image or a whole index between repositories or registries
+    /// (the global connection flags apply to both sides; --src-* and
+    /// --dest-* override them for one).
     Copy {
         /// Source reference.
         source: String,
         /// Target reference (its tag defaults to the source's).
         target: String,
-        /// Copy the index and every platform.
-        #[arg(long)]
+        /// Copy the index and every platform (the default for an index
+        /// unless --platform picks one).
+        #[arg(long, conflicts_with_all = ["platform", "os", "arch", "variant"])]
         all_platforms: bool,
         /// Blobs copied at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
-        /// Platform selection when not copying all.
+        /// Platform selection: copy only this platform's image of an index.
         #[command(flatten)]
         platform: PlatformFlags,
+        /// Source connection flags.
+        #[command(flatten)]
+        src: SrcFlags,
+        /// Destination connection flags.
+        #[command(flatten)]
+        dest: DestFlags,
     },
     /// Delete a manifest (by digest) or a tag.
     Delete {

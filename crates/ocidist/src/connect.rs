@@ -163,13 +163,19 @@ fn stored_credentials() -> AuthOptions {
     AuthOptions::ConfigFiles(usable)
 }
 
+/// The first line of stdin, read once however many connectors ask (the
+/// two sides of a copy are built from flags that may share it).
 fn read_password_stdin() -> Result<String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        Error::new(
-            ErrorCode::Unknown,
-            format!("cannot read the password from stdin: {e}"),
-        )
-    })?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    static READ: std::sync::OnceLock<std::result::Result<String, String>> =
+        std::sync::OnceLock::new();
+    READ.get_or_init(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    })
+    .clone()
+    .map_err(|e| Error::new(ErrorCode::Unknown, e))
 }

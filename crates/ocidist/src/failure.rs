@@ -119,14 +119,27 @@ pub struct Side {
 pub async fn tell(e: &Error, sides: &[Side]) -> Told {
     let code = exit_code(e);
     let mut message = base_message(e);
-    let side = sides
-        .iter()
-        .find(|s| e.message().contains(&s.host))
-        .or_else(|| sides.first());
-    if let Some(side) = side
-        && let Some(hint) = hint(e, side).await
-    {
-        message = format!("{message}; {hint}");
+    // The side the message names; else, for a refusal that names no
+    // host (a registry's bare 401 to a request without credentials), a
+    // side that had none to send; else the first.
+    let auth = e.is(ErrorCode::Unauthorized) || e.is(ErrorCode::Denied);
+    let named = sides.iter().find(|s| e.message().contains(&s.host));
+    let candidates: Vec<&Side> = match named {
+        Some(s) => vec![s],
+        None if auth => sides
+            .iter()
+            .find(|s| !s.credentials)
+            .or_else(|| sides.first())
+            .into_iter()
+            .collect(),
+        // A network failure naming no host: the first side a hint fits.
+        None => sides.iter().collect(),
+    };
+    for side in candidates {
+        if let Some(hint) = hint(e, side).await {
+            message = format!("{message}; {hint}");
+            break;
+        }
     }
     Told { code, message }
 }
@@ -138,7 +151,7 @@ async fn hint(e: &Error, side: &Side) -> Option<String> {
         let sent = side.credentials || e.message().contains("rejected the credentials");
         if !sent {
             return Some(format!(
-                "no credentials were sent: log in with `ocidist login {host}` or pass {} USER {}",
+                "no credentials were sent to {host}: log in with `ocidist login {host}` or pass {} USER {}",
                 flag("username"),
                 flag("password-stdin")
             ));

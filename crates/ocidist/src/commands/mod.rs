@@ -6,7 +6,7 @@ mod login;
 mod serve;
 mod transfer;
 
-use oci_core::{Platform, Reference};
+use oci_core::{Error, Platform, Reference};
 
 use crate::cli::{Cli, Command, PlatformFlags};
 use crate::connect::Connector;
@@ -20,16 +20,31 @@ pub(crate) type CmdResult = std::result::Result<(), Failure>;
 pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
     let sides = registries(&cli.command);
     let command_refs = first_reference(&cli.command);
-    let connector = match Connector::from_flags(&cli.connect) {
-        Ok(c) => c.traced(cli.verbose > 0),
-        Err(e) => {
-            return Err(Told {
-                code: crate::failure::exit_code(&e).max(EXIT_USAGE),
-                message: crate::failure::base_message(&e),
-            });
-        }
+    let connect_failed = |e: Error| Told {
+        code: crate::failure::exit_code(&e).max(EXIT_USAGE),
+        message: crate::failure::base_message(&e),
     };
-    match dispatch(cli, &connector).await {
+    let connector = Connector::from_flags(&cli.connect)
+        .map_err(connect_failed)?
+        .traced(cli.verbose > 0);
+    // Each side of a copy has its own connection settings.
+    let (src, dest) = match &cli.command {
+        Command::Copy { src, dest, .. } => (
+            Connector::from_flags(&src.apply(&cli.connect))
+                .map_err(connect_failed)?
+                .traced(cli.verbose > 0),
+            Connector::from_flags(&dest.apply(&cli.connect))
+                .map_err(connect_failed)?
+                .traced(cli.verbose > 0),
+        ),
+        _ => (connector.clone(), connector.clone()),
+    };
+    let side_connector = |flags: &str| match flags {
+        "src-" => &src,
+        "dest-" => &dest,
+        _ => &connector,
+    };
+    match dispatch(cli, &connector, &src, &dest).await {
         Ok(()) => Ok(()),
         Err(Failure::Usage(message)) => Err(Told {
             code: EXIT_USAGE,
@@ -38,7 +53,7 @@ pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
         Err(Failure::Error(e)) => {
             let sides: Vec<Side> = sides
                 .iter()
-                .map(|(host, flags)| connector.side(host, flags))
+                .map(|(host, flags)| side_connector(flags).side(host, flags))
                 .collect();
             let mut told = tell(&e, &sides).await;
             if told.code == crate::failure::EXIT_NOT_FOUND
@@ -95,7 +110,9 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
         | Command::Inspect { reference, .. } => vec![(host(reference), "")],
-        Command::Copy { source, target, .. } => vec![(host(source), ""), (host(target), "")],
+        Command::Copy { source, target, .. } => {
+            vec![(host(source), "src-"), (host(target), "dest-")]
+        }
         Command::Catalog { host, .. }
         | Command::Login { registry: host }
         | Command::Logout { registry: host } => vec![(Some(host.clone()), "")],
@@ -106,7 +123,7 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         .collect()
 }
 
-async fn dispatch(cli: Cli, connector: &Connector) -> CmdResult {
+async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Connector) -> CmdResult {
     let connector = || Ok::<_, Failure>(connector.clone());
     match cli.command {
         Command::Tags { repo, json } => inspect::tags(&connector()?, &repo, json).await,
@@ -171,19 +188,18 @@ async fn dispatch(cli: Cli, connector: &Connector) -> CmdResult {
         Command::Copy {
             source,
             target,
-            all_platforms,
+            all_platforms: _,
             concurrency,
             platform,
+            src: _,
+            dest: _,
         } => {
-            transfer::copy(
-                &connector()?,
-                &source,
-                &target,
-                all_platforms,
-                concurrency,
-                platform_of(&platform)?,
-            )
-            .await
+            let platform = if inspect::wants_platform(&platform) {
+                Some(platform_of(&platform)?)
+            } else {
+                None
+            };
+            transfer::copy(src, dest, &source, &target, concurrency, platform).await
         }
         Command::Serve {
             addr,
@@ -217,7 +233,7 @@ pub fn platform_of(flags: &PlatformFlags) -> Result<Platform, Failure> {
     }
     let os = flags.os.clone().unwrap_or(host.os);
     let arch = flags.arch.clone().unwrap_or(host.architecture);
-    Ok(Platform::new(&os, &arch, flags.variant.as_deref()))
+    Ok(Platform::new(&os, &arch, flags.variant.as_deref()).normalize())
 }
 
 /// Parses a reference, naming the argument in the error.

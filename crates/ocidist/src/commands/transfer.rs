@@ -80,12 +80,12 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
 }
 
 pub async fn copy(
-    connector: &Connector,
+    src_connector: &Connector,
+    dst_connector: &Connector,
     source: &str,
     target: &str,
-    all_platforms: bool,
     concurrency: usize,
-    platform: Platform,
+    platform: Option<Platform>,
 ) -> CmdResult {
     let src_ref = reference(source)?;
     let mut dst_ref = bare_reference(target)?;
@@ -96,20 +96,15 @@ pub async fn copy(
         };
     }
     let src = Endpoint {
-        registry: connector.connect(src_ref.registry())?,
+        registry: src_connector.connect(src_ref.registry())?,
         reference: src_ref.clone(),
     };
     let same_registry = src_ref.registry() == dst_ref.registry();
     let dst = Endpoint {
-        registry: if same_registry {
-            std::sync::Arc::clone(&src.registry)
-        } else {
-            connector.connect(dst_ref.registry())?
-        },
+        registry: dst_connector.connect(dst_ref.registry())?,
         reference: dst_ref.clone(),
     };
     let options = CopyOptions {
-        all_platforms,
         platform,
         same_registry,
         concurrency,
