@@ -457,6 +457,20 @@ pub enum Command {
         registry: String,
     },
     // --- end login, logout ---
+    // --- push (issue #16) ---
+    /// Push a local image to a registry: a `docker save` tarball, an OCI
+    /// archive or an OCI layout directory (an index with every platform).
+    /// What `pull` wrote pushes back with the same digests.
+    Push {
+        /// The tarball or layout directory.
+        source: PathBuf,
+        /// Target reference: host[:port]/path[:tag] (tag default `latest`).
+        target: String,
+        /// Blobs uploaded at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    // --- end push ---
     /// List a registry's repositories.
     Catalog {
         /// Registry host[:port].

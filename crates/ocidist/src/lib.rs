@@ -33,5 +33,6 @@ pub mod login;
 pub mod pretty;
 pub mod progress;
 pub mod puller;
+pub mod pusher;
 pub mod staged;
 pub mod summary;

@@ -356,7 +356,13 @@ impl Puller {
         let layers = &resolved.image.layers;
         let (plan, shape) = match format {
             Format::Docker => (
-                docker::plan(reference, &resolved.image.config, config, layers)?,
+                docker::plan(
+                    reference,
+                    &resolved.manifest,
+                    &resolved.image.config,
+                    config,
+                    layers,
+                )?,
                 Shape::Tar,
             ),
             Format::Oci | Format::OciDir => {

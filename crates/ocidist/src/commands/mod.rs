@@ -109,7 +109,10 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         | Command::Delete { reference }
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
-        | Command::Inspect { reference, .. } => vec![(host(reference), "")],
+        | Command::Inspect { reference, .. }
+        | Command::Push {
+            target: reference, ..
+        } => vec![(host(reference), "")],
         Command::Copy { source, target, .. } => {
             vec![(host(source), "src-"), (host(target), "dest-")]
         }
@@ -160,6 +163,13 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
         Command::Login { registry } => login::login(&connector()?, &registry).await,
         Command::Logout { registry } => login::logout(&registry),
         // --- end login, logout ---
+        // --- push ---
+        Command::Push {
+            source,
+            target,
+            concurrency,
+        } => transfer::push(&connector()?, &source, &target, concurrency).await,
+        // --- end push ---
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
         Command::Pull {

@@ -10,6 +10,7 @@ use crate::connect::Connector;
 use crate::copy::{CopyOptions, Endpoint};
 use crate::progress::Progress;
 use crate::puller::{Format, Puller};
+use crate::pusher::Pusher;
 
 /// The arguments of `pull`.
 pub struct PullArgs {
@@ -116,6 +117,30 @@ pub async fn copy(
     eprintln!(
         "copied {src_ref} to {dst_ref}: {} blobs copied, {} mounted, {} already present",
         report.copied, report.mounted, report.skipped
+    );
+    Ok(())
+}
+
+pub async fn push(
+    connector: &Connector,
+    source: &std::path::Path,
+    target: &str,
+    concurrency: usize,
+) -> CmdResult {
+    let r = reference(target)?;
+    if r.digest().is_some() {
+        return Err(crate::failure::Failure::Usage(format!(
+            "{target:?} names a digest; push to a tag (the digest is what the source holds)"
+        )));
+    }
+    let pusher = Pusher::new(connector.connect(r.registry())?).concurrency(concurrency);
+    let report = pusher.push(source, &r).await?;
+    println!("{}", report.digest.digest);
+    eprintln!(
+        "pushed {} to {r}: {} blobs uploaded, {} already present",
+        source.display(),
+        report.copied,
+        report.skipped
     );
     Ok(())
 }
