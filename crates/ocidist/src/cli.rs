@@ -290,6 +290,17 @@ pub enum FormatArg {
     OciDir,
 }
 
+/// Shells `completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
 /// Which manifest `manifest` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ManifestArg {
@@ -372,6 +383,10 @@ pub enum Command {
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Print the result as JSON: {"reference", "index", "manifest",
+        /// "format", "path", "layers", "bytes"} (index null for an image).
+        #[arg(long)]
+        json: bool,
         /// Fetch layers of at least this many MiB as parallel range
         /// requests (0: every layer as one stream).
         #[arg(long, value_name = "MIB", default_value_t = 64)]
@@ -395,6 +410,10 @@ pub enum Command {
         /// Blobs copied at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Print the result as JSON: {"source", "target", "digest",
+        /// "mediaType", "size", "copied", "mounted", "present"}.
+        #[arg(long)]
+        json: bool,
         /// Platform selection: copy only this platform's image of an index.
         #[command(flatten)]
         platform: PlatformFlags,
@@ -469,8 +488,21 @@ pub enum Command {
         /// Blobs uploaded at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Print the result as JSON: {"source", "target", "digest",
+        /// "mediaType", "size", "uploaded", "present"}.
+        #[arg(long)]
+        json: bool,
     },
     // --- end push ---
+    // --- completions (issue #16) ---
+    /// Print a shell completion script (e.g. `ocidist completions bash >
+    /// /etc/bash_completion.d/ocidist`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    // --- end completions ---
     /// List a registry's repositories.
     Catalog {
         /// Registry host[:port].

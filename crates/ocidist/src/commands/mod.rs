@@ -168,8 +168,10 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             source,
             target,
             concurrency,
-        } => transfer::push(&connector()?, &source, &target, concurrency).await,
+            json,
+        } => transfer::push(&connector()?, &source, &target, concurrency, json).await,
         // --- end push ---
+        Command::Completions { shell } => completions(shell),
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
         Command::Pull {
@@ -179,6 +181,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             force,
             concurrency,
             no_progress,
+            json,
             ranged_above,
             platform,
         } => {
@@ -192,6 +195,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 progress: !no_progress,
                 platform: platform_of(&platform)?,
                 platform_given: inspect::wants_platform(&platform),
+                json,
             };
             transfer::pull(&connector()?, args).await
         }
@@ -200,6 +204,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             target,
             all_platforms: _,
             concurrency,
+            json,
             platform,
             src: _,
             dest: _,
@@ -209,7 +214,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             } else {
                 None
             };
-            transfer::copy(src, dest, &source, &target, concurrency, platform).await
+            transfer::copy(src, dest, &source, &target, concurrency, platform, json).await
         }
         Command::Serve {
             addr,
@@ -280,4 +285,22 @@ fn host(s: &str) -> Result<String, Failure> {
         return Err(bad());
     }
     Ok(r.registry().to_owned())
+}
+
+/// Writes the completion script for `shell` to stdout.
+fn completions(shell: crate::cli::ShellArg) -> CmdResult {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let shell = match shell {
+        crate::cli::ShellArg::Bash => clap_complete::Shell::Bash,
+        crate::cli::ShellArg::Zsh => clap_complete::Shell::Zsh,
+        crate::cli::ShellArg::Fish => clap_complete::Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ocidist", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::internal(format!("cannot write to stdout: {e}")))?;
+    Ok(())
 }

@@ -23,6 +23,8 @@ pub struct PullArgs {
     pub platform: Platform,
     /// Whether the platform was asked for (a single image must match it).
     pub platform_given: bool,
+    /// Print the result as one JSON object.
+    pub json: bool,
     pub ranged_above: Option<u64>,
 }
 
@@ -67,10 +69,27 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
     let report = puller
         .pull(&r, &args.platform, format, &out, args.force)
         .await?;
-    if let Some(index) = &report.resolved.index {
-        println!("index: {}", index.digest());
+    if args.json {
+        let format = match args.format {
+            FormatArg::Docker => "docker",
+            FormatArg::Oci => "oci",
+            FormatArg::OciDir => "oci-dir",
+        };
+        print_json(&serde_json::json!({
+            "reference": r.to_string(),
+            "index": report.resolved.index.as_ref().map(|i| i.digest().to_string()),
+            "manifest": report.resolved.manifest.digest().to_string(),
+            "format": format,
+            "path": report.path.display().to_string(),
+            "layers": report.resolved.image.layers.len(),
+            "bytes": report.bytes,
+        }))?;
+    } else {
+        if let Some(index) = &report.resolved.index {
+            println!("index: {}", index.digest());
+        }
+        println!("manifest: {}", report.resolved.manifest.digest());
     }
-    println!("manifest: {}", report.resolved.manifest.digest());
     eprintln!(
         "wrote {} ({} layers, {} bytes downloaded)",
         report.path.display(),
@@ -87,6 +106,7 @@ pub async fn copy(
     target: &str,
     concurrency: usize,
     platform: Option<Platform>,
+    json: bool,
 ) -> CmdResult {
     let src_ref = reference(source)?;
     let mut dst_ref = bare_reference(target)?;
@@ -111,7 +131,19 @@ pub async fn copy(
         concurrency,
     };
     let report = crate::copy::copy(&src, &dst, &options).await?;
-    if let Some(d) = &report.digest {
+    if json {
+        let d = report.digest.as_ref();
+        print_json(&serde_json::json!({
+            "source": src_ref.to_string(),
+            "target": dst_ref.to_string(),
+            "digest": d.map(|d| d.digest.to_string()),
+            "mediaType": d.map(|d| d.media_type.clone()),
+            "size": d.map(|d| d.size),
+            "copied": report.copied,
+            "mounted": report.mounted,
+            "present": report.skipped,
+        }))?;
+    } else if let Some(d) = &report.digest {
         println!("{}", d.digest);
     }
     eprintln!(
@@ -126,6 +158,7 @@ pub async fn push(
     source: &std::path::Path,
     target: &str,
     concurrency: usize,
+    json: bool,
 ) -> CmdResult {
     let r = reference(target)?;
     if r.digest().is_some() {
@@ -135,12 +168,34 @@ pub async fn push(
     }
     let pusher = Pusher::new(connector.connect(r.registry())?).concurrency(concurrency);
     let report = pusher.push(source, &r).await?;
-    println!("{}", report.digest.digest);
+    if json {
+        print_json(&serde_json::json!({
+            "source": source.display().to_string(),
+            "target": r.to_string(),
+            "digest": report.digest.digest.to_string(),
+            "mediaType": report.digest.media_type,
+            "size": report.digest.size,
+            "uploaded": report.copied,
+            "present": report.skipped,
+        }))?;
+    } else {
+        println!("{}", report.digest.digest);
+    }
     eprintln!(
         "pushed {} to {r}: {} blobs uploaded, {} already present",
         source.display(),
         report.copied,
         report.skipped
     );
+    Ok(())
+}
+
+/// Prints one JSON object on a line.
+fn print_json(v: &serde_json::Value) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}")
+        .and_then(|()| out.flush())
+        .map_err(|e| oci_core::Error::internal(format!("cannot write to stdout: {e}")))?;
     Ok(())
 }
