@@ -186,21 +186,29 @@ async fn hint(e: &Error, side: &Side) -> Option<String> {
         }
         _ => {}
     }
-    if network != Some(NetworkFailure::Tls) {
-        return None;
-    }
     let lower = text.to_ascii_lowercase();
-    if lower.contains("certificaterequired")
-        || lower.contains("badcertificate")
-        || lower.contains("handshakefailure")
-        || lower.contains("unknownca")
-    {
+    let refused_handshake = [
+        "certificaterequired",
+        "badcertificate",
+        "handshakefailure",
+        "unknownca",
+    ]
+    .iter()
+    .any(|alert| lower.contains(alert));
+    // With TLS 1.3 a server that wants a client certificate refuses it
+    // after the handshake: the client may see only the connection close.
+    let dropped = network == Some(NetworkFailure::Connection)
+        && side.options.tls.client_cert_pem.is_none()
+        && ["broken pipe", "closed", "reset"]
+            .iter()
+            .any(|w| lower.contains(w));
+    if side.scheme == Scheme::Https && (refused_handshake || dropped) {
         Some(format!(
-            "the registry refused the TLS handshake; if it requires a client certificate pass {} FILE {} FILE",
+            "the registry refused the TLS connection; if it requires a client certificate pass {} FILE {} FILE",
             flag("cert"),
             flag("key")
         ))
-    } else if lower.contains("certificate") {
+    } else if network == Some(NetworkFailure::Tls) && lower.contains("certificate") {
         Some(format!(
             "to trust the registry's certificate pass its CA with {} FILE, or skip verification with {}",
             flag("cacert"),

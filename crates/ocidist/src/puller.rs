@@ -352,6 +352,15 @@ impl Puller {
         force: bool,
     ) -> Result<PullReport> {
         let resolved = self.resolve(reference, platform).await?;
+        let config_type = &resolved.image.config.media_type;
+        if format == Format::Docker && !crate::summary::is_image_config(config_type) {
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                format!(
+                    "{reference} is an artifact (config {config_type}), not an image: a docker tarball cannot carry it; use --format oci or oci-dir"
+                ),
+            ));
+        }
         let config = self.config(reference, &resolved).await?;
         let layers = &resolved.image.layers;
         let (plan, shape) = match format {

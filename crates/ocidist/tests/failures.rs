@@ -286,3 +286,28 @@ async fn network_and_tls_failures_exit_5_with_the_flag_to_use() {
         &[],
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_client_certificate_hints_cert_and_key() {
+    let registry = tokio::task::spawn_blocking(|| {
+        Distribution::start(Setup {
+            tls: true,
+            mtls: true,
+            ..Setup::default()
+        })
+    })
+    .await
+    .unwrap()
+    .expect("docker-registry (run .ci/install-deps)");
+    let ca = registry.certs().unwrap().ca_path();
+    let out = ocidist(&[
+        "--scheme",
+        "https",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "tags",
+        &format!("{}/m/app", registry.host()),
+    ])
+    .await;
+    failed(&out, 5, &["--cert FILE --key FILE"], &["UNKNOWN:"]);
+}

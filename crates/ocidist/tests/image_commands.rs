@@ -159,3 +159,37 @@ async fn digest_tag_inspect_against_our_server() {
 async fn digest_tag_inspect_against_distribution() {
     digest_tag_inspect(&distribution().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_artifact_is_refused_as_a_docker_tarball_but_pulls_as_oci() {
+    let mem = Arc::new(oci_mem::MemRegistry::new());
+    let repo: RepoName = "art/app".parse().unwrap();
+    let subject = oci_core::testkit::push_image(mem.as_ref(), &repo, Some(&Tag::latest())).await;
+    let artifact =
+        oci_core::testkit::build_artifact(&subject.manifest.descriptor, "application/example.sbom");
+    artifact.push(mem.as_ref(), &repo).await;
+    let server = TestServer::start(mem).await;
+    let host = server.url().trim_start_matches("http://").to_owned();
+    let reference = format!("{host}/art/app@{}", artifact.digest());
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("a.tar");
+    fails(
+        &ocidist(&["pull", &reference, "-o", tar.to_str().unwrap()]).await,
+        "is an artifact (config application/vnd.oci.empty.v1+json), not an image",
+    );
+    assert!(!tar.exists());
+    let oci = dir.path().join("a.oci.tar");
+    ok(&ocidist(&[
+        "pull",
+        &reference,
+        "--format",
+        "oci",
+        "-o",
+        oci.to_str().unwrap(),
+    ])
+    .await);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&ocidist(&["inspect", "--json", &reference]).await)).unwrap();
+    assert_eq!(v["image"]["artifactType"], "application/example.sbom");
+    assert!(v["image"]["os"].is_null());
+}
