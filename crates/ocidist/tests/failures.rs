@@ -311,3 +311,14 @@ async fn a_missing_client_certificate_hints_cert_and_key() {
     .await;
     failed(&out, 5, &["--cert FILE --key FILE"], &["UNKNOWN:"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_write_exits_4() {
+    let s = serve(&["--demo", "--read-only"]).unwrap();
+    failed(
+        &ocidist(&["tag", &format!("{}/demo/hello", s.host), "again"]).await,
+        4,
+        &["(DENIED)", "no credentials were sent to"],
+        &["UNKNOWN:"],
+    );
+}
