@@ -414,6 +414,9 @@ pub enum Command {
         /// "mediaType", "size", "copied", "mounted", "present"}.
         #[arg(long)]
         json: bool,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
         /// Platform selection: copy only this platform's image of an index.
         #[command(flatten)]
         platform: PlatformFlags,
@@ -492,6 +495,9 @@ pub enum Command {
         /// "mediaType", "size", "uploaded", "present"}.
         #[arg(long)]
         json: bool,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
     },
     // --- end push ---
     // --- completions (issue #16) ---

@@ -30,6 +30,8 @@ pub struct CopyOptions {
     pub same_registry: bool,
     /// Blobs copied at once.
     pub concurrency: usize,
+    /// Progress display.
+    pub progress: crate::progress::Progress,
 }
 
 /// What a copy did.
@@ -159,8 +161,11 @@ async fn copy_blobs(
         .into_iter()
         .filter(|d| seen.insert(d.digest.clone()))
         .collect();
+    let progress = &options
+        .progress
+        .with_total(blobs.iter().map(|d| d.size).sum());
     let outcomes: Vec<BlobOutcome> = futures::stream::iter(blobs)
-        .map(|d| copy_blob(src, dst, d, options.same_registry))
+        .map(|d| copy_blob(src, dst, d, options.same_registry, progress))
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;
@@ -179,24 +184,40 @@ async fn copy_blob(
     dst: &Endpoint,
     d: Descriptor,
     same_registry: bool,
+    progress: &crate::progress::Progress,
 ) -> Result<BlobOutcome> {
     let (src_repo, dst_repo): (&RepoName, &RepoName) =
         (src.reference.repository(), dst.reference.repository());
     if dst.registry.resolve_blob(dst_repo, &d.digest).await.is_ok() {
+        progress.skipped(&d);
         return Ok(BlobOutcome::Skipped);
     }
     if same_registry && src_repo != dst_repo {
         match dst.registry.mount_blob(dst_repo, src_repo, &d.digest).await {
-            Ok(_) => return Ok(BlobOutcome::Mounted),
+            Ok(_) => {
+                progress.skipped(&d);
+                return Ok(BlobOutcome::Mounted);
+            }
             Err(e) => {
                 tracing::debug!(digest = %d.digest, error = %e, "mount failed, copying bytes")
             }
         }
     }
     let reader = src.registry.get_blob(src_repo, &d.digest).await?;
+    let bar = std::sync::Arc::new(progress.blob(&d));
+    let counted = std::sync::Arc::clone(&bar);
+    let stream = reader
+        .stream
+        .inspect(move |chunk| {
+            if let Ok(b) = chunk {
+                counted.advance(b.len() as u64);
+            }
+        })
+        .boxed();
     dst.registry
-        .push_blob(dst_repo, &d.digest, Some(d.size), reader.stream)
+        .push_blob(dst_repo, &d.digest, Some(d.size), stream)
         .await?;
+    bar.finish();
     Ok(BlobOutcome::Copied)
 }
 
@@ -267,6 +288,7 @@ mod tests {
             platform: platform.map(|p| p.parse().unwrap()),
             same_registry: false,
             concurrency: 4,
+            progress: crate::progress::Progress::hidden(),
         };
         let report = copy(&src, &dst, &options).await.unwrap();
         let copied = dst.registry.get_tag(&repo(), &tag).await.unwrap();

@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use crate::archive::docker;
 use crate::archive::read::Local;
+use crate::progress::Progress;
 
 /// A local image ready to push: its manifests (the top one last) and
 /// its blobs with the entry each is read from.
@@ -66,6 +67,7 @@ pub struct PushReport {
 pub struct Pusher {
     registry: Arc<dyn Registry>,
     concurrency: usize,
+    progress: Progress,
 }
 
 impl Pusher {
@@ -74,7 +76,14 @@ impl Pusher {
         Pusher {
             registry,
             concurrency: 4,
+            progress: Progress::hidden(),
         }
+    }
+
+    /// Progress display for uploads.
+    pub fn progress(mut self, progress: Progress) -> Pusher {
+        self.progress = progress;
+        self
     }
 
     /// How many blobs upload at once.
@@ -98,15 +107,30 @@ impl Pusher {
             .iter()
             .filter(|(d, _)| seen.insert(d.digest.clone()))
             .collect();
+        let progress = &self
+            .progress
+            .with_total(blobs.iter().map(|(d, _)| d.size).sum());
         let uploaded: Vec<bool> = futures::stream::iter(blobs)
             .map(|(d, name)| async move {
                 if self.registry.resolve_blob(repo, &d.digest).await.is_ok() {
+                    progress.skipped(d);
                     return Ok::<bool, Error>(false);
                 }
-                let stream = image.local.stream(name)?;
+                let bar = Arc::new(progress.blob(d));
+                let counted = Arc::clone(&bar);
+                let stream = image
+                    .local
+                    .stream(name)?
+                    .inspect(move |chunk| {
+                        if let Ok(b) = chunk {
+                            counted.advance(b.len() as u64);
+                        }
+                    })
+                    .boxed();
                 self.registry
                     .push_blob(repo, &d.digest, Some(d.size), stream)
                     .await?;
+                bar.finish();
                 Ok(true)
             })
             .buffer_unordered(self.concurrency)

@@ -116,6 +116,10 @@ async fn write_dir(plan: &Plan, from: &BlobSource, root: &Path) -> Result<u64> {
 
 async fn download_all(from: &BlobSource, jobs: Vec<(Descriptor, Arc<File>, u64)>) -> Result<u64> {
     let sizes: Vec<u64> = jobs.iter().map(|j| j.0.size).collect();
+    let from = &BlobSource {
+        progress: from.progress.with_total(sizes.iter().sum()),
+        ..from.clone()
+    };
     futures::stream::iter(jobs)
         .map(|(d, file, offset)| download(from, d, file, offset))
         .buffer_unordered(from.concurrency.max(1))

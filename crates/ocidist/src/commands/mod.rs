@@ -11,6 +11,7 @@ use oci_core::{Error, Platform, Reference};
 use crate::cli::{Cli, Command, PlatformFlags};
 use crate::connect::Connector;
 use crate::failure::{EXIT_USAGE, Failure, Side, Told, tell};
+use crate::progress::Progress;
 
 /// What a subcommand returns.
 pub(crate) type CmdResult = std::result::Result<(), Failure>;
@@ -128,6 +129,8 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
 
 async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Connector) -> CmdResult {
     let connector = || Ok::<_, Failure>(connector.clone());
+    // Off a terminal, -v lists each blob transferred.
+    let progress = |enabled: bool| Progress::stderr_or_lines(enabled, cli.verbose > 0);
     match cli.command {
         Command::Tags { repo, json } => inspect::tags(&connector()?, &repo, json).await,
         Command::Manifest {
@@ -169,7 +172,14 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             target,
             concurrency,
             json,
-        } => transfer::push(&connector()?, &source, &target, concurrency, json).await,
+            no_progress,
+        } => {
+            let shown = transfer::Shown {
+                json,
+                progress: progress(!no_progress),
+            };
+            transfer::push(&connector()?, &source, &target, concurrency, shown).await
+        }
         // --- end push ---
         Command::Completions { shell } => completions(shell),
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
@@ -192,10 +202,10 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 format,
                 force,
                 concurrency,
-                progress: !no_progress,
                 platform: platform_of(&platform)?,
                 platform_given: inspect::wants_platform(&platform),
                 json,
+                progress: progress(!no_progress),
             };
             transfer::pull(&connector()?, args).await
         }
@@ -205,6 +215,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             all_platforms: _,
             concurrency,
             json,
+            no_progress,
             platform,
             src: _,
             dest: _,
@@ -214,7 +225,11 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             } else {
                 None
             };
-            transfer::copy(src, dest, &source, &target, concurrency, platform, json).await
+            let shown = transfer::Shown {
+                json,
+                progress: progress(!no_progress),
+            };
+            transfer::copy(src, dest, &source, &target, concurrency, platform, shown).await
         }
         Command::Serve {
             addr,

@@ -19,13 +19,21 @@ pub struct PullArgs {
     pub format: FormatArg,
     pub force: bool,
     pub concurrency: usize,
-    pub progress: bool,
+    pub progress: Progress,
     pub platform: Platform,
     /// Whether the platform was asked for (a single image must match it).
     pub platform_given: bool,
     /// Print the result as one JSON object.
     pub json: bool,
     pub ranged_above: Option<u64>,
+}
+
+/// How `push` and `copy` show what they do.
+pub struct Shown {
+    /// Print the result as one JSON object.
+    pub json: bool,
+    /// Progress on stderr.
+    pub progress: Progress,
 }
 
 /// The default output path: `<last name component>_<tag or digest>` plus
@@ -65,7 +73,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
         .concurrency(args.concurrency)
         .ranged_above(args.ranged_above)
         .platform_required(args.platform_given)
-        .progress(Progress::stderr(args.progress));
+        .progress(args.progress.clone());
     let report = puller
         .pull(&r, &args.platform, format, &out, args.force)
         .await?;
@@ -106,7 +114,7 @@ pub async fn copy(
     target: &str,
     concurrency: usize,
     platform: Option<Platform>,
-    json: bool,
+    shown: Shown,
 ) -> CmdResult {
     let src_ref = reference(source)?;
     let mut dst_ref = bare_reference(target)?;
@@ -129,9 +137,10 @@ pub async fn copy(
         platform,
         same_registry,
         concurrency,
+        progress: shown.progress.clone(),
     };
     let report = crate::copy::copy(&src, &dst, &options).await?;
-    if json {
+    if shown.json {
         let d = report.digest.as_ref();
         print_json(&serde_json::json!({
             "source": src_ref.to_string(),
@@ -158,7 +167,7 @@ pub async fn push(
     source: &std::path::Path,
     target: &str,
     concurrency: usize,
-    json: bool,
+    shown: Shown,
 ) -> CmdResult {
     let r = reference(target)?;
     if r.digest().is_some() {
@@ -166,9 +175,11 @@ pub async fn push(
             "{target:?} names a digest; push to a tag (the digest is what the source holds)"
         )));
     }
-    let pusher = Pusher::new(connector.connect(r.registry())?).concurrency(concurrency);
+    let pusher = Pusher::new(connector.connect(r.registry())?)
+        .concurrency(concurrency)
+        .progress(shown.progress.clone());
     let report = pusher.push(source, &r).await?;
-    if json {
+    if shown.json {
         print_json(&serde_json::json!({
             "source": source.display().to_string(),
             "target": r.to_string(),
