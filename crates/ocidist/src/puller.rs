@@ -15,6 +15,7 @@ use oci_core::{
 
 use crate::archive::write::{self, BlobSource, Shape};
 use crate::archive::{docker, oci};
+use crate::connect::{ConnectOptions, Connector};
 use crate::progress::Progress;
 
 /// The largest image config read into memory.
@@ -90,6 +91,17 @@ pub struct Puller {
     progress: Progress,
     ranged_above: Option<u64>,
     platform_required: bool,
+    target: Option<(Reference, PullOptions)>,
+}
+
+/// What [`Puller::from_reference`] connects with and pulls.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// How to reach the registry.
+    pub connect: ConnectOptions,
+    /// The platform to pull (an index's image; a single image must match
+    /// it); `None`: the host's from an index, any single image.
+    pub platform: Option<Platform>,
 }
 
 /// Layers from this size up are fetched as parallel range requests.
@@ -104,7 +116,49 @@ impl Puller {
             progress: Progress::hidden(),
             ranged_above: Some(DEFAULT_RANGED_ABOVE),
             platform_required: false,
+            target: None,
         }
+    }
+
+    /// A puller for `reference`, connected as `options` say: the one-line
+    /// start of the library face (`pull_to` then pulls it).
+    ///
+    /// ```
+    /// use ocidist::puller::{PullOptions, Puller};
+    /// let options = PullOptions {
+    ///     platform: Some("linux/arm64".parse().unwrap()),
+    ///     ..PullOptions::default()
+    /// };
+    /// let puller = Puller::from_reference("localhost:5000/demo/hello", options).unwrap();
+    /// assert_eq!(puller.reference().unwrap().to_string(), "localhost:5000/demo/hello:latest");
+    /// assert_eq!(puller.options().unwrap().platform.as_ref().unwrap().to_string(), "linux/arm64");
+    /// ```
+    pub fn from_reference(reference: &str, options: PullOptions) -> Result<Puller> {
+        let r: Reference = reference.parse()?;
+        let registry = Connector::from_options(&options.connect)?.connect(r.registry())?;
+        let mut puller = Puller::new(registry).platform_required(options.platform.is_some());
+        puller.target = Some((r, options));
+        Ok(puller)
+    }
+
+    /// The reference given to [`Puller::from_reference`].
+    pub fn reference(&self) -> Option<&Reference> {
+        self.target.as_ref().map(|t| &t.0)
+    }
+
+    /// The options given to [`Puller::from_reference`].
+    pub fn options(&self) -> Option<&PullOptions> {
+        self.target.as_ref().map(|t| &t.1)
+    }
+
+    /// Pulls the reference given to [`Puller::from_reference`] (for its
+    /// platform, else the host's) and writes it to `out`.
+    pub async fn pull_to(&self, format: Format, out: &Path, force: bool) -> Result<PullReport> {
+        let (reference, options) = self.target.as_ref().ok_or_else(|| {
+            Error::internal("pull_to needs a puller made by Puller::from_reference")
+        })?;
+        let platform = options.platform.clone().unwrap_or_else(Platform::host);
+        self.pull(reference, &platform, format, out, force).await
     }
 
     /// Whether the platform asked for must match a single-platform image

@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use crate::archive::docker;
 use crate::archive::read::Local;
+use crate::connect::{ConnectOptions, Connector};
 use crate::progress::Progress;
 
 /// A local image ready to push: its manifests (the top one last) and
@@ -68,6 +69,7 @@ pub struct Pusher {
     registry: Arc<dyn Registry>,
     concurrency: usize,
     progress: Progress,
+    target: Option<(Reference, ConnectOptions)>,
 }
 
 impl Pusher {
@@ -77,7 +79,42 @@ impl Pusher {
             registry,
             concurrency: 4,
             progress: Progress::hidden(),
+            target: None,
         }
+    }
+
+    /// A pusher to `target` (`latest` when no tag is given), connected as
+    /// `options` say; `push_from` then pushes to it.
+    ///
+    /// ```
+    /// use ocidist::pusher::Pusher;
+    /// let pusher = Pusher::to_reference("localhost:5000/app", Default::default()).unwrap();
+    /// assert_eq!(pusher.target().unwrap().to_string(), "localhost:5000/app:latest");
+    /// ```
+    pub fn to_reference(target: &str, options: ConnectOptions) -> Result<Pusher> {
+        let r: Reference = target.parse()?;
+        let registry = Connector::from_options(&options)?.connect(r.registry())?;
+        let mut pusher = Pusher::new(registry);
+        pusher.target = Some((r, options));
+        Ok(pusher)
+    }
+
+    /// The target given to [`Pusher::to_reference`].
+    pub fn target(&self) -> Option<&Reference> {
+        self.target.as_ref().map(|t| &t.0)
+    }
+
+    /// The options given to [`Pusher::to_reference`].
+    pub fn options(&self) -> Option<&ConnectOptions> {
+        self.target.as_ref().map(|t| &t.1)
+    }
+
+    /// Pushes `source` to the target given to [`Pusher::to_reference`].
+    pub async fn push_from(&self, source: &Path) -> Result<PushReport> {
+        let (target, _) = self.target.as_ref().ok_or_else(|| {
+            Error::internal("push_from needs a pusher made by Pusher::to_reference")
+        })?;
+        self.push(source, target).await
     }
 
     /// Progress display for uploads.
