@@ -25,9 +25,21 @@ pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
         code: crate::failure::exit_code(&e).max(EXIT_USAGE),
         message: crate::failure::base_message(&e),
     };
-    let connector = Connector::from_flags(&cli.connect)
-        .map_err(connect_failed)?
-        .traced(cli.verbose > 0);
+    // Commands that reach no registry read no credentials (nor stdin).
+    let connects = !matches!(
+        cli.command,
+        Command::Serve { .. }
+            | Command::Gc { .. }
+            | Command::Completions { .. }
+            | Command::Logout { .. }
+    );
+    let connector = if connects {
+        Connector::from_flags(&cli.connect).map_err(connect_failed)?
+    } else {
+        Connector::from_options(&crate::connect::ConnectOptions::default())
+            .map_err(connect_failed)?
+    }
+    .traced(cli.verbose > 0);
     // Each side of a copy has its own connection settings.
     let (src, dest) = match &cli.command {
         Command::Copy { src, dest, .. } => (
