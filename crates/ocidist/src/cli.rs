@@ -395,9 +395,10 @@ pub enum Command {
         #[command(flatten)]
         platform: PlatformFlags,
     },
-    /// Copy an image or a whole index between repositories or registries
-    /// (the global connection flags apply to both sides; --src-* and
-    /// --dest-* override them for one).
+    /// Copy an image or a whole index between repositories or registries.
+    ///
+    /// The global connection flags apply to both sides; --src-* and
+    /// --dest-* override them for one.
     Copy {
         /// Source reference.
         source: String,
@@ -442,16 +443,20 @@ pub enum Command {
         #[command(flatten)]
         platform: PlatformFlags,
     },
-    /// Tag a manifest again, in the same repository; no blob moves and an
-    /// index stays an index (its exact bytes are pushed under the new tag).
+    /// Tag a manifest again, in the same repository.
+    ///
+    /// No blob moves and an index stays an index: its exact bytes are
+    /// pushed under the new tag.
     Tag {
         /// Reference: host[:port]/path[:tag][@digest].
         reference: String,
         /// The new tag.
         new_tag: String,
     },
-    /// Summarise an image: media type, digest, platforms of an index,
-    /// created, os/architecture, layer count and total size.
+    /// Summarise an image or index.
+    ///
+    /// Media type, digest, platforms of an index, created, os/architecture,
+    /// layer count and total size.
     #[command(after_help = INSPECT_JSON_HELP)]
     Inspect {
         /// Reference: host[:port]/path[:tag][@digest].
@@ -465,10 +470,11 @@ pub enum Command {
     },
     // --- end digest, tag, inspect ---
     // --- login, logout (issue #16) ---
-    /// Check credentials against a registry, then store them in docker's
-    /// config.json (or its credential helper), where docker, podman and
-    /// skopeo find them. Prompts on the terminal unless -u with -p or
-    /// --password-stdin is given.
+    /// Check credentials against a registry, then store them.
+    ///
+    /// They go to docker's config.json (or its credential helper), where
+    /// docker, podman and skopeo find them. Prompts on the terminal unless
+    /// -u with -p or --password-stdin is given.
     Login {
         /// Registry host[:port].
         registry: String,
@@ -480,9 +486,10 @@ pub enum Command {
     },
     // --- end login, logout ---
     // --- push (issue #16) ---
-    /// Push a local image to a registry: a `docker save` tarball, an OCI
-    /// archive or an OCI layout directory (an index with every platform).
-    /// What `pull` wrote pushes back with the same digests.
+    /// Push a docker tarball, OCI archive or OCI layout to a registry.
+    ///
+    /// A layout holding an index pushes every platform. What `pull` wrote
+    /// pushes back with the same digests.
     Push {
         /// The tarball or layout directory.
         source: PathBuf,
@@ -501,8 +508,9 @@ pub enum Command {
     },
     // --- end push ---
     // --- completions (issue #16) ---
-    /// Print a shell completion script (e.g. `ocidist completions bash >
-    /// /etc/bash_completion.d/ocidist`).
+    /// Print a shell completion script.
+    ///
+    /// For example `ocidist completions bash > /etc/bash_completion.d/ocidist`.
     Completions {
         /// The shell.
         #[arg(value_enum)]
