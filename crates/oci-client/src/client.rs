@@ -334,13 +334,15 @@ impl Client {
                         ErrorCode::Unauthorized
                     };
                     let err = Response::new(res, url, None).into_error(code).await;
+                    // An anonymous token refused is no verdict on credentials.
+                    let what = if self.inner.auth.has_credentials().await {
+                        "rejected the credentials"
+                    } else {
+                        "requires authentication"
+                    };
                     return Err(Error::new(
                         code,
-                        format!(
-                            "{} rejected the credentials: {}",
-                            self.inner.host,
-                            err.message()
-                        ),
+                        format!("{} {what}: {}", self.inner.host, err.message()),
                     ));
                 }
                 if let Some(h) = self

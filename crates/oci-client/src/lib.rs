@@ -54,3 +54,4 @@ mod writer;
 pub use client::Client;
 pub use options::{AuthOptions, ClientOptions, ProxyOptions, Scheme, TlsOptions};
 pub use retry::RetryConfig;
+pub use transport::NetworkFailure;

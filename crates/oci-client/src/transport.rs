@@ -118,10 +118,13 @@ impl Transport {
                     return Err(SendError {
                         connect: false,
                         permanent: false,
-                        error: Error::internal(format!(
-                            "{method} {} timed out after {t:?} waiting for a response",
-                            redact(&uri)
-                        )),
+                        error: network_error(
+                            NetworkFailure::Timeout,
+                            format!(
+                                "{method} {} timed out after {t:?} waiting for a response",
+                                redact(&uri)
+                            ),
+                        ),
                     });
                 }
             },
@@ -136,13 +139,65 @@ impl Transport {
                 permanent |= is_tls_failure(s);
                 source = s.source();
             }
+            let kind = if permanent {
+                NetworkFailure::Tls
+            } else if e.is_connect() {
+                NetworkFailure::Connect
+            } else {
+                NetworkFailure::Connection
+            };
             SendError {
                 connect: e.is_connect(),
                 permanent,
-                error: Error::internal(msg),
+                error: network_error(kind, msg),
             }
         })
     }
+}
+
+/// How a request failed on the network, before or while a response came:
+/// kept in the error's detail (`{"network": "tls"}`), so a caller can tell
+/// a network failure from a registry's answer without reading messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkFailure {
+    /// No connection could be made (refused, unreachable, DNS).
+    Connect,
+    /// TLS refused the connection (certificate, protocol).
+    Tls,
+    /// The connection broke or stalled while talking.
+    Connection,
+    /// No response within the request timeout.
+    Timeout,
+}
+
+impl NetworkFailure {
+    /// The detail value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkFailure::Connect => "connect",
+            NetworkFailure::Tls => "tls",
+            NetworkFailure::Connection => "connection",
+            NetworkFailure::Timeout => "timeout",
+        }
+    }
+
+    /// The network failure an error records, if it is one.
+    pub fn of(e: &Error) -> Option<NetworkFailure> {
+        let v = e.detail()?.get("network")?.as_str()?;
+        [
+            NetworkFailure::Connect,
+            NetworkFailure::Tls,
+            NetworkFailure::Connection,
+            NetworkFailure::Timeout,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == v)
+    }
+}
+
+/// An `UNKNOWN` error recording a network failure.
+pub(crate) fn network_error(kind: NetworkFailure, message: String) -> Error {
+    Error::internal(message).with_detail(serde_json::json!({"network": kind.as_str()}))
 }
 
 /// Whether an error in a failure's chain is rustls refusing the
@@ -248,7 +303,10 @@ impl Response {
                     Some(t) => match tokio::time::timeout(t, body.next()).await {
                         Ok(next) => next,
                         Err(_) => {
-                            let err = Error::internal(format!("no data received for {t:?}"));
+                            let err = network_error(
+                                NetworkFailure::Timeout,
+                                format!("no data received for {t:?}"),
+                            );
                             return Some((Err(err), None));
                         }
                     },
@@ -262,7 +320,10 @@ impl Response {
                         }
                     }
                     Some(Err(e)) => {
-                        let err = Error::internal(format!("connection failed while reading: {e}"));
+                        let err = network_error(
+                            NetworkFailure::Connection,
+                            format!("connection failed while reading: {e}"),
+                        );
                         return Some((Err(err), None));
                     }
                 }

@@ -126,6 +126,23 @@ async fn anonymous_clients_get_no_access() {
 }
 
 #[tokio::test]
+async fn a_refused_anonymous_token_does_not_blame_credentials() {
+    let gate = Gate::start(GateConfig {
+        anonymous_tokens: true,
+        ..config()
+    })
+    .await;
+    let client = Client::new(&gate.addr.to_string(), ClientOptions::default().anonymous()).unwrap();
+    let repo = testkit::fresh_repo("anonymous-token");
+    let err = client
+        .resolve_tag(&repo, &testkit::tag("x"))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("requires authentication"), "{err}");
+    assert!(!err.message().contains("rejected the credentials"), "{err}");
+}
+
+#[tokio::test]
 async fn credentials_from_a_docker_config_file() {
     let gate = Gate::start(config()).await;
     let host = gate.addr.to_string();

@@ -178,10 +178,46 @@ impl FromStr for Platform {
             return Err(bad());
         }
         match parts.as_slice() {
-            [os, arch] => Ok(Platform::new(os, arch, None)),
-            [os, arch, variant] => Ok(Platform::new(os, arch, Some(variant))),
+            [os, arch] => Ok(Platform::new(os, arch, None).normalize()),
+            [os, arch, variant] => Ok(Platform::new(os, arch, Some(variant)).normalize()),
             _ => Err(bad()),
         }
+    }
+}
+
+impl Platform {
+    /// The platform in the names images use, as containerd normalises
+    /// them: the OS lower-cased; `x86_64`/`x86-64` are `amd64`, `i386` is
+    /// `386`, `aarch64` is `arm64` (its `v8` variant implied), `armhf` is
+    /// `arm/v7` and `armel` `arm/v6`, and a numeric variant gains its `v`
+    /// (`arm/7` is `arm/v7`). A bare `arm` stays any arm variant.
+    ///
+    /// ```
+    /// use oci_core::Platform;
+    /// let p: Platform = "Linux/aarch64".parse().unwrap();
+    /// assert_eq!(p.to_string(), "linux/arm64");
+    /// assert_eq!("linux/armhf".parse::<Platform>().unwrap().to_string(), "linux/arm/v7");
+    /// ```
+    pub fn normalize(mut self) -> Platform {
+        self.os = self.os.to_ascii_lowercase();
+        let arch = self.architecture.to_ascii_lowercase();
+        let variant = self.variant.take().map(|v| v.to_ascii_lowercase());
+        let (arch, variant) = match (arch.as_str(), variant.as_deref()) {
+            ("x86_64" | "x86-64" | "amd64", Some("v1") | None) => ("amd64".to_owned(), None),
+            ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_owned(), v.map(str::to_owned)),
+            ("i386", v) => ("386".to_owned(), v.map(str::to_owned)),
+            ("aarch64" | "arm64", Some("8" | "v8" | "v8.0") | None) => ("arm64".to_owned(), None),
+            ("aarch64" | "arm64", Some(v)) => ("arm64".to_owned(), Some(v.to_owned())),
+            ("armhf", _) => ("arm".to_owned(), Some("v7".to_owned())),
+            ("armel", _) => ("arm".to_owned(), Some("v6".to_owned())),
+            ("arm", Some(v)) if v.chars().all(|c| c.is_ascii_digit()) => {
+                ("arm".to_owned(), Some(format!("v{v}")))
+            }
+            (a, v) => (a.to_owned(), v.map(str::to_owned)),
+        };
+        self.architecture = arch;
+        self.variant = variant;
+        self
     }
 }
 
@@ -206,6 +242,22 @@ mod tests {
         assert!(want.matches(&Platform::new("linux", "arm", Some("v7"))));
         assert!(!want.matches(&Platform::new("linux", "arm", Some("v6"))));
         assert!(!want.matches(&Platform::new("linux", "arm", None)));
+        for (alias, normal) in [
+            ("linux/aarch64", "linux/arm64"),
+            ("linux/arm64/v8", "linux/arm64"),
+            ("linux/x86_64", "linux/amd64"),
+            ("Linux/X86-64", "linux/amd64"),
+            ("linux/armhf", "linux/arm/v7"),
+            ("linux/armel", "linux/arm/v6"),
+            ("linux/arm/7", "linux/arm/v7"),
+            ("linux/i386", "linux/386"),
+            ("linux/arm64/v9", "linux/arm64/v9"),
+        ] {
+            let p: Platform = alias.parse().unwrap();
+            assert_eq!(p.to_string(), normal, "{alias}");
+        }
+        let aarch64: Platform = "linux/aarch64".parse().unwrap();
+        assert!(aarch64.matches(&Platform::new("linux", "arm64", Some("v8"))));
         let any_arm: Platform = "linux/arm".parse().unwrap();
         assert!(any_arm.matches(&Platform::new("linux", "arm", Some("v6"))));
         let arm64: Platform = "linux/arm64".parse().unwrap();

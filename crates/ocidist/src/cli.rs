@@ -12,7 +12,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Pull, copy, inspect and serve OCI images and artifacts.
 #[derive(Debug, Parser)]
-#[command(name = "ocidist", version, about, propagate_version = true)]
+#[command(
+    name = "ocidist",
+    version,
+    about,
+    propagate_version = true,
+    after_help = crate::failure::EXIT_CODES_HELP
+)]
 pub struct Cli {
     /// Connection flags, valid before or after the subcommand.
     #[command(flatten)]
@@ -101,6 +107,166 @@ pub struct ConnectFlags {
     pub proxy: Option<String>,
 }
 
+// --- per-side connection flags of copy (issue #16) ---
+/// Connection flags for the source of `copy`, overriding the global ones.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SrcFlags {
+    /// User name for the source registry.
+    #[arg(
+        long = "src-username",
+        value_name = "USER",
+        requires = "src_password_source"
+    )]
+    pub src_username: Option<String>,
+    /// Password for --src-username.
+    #[arg(
+        long = "src-password",
+        value_name = "PASSWORD",
+        group = "src_password_source"
+    )]
+    pub src_password: Option<Secret>,
+    /// Read the source password from standard input.
+    #[arg(long = "src-password-stdin", group = "src_password_source", conflicts_with_all = ["password_stdin", "dest_password_stdin"])]
+    pub src_password_stdin: bool,
+    /// Ignore stored credentials for the source.
+    #[arg(long = "src-anonymous", conflicts_with = "src_username")]
+    pub src_anonymous: bool,
+    /// URL scheme of the source registry.
+    #[arg(long = "src-scheme", value_enum, value_name = "SCHEME")]
+    pub src_scheme: Option<SchemeArg>,
+    /// Same as --src-scheme http.
+    #[arg(long = "src-plain-http", conflicts_with = "src_scheme")]
+    pub src_plain_http: bool,
+    /// Skip TLS certificate verification for the source.
+    #[arg(long = "src-insecure")]
+    pub src_insecure: bool,
+    /// Extra CA certificates (PEM) to trust for the source.
+    #[arg(long = "src-cacert", value_name = "FILE")]
+    pub src_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for the source.
+    #[arg(long = "src-cert", value_name = "FILE", requires = "src_key")]
+    pub src_cert: Option<PathBuf>,
+    /// Client key (PEM) for the source.
+    #[arg(long = "src-key", value_name = "FILE", requires = "src_cert")]
+    pub src_key: Option<PathBuf>,
+}
+
+impl SrcFlags {
+    /// The global flags with this side's overrides applied.
+    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        let mut f = global.clone();
+        if let Some(u) = &self.src_username {
+            f.username = Some(u.clone());
+            f.password = self.src_password.clone();
+            f.password_stdin = self.src_password_stdin;
+            f.token = None;
+            f.anonymous = false;
+        }
+        if self.src_anonymous {
+            f.username = None;
+            f.password = None;
+            f.password_stdin = false;
+            f.token = None;
+            f.anonymous = true;
+        }
+        if self.src_scheme.is_some() || self.src_plain_http {
+            f.scheme = self.src_scheme;
+            f.plain_http = self.src_plain_http;
+        }
+        f.insecure |= self.src_insecure;
+        if self.src_cacert.is_some() {
+            f.cacert = self.src_cacert.clone();
+        }
+        if self.src_cert.is_some() {
+            f.cert = self.src_cert.clone();
+            f.key = self.src_key.clone();
+        }
+        f
+    }
+}
+
+/// Connection flags for the destination of `copy`, overriding the global ones.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DestFlags {
+    /// User name for the destination registry.
+    #[arg(
+        long = "dest-username",
+        value_name = "USER",
+        requires = "dest_password_source"
+    )]
+    pub dest_username: Option<String>,
+    /// Password for --dest-username.
+    #[arg(
+        long = "dest-password",
+        value_name = "PASSWORD",
+        group = "dest_password_source"
+    )]
+    pub dest_password: Option<Secret>,
+    /// Read the destination password from standard input.
+    #[arg(
+        long = "dest-password-stdin",
+        group = "dest_password_source",
+        conflicts_with = "password_stdin"
+    )]
+    pub dest_password_stdin: bool,
+    /// Ignore stored credentials for the destination.
+    #[arg(long = "dest-anonymous", conflicts_with = "dest_username")]
+    pub dest_anonymous: bool,
+    /// URL scheme of the destination registry.
+    #[arg(long = "dest-scheme", value_enum, value_name = "SCHEME")]
+    pub dest_scheme: Option<SchemeArg>,
+    /// Same as --dest-scheme http.
+    #[arg(long = "dest-plain-http", conflicts_with = "dest_scheme")]
+    pub dest_plain_http: bool,
+    /// Skip TLS certificate verification for the destination.
+    #[arg(long = "dest-insecure")]
+    pub dest_insecure: bool,
+    /// Extra CA certificates (PEM) to trust for the destination.
+    #[arg(long = "dest-cacert", value_name = "FILE")]
+    pub dest_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for the destination.
+    #[arg(long = "dest-cert", value_name = "FILE", requires = "dest_key")]
+    pub dest_cert: Option<PathBuf>,
+    /// Client key (PEM) for the destination.
+    #[arg(long = "dest-key", value_name = "FILE", requires = "dest_cert")]
+    pub dest_key: Option<PathBuf>,
+}
+
+impl DestFlags {
+    /// The global flags with this side's overrides applied.
+    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        let mut f = global.clone();
+        if let Some(u) = &self.dest_username {
+            f.username = Some(u.clone());
+            f.password = self.dest_password.clone();
+            f.password_stdin = self.dest_password_stdin;
+            f.token = None;
+            f.anonymous = false;
+        }
+        if self.dest_anonymous {
+            f.username = None;
+            f.password = None;
+            f.password_stdin = false;
+            f.token = None;
+            f.anonymous = true;
+        }
+        if self.dest_scheme.is_some() || self.dest_plain_http {
+            f.scheme = self.dest_scheme;
+            f.plain_http = self.dest_plain_http;
+        }
+        f.insecure |= self.dest_insecure;
+        if self.dest_cacert.is_some() {
+            f.cacert = self.dest_cacert.clone();
+        }
+        if self.dest_cert.is_some() {
+            f.cert = self.dest_cert.clone();
+            f.key = self.dest_key.clone();
+        }
+        f
+    }
+}
+// --- end per-side connection flags ---
+
 /// Platform selection: `--platform os/arch[/variant]` or its parts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PlatformFlags {
@@ -129,6 +295,17 @@ pub enum FormatArg {
     OciDir,
 }
 
+/// Shells `completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
 /// Which manifest `manifest` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ManifestArg {
@@ -138,7 +315,17 @@ pub enum ManifestArg {
     Image,
 }
 
+/// `inspect --help`: the JSON shape.
+const INSPECT_JSON_HELP: &str = "\
+--json prints one object; every key is always present (null when it does not apply):
+  {\"reference\", \"digest\", \"mediaType\", \"size\",
+   \"platforms\": [{\"platform\", \"digest\", \"mediaType\", \"size\"}] or null (not an index),
+   \"image\": {\"digest\", \"mediaType\", \"artifactType\", \"config\": {\"digest\", \"mediaType\", \"size\"},
+             \"created\", \"os\", \"architecture\", \"variant\", \"layers\", \"layersSize\"} or null}";
+
 /// The subcommands.
+// Parsed once per run; boxing copy's per-side flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List a repository's tags, one a line.
@@ -201,6 +388,10 @@ pub enum Command {
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Print the result as JSON: {"reference", "index", "manifest",
+        /// "format", "path", "layers", "bytes"} (index null for an image).
+        #[arg(long)]
+        json: bool,
         /// Fetch layers of at least this many MiB as parallel range
         /// requests (0: every layer as one stream).
         #[arg(long, value_name = "MIB", default_value_t = 64)]
@@ -209,27 +400,128 @@ pub enum Command {
         #[command(flatten)]
         platform: PlatformFlags,
     },
-    /// Copy an image between repositories or registries.
+    /// Copy an image or a whole index between repositories or registries.
+    ///
+    /// The global connection flags apply to both sides; --src-* and
+    /// --dest-* override them for one.
     Copy {
         /// Source reference.
         source: String,
         /// Target reference (its tag defaults to the source's).
         target: String,
-        /// Copy the index and every platform.
-        #[arg(long)]
+        /// Copy the index and every platform (the default for an index
+        /// unless --platform picks one).
+        #[arg(long, conflicts_with_all = ["platform", "os", "arch", "variant"])]
         all_platforms: bool,
         /// Blobs copied at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
-        /// Platform selection when not copying all.
+        /// Print the result as JSON: {"source", "target", "digest",
+        /// "mediaType", "size", "copied", "mounted", "present"}.
+        #[arg(long)]
+        json: bool,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+        /// Platform selection: copy only this platform's image of an index.
         #[command(flatten)]
         platform: PlatformFlags,
+        /// Source connection flags.
+        #[command(flatten)]
+        src: SrcFlags,
+        /// Destination connection flags.
+        #[command(flatten)]
+        dest: DestFlags,
     },
     /// Delete a manifest (by digest) or a tag.
     Delete {
         /// host[:port]/path:tag or host[:port]/path@digest.
         reference: String,
     },
+    // --- digest, tag, inspect (issue #16) ---
+    /// Print the digest of the manifest a reference names, alone on stdout.
+    Digest {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// Platform selection: print the platform's image manifest digest
+        /// instead of the index's.
+        #[command(flatten)]
+        platform: PlatformFlags,
+    },
+    /// Tag a manifest again, in the same repository.
+    ///
+    /// No blob moves and an index stays an index: its exact bytes are
+    /// pushed under the new tag.
+    Tag {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// The new tag.
+        new_tag: String,
+    },
+    /// Summarise an image or index.
+    ///
+    /// Media type, digest, platforms of an index, created, os/architecture,
+    /// layer count and total size.
+    #[command(after_help = INSPECT_JSON_HELP)]
+    Inspect {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// Print the summary as JSON (shape below).
+        #[arg(long)]
+        json: bool,
+        /// Platform selection (an index's image; default: the host's, if any).
+        #[command(flatten)]
+        platform: PlatformFlags,
+    },
+    // --- end digest, tag, inspect ---
+    // --- login, logout (issue #16) ---
+    /// Check credentials against a registry, then store them.
+    ///
+    /// They go to docker's config.json (or its credential helper), where
+    /// docker, podman and skopeo find them. Prompts on the terminal unless
+    /// -u with -p or --password-stdin is given.
+    Login {
+        /// Registry host[:port].
+        registry: String,
+    },
+    /// Remove a registry's stored credentials.
+    Logout {
+        /// Registry host[:port].
+        registry: String,
+    },
+    // --- end login, logout ---
+    // --- push (issue #16) ---
+    /// Push a docker tarball, OCI archive or OCI layout to a registry.
+    ///
+    /// A layout holding an index pushes every platform. What `pull` wrote
+    /// pushes back with the same digests.
+    Push {
+        /// The tarball or layout directory.
+        source: PathBuf,
+        /// Target reference: host[:port]/path[:tag] (tag default `latest`).
+        target: String,
+        /// Blobs uploaded at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Print the result as JSON: {"source", "target", "digest",
+        /// "mediaType", "size", "uploaded", "present"}.
+        #[arg(long)]
+        json: bool,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    // --- end push ---
+    // --- completions (issue #16) ---
+    /// Print a shell completion script.
+    ///
+    /// For example `ocidist completions bash > /etc/bash_completion.d/ocidist`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    // --- end completions ---
     /// List a registry's repositories.
     Catalog {
         /// Registry host[:port].
@@ -288,6 +580,9 @@ impl Command {
                 | Command::Blob { .. }
                 | Command::Delete { .. }
                 | Command::Catalog { .. }
+                | Command::Digest { .. }
+                | Command::Tag { .. }
+                | Command::Inspect { .. }
         )
     }
 }

@@ -22,14 +22,16 @@ pub struct Endpoint {
 /// How to copy.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
-    /// Copy the index and every child; otherwise resolve to `platform`.
-    pub all_platforms: bool,
-    /// The platform to copy when not copying all.
-    pub platform: Platform,
+    /// The platform to copy: an index is resolved to its image (and a
+    /// single image must run on it); `None` copies what the reference
+    /// names, an index with every child.
+    pub platform: Option<Platform>,
     /// Whether source and target are the same registry (mount instead of copy).
     pub same_registry: bool,
     /// Blobs copied at once.
     pub concurrency: usize,
+    /// Progress display.
+    pub progress: crate::progress::Progress,
 }
 
 /// What a copy did.
@@ -60,13 +62,23 @@ pub async fn copy(src: &Endpoint, dst: &Endpoint, options: &CopyOptions) -> Resu
     let tags: Vec<Tag> = dst.reference.tag().cloned().into_iter().collect();
     let mut report = CopyReport::default();
     let pushed = match top.parse()? {
-        ParsedManifest::Image(_) => {
+        ParsedManifest::Image(image) => {
+            if let Some(platform) = &options.platform {
+                let resolved = crate::puller::Resolved {
+                    index: None,
+                    manifest: top.clone(),
+                    image,
+                };
+                crate::puller::Puller::new(Arc::clone(&src.registry))
+                    .check_platform(&src.reference, &resolved, platform)
+                    .await?;
+            }
             copy_image(src, dst, &top, options, &mut report).await?;
             dst.registry
                 .push_manifest(dst.reference.repository(), &top, &tags)
                 .await?
         }
-        ParsedManifest::Index(index) if options.all_platforms => {
+        ParsedManifest::Index(index) if options.platform.is_none() => {
             // Every child's manifest first, then the blobs of all of them
             // at once (each blob once, however many children list it),
             // then the child manifests and the index: no blob is uploaded
@@ -102,12 +114,14 @@ pub async fn copy(src: &Endpoint, dst: &Endpoint, options: &CopyOptions) -> Resu
                 .await?
         }
         ParsedManifest::Index(index) => {
-            let child = index.select_platform(&options.platform).ok_or_else(|| {
+            let platform = options.platform.clone().unwrap_or_default();
+            let child = index.select_platform(&platform).ok_or_else(|| {
                 Error::new(
                     ErrorCode::ManifestUnknown,
                     format!(
-                        "{} has no image for platform {}",
-                        src.reference, options.platform
+                        "{} has no image for platform {platform} (it has: {})",
+                        src.reference,
+                        index.platforms().join(", ")
                     ),
                 )
             })?;
@@ -147,8 +161,11 @@ async fn copy_blobs(
         .into_iter()
         .filter(|d| seen.insert(d.digest.clone()))
         .collect();
+    let progress = &options
+        .progress
+        .with_total(blobs.iter().map(|d| d.size).sum());
     let outcomes: Vec<BlobOutcome> = futures::stream::iter(blobs)
-        .map(|d| copy_blob(src, dst, d, options.same_registry))
+        .map(|d| copy_blob(src, dst, d, options.same_registry, progress))
         .buffer_unordered(options.concurrency.max(1))
         .try_collect()
         .await?;
@@ -167,24 +184,40 @@ async fn copy_blob(
     dst: &Endpoint,
     d: Descriptor,
     same_registry: bool,
+    progress: &crate::progress::Progress,
 ) -> Result<BlobOutcome> {
     let (src_repo, dst_repo): (&RepoName, &RepoName) =
         (src.reference.repository(), dst.reference.repository());
     if dst.registry.resolve_blob(dst_repo, &d.digest).await.is_ok() {
+        progress.skipped(&d);
         return Ok(BlobOutcome::Skipped);
     }
     if same_registry && src_repo != dst_repo {
         match dst.registry.mount_blob(dst_repo, src_repo, &d.digest).await {
-            Ok(_) => return Ok(BlobOutcome::Mounted),
+            Ok(_) => {
+                progress.skipped(&d);
+                return Ok(BlobOutcome::Mounted);
+            }
             Err(e) => {
                 tracing::debug!(digest = %d.digest, error = %e, "mount failed, copying bytes")
             }
         }
     }
     let reader = src.registry.get_blob(src_repo, &d.digest).await?;
+    let bar = std::sync::Arc::new(progress.blob(&d));
+    let counted = std::sync::Arc::clone(&bar);
+    let stream = reader
+        .stream
+        .inspect(move |chunk| {
+            if let Ok(b) = chunk {
+                counted.advance(b.len() as u64);
+            }
+        })
+        .boxed();
     dst.registry
-        .push_blob(dst_repo, &d.digest, Some(d.size), reader.stream)
+        .push_blob(dst_repo, &d.digest, Some(d.size), stream)
         .await?;
+    bar.finish();
     Ok(BlobOutcome::Copied)
 }
 
@@ -238,7 +271,7 @@ mod tests {
 
     /// Tags `top` as `v1` in `src`, copies it to a fresh registry and
     /// checks the copy's tag names the same bytes.
-    async fn copy_v1(src: Arc<dyn Registry>, top: &Manifest, all_platforms: bool) -> CopyReport {
+    async fn copy_v1(src: Arc<dyn Registry>, top: &Manifest, platform: Option<&str>) -> CopyReport {
         let tag: Tag = "v1".parse().unwrap();
         src.push_manifest(&repo(), top, std::slice::from_ref(&tag))
             .await
@@ -252,10 +285,10 @@ mod tests {
             reference: "dst.example/a/b:v1".parse().unwrap(),
         };
         let options = CopyOptions {
-            all_platforms,
-            platform: "linux/amd64".parse().unwrap(),
+            platform: platform.map(|p| p.parse().unwrap()),
             same_registry: false,
             concurrency: 4,
+            progress: crate::progress::Progress::hidden(),
         };
         let report = copy(&src, &dst, &options).await.unwrap();
         let copied = dst.registry.get_tag(&repo(), &tag).await.unwrap();
@@ -269,7 +302,7 @@ mod tests {
         let config = put_blob(&*src, b"{}").await;
         let layer = put_blob(&*src, b"empty layer").await;
         let image = put_image(&*src, &config, &[&layer, &layer]).await;
-        let report = copy_v1(src, &image, false).await;
+        let report = copy_v1(src, &image, Some("linux/amd64")).await;
         assert_eq!((report.copied, report.skipped), (2, 0));
     }
 
@@ -296,7 +329,7 @@ mod tests {
                 children.join(",")
             ),
         );
-        let report = copy_v1(src, &index, true).await;
+        let report = copy_v1(src, &index, None).await;
         // Two configs and the one shared layer.
         assert_eq!((report.copied, report.skipped), (3, 0));
         assert_eq!(report.digest.unwrap().digest, *index.digest());

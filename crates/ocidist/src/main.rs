@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use ocidist::cli::Cli;
+use ocidist::failure::{self, Told};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -45,12 +46,15 @@ fn main() {
     let result = runtime.block_on(async {
         tokio::select! {
             r = ocidist::commands::run(cli) => r,
-            _ = tokio::signal::ctrl_c() => Err(oci_core::Error::new(oci_core::ErrorCode::Unknown, "interrupted")),
+            _ = tokio::signal::ctrl_c() => Err(Told {
+                code: failure::EXIT_INTERRUPTED,
+                message: "interrupted".to_owned(),
+            }),
         }
     });
-    if let Err(e) = result {
-        eprintln!("ocidist: {}", one_line(&e.to_string()));
-        std::process::exit(1);
+    if let Err(told) = result {
+        eprintln!("ocidist: {}", one_line(&told.message));
+        std::process::exit(told.code);
     }
 }
 

@@ -1,53 +1,118 @@
-//! Progress bars on a terminal, nothing otherwise.
+//! Progress on stderr: on a terminal, one bar per blob and an overall
+//! line (bytes, speed, time left); off a terminal nothing, or one line per
+//! finished blob when asked (`-v`).
 
 use std::io::IsTerminal;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_core::Descriptor;
 
-/// Shows one bar per blob on stderr when it is a terminal.
+/// Reports blob transfers (see the module docs).
 #[derive(Clone, Default)]
 pub struct Progress {
     multi: Option<MultiProgress>,
+    overall: Option<ProgressBar>,
+    lines: bool,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("bars", &self.multi.is_some())
+            .field("lines", &self.lines)
+            .finish()
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 impl Progress {
     /// Bars when stderr is a terminal and `enabled`, else silence.
     pub fn stderr(enabled: bool) -> Progress {
+        Progress::stderr_or_lines(enabled, false)
+    }
+
+    /// Bars when stderr is a terminal and `enabled`; off a terminal, one
+    /// line per finished blob if `lines`, else silence.
+    pub fn stderr_or_lines(enabled: bool, lines: bool) -> Progress {
         if enabled && std::io::stderr().is_terminal() {
             Progress {
                 multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+                overall: None,
+                lines: false,
             }
         } else {
-            Progress::hidden()
+            Progress {
+                lines,
+                ..Progress::hidden()
+            }
         }
     }
 
     /// No output at all.
     pub fn hidden() -> Progress {
-        Progress { multi: None }
+        Progress {
+            multi: None,
+            overall: None,
+            lines: false,
+        }
+    }
+
+    /// The same display with an overall line for `total` bytes, which
+    /// every blob bar (and [`Progress::skipped`]) advances.
+    pub fn with_total(&self, total: u64) -> Progress {
+        let overall = self.multi.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new(total));
+            bar.set_style(style(
+                "{prefix:.bold} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ));
+            bar.set_prefix("total       ");
+            bar
+        });
+        Progress {
+            multi: self.multi.clone(),
+            overall,
+            lines: self.lines,
+        }
+    }
+
+    /// Counts a blob that needed no transfer towards the overall line.
+    pub fn skipped(&self, d: &Descriptor) {
+        if let Some(o) = &self.overall {
+            o.inc(d.size);
+        }
     }
 
     /// A bar for one blob.
     pub fn blob(&self, d: &Descriptor) -> BlobBar {
         let bar = self.multi.as_ref().map(|m| {
-            let bar = m.add(ProgressBar::new(d.size));
-            let style = ProgressStyle::with_template(
+            let bar = match &self.overall {
+                Some(o) => m.insert_before(o, ProgressBar::new(d.size)),
+                None => m.add(ProgressBar::new(d.size)),
+            };
+            bar.set_style(style(
                 "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
+            ));
             bar.set_prefix(d.digest.hex()[..12].to_owned());
             bar
         });
-        BlobBar { bar }
+        BlobBar {
+            bar,
+            overall: self.overall.clone(),
+            line: self.lines.then(|| format!("{} {} bytes", d.digest, d.size)),
+        }
     }
 }
 
 /// The bar of one blob.
 pub struct BlobBar {
     bar: Option<ProgressBar>,
+    overall: Option<ProgressBar>,
+    line: Option<String>,
 }
 
 impl BlobBar {
@@ -56,12 +121,18 @@ impl BlobBar {
         if let Some(b) = &self.bar {
             b.inc(n);
         }
+        if let Some(o) = &self.overall {
+            o.inc(n);
+        }
     }
 
     /// Marks the blob done.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish();
+        }
+        if let Some(line) = &self.line {
+            eprintln!("{line}");
         }
     }
 }

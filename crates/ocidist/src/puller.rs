@@ -15,6 +15,7 @@ use oci_core::{
 
 use crate::archive::write::{self, BlobSource, Shape};
 use crate::archive::{docker, oci};
+use crate::connect::{ConnectOptions, Connector};
 use crate::progress::Progress;
 
 /// The largest image config read into memory.
@@ -89,6 +90,18 @@ pub struct Puller {
     concurrency: usize,
     progress: Progress,
     ranged_above: Option<u64>,
+    platform_required: bool,
+    target: Option<(Reference, PullOptions)>,
+}
+
+/// What [`Puller::from_reference`] connects with and pulls.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// How to reach the registry.
+    pub connect: ConnectOptions,
+    /// The platform to pull (an index's image; a single image must match
+    /// it); `None`: the host's from an index, any single image.
+    pub platform: Option<Platform>,
 }
 
 /// Layers from this size up are fetched as parallel range requests.
@@ -102,7 +115,59 @@ impl Puller {
             concurrency: 8,
             progress: Progress::hidden(),
             ranged_above: Some(DEFAULT_RANGED_ABOVE),
+            platform_required: false,
+            target: None,
         }
+    }
+
+    /// A puller for `reference`, connected as `options` say: the one-line
+    /// start of the library face (`pull_to` then pulls it).
+    ///
+    /// ```
+    /// use ocidist::puller::{PullOptions, Puller};
+    /// let options = PullOptions {
+    ///     platform: Some("linux/arm64".parse().unwrap()),
+    ///     ..PullOptions::default()
+    /// };
+    /// let puller = Puller::from_reference("localhost:5000/demo/hello", options).unwrap();
+    /// assert_eq!(puller.reference().unwrap().to_string(), "localhost:5000/demo/hello:latest");
+    /// assert_eq!(puller.options().unwrap().platform.as_ref().unwrap().to_string(), "linux/arm64");
+    /// ```
+    pub fn from_reference(reference: &str, options: PullOptions) -> Result<Puller> {
+        let r: Reference = reference.parse()?;
+        let registry = Connector::from_options(&options.connect)?.connect(r.registry())?;
+        let mut puller = Puller::new(registry).platform_required(options.platform.is_some());
+        puller.target = Some((r, options));
+        Ok(puller)
+    }
+
+    /// The reference given to [`Puller::from_reference`].
+    pub fn reference(&self) -> Option<&Reference> {
+        self.target.as_ref().map(|t| &t.0)
+    }
+
+    /// The options given to [`Puller::from_reference`].
+    pub fn options(&self) -> Option<&PullOptions> {
+        self.target.as_ref().map(|t| &t.1)
+    }
+
+    /// Pulls the reference given to [`Puller::from_reference`] (for its
+    /// platform, else the host's) and writes it to `out`.
+    pub async fn pull_to(&self, format: Format, out: &Path, force: bool) -> Result<PullReport> {
+        let (reference, options) = self.target.as_ref().ok_or_else(|| {
+            Error::internal("pull_to needs a puller made by Puller::from_reference")
+        })?;
+        let platform = options.platform.clone().unwrap_or_else(Platform::host);
+        self.pull(reference, &platform, format, out, force).await
+    }
+
+    /// Whether the platform asked for must match a single-platform image
+    /// too (its config's os/architecture/variant); by default a
+    /// single-platform image is taken whatever it runs on, as when no
+    /// platform was chosen.
+    pub fn platform_required(mut self, required: bool) -> Puller {
+        self.platform_required = required;
+        self
     }
 
     /// Fetch blobs of at least `min` bytes as parallel range requests
@@ -131,22 +196,82 @@ impl Puller {
 
     /// The descriptor of the referenced manifest (a HEAD request).
     pub async fn head_manifest(&self, reference: &Reference) -> Result<Descriptor> {
-        resolve_manifest_ref(
+        match resolve_manifest_ref(
             self.registry.as_ref(),
             reference.repository(),
             &reference.manifest_ref(),
         )
         .await
+        {
+            Err(e) if e.is_not_found() => Err(self.missing(reference, e).await),
+            r => r,
+        }
+    }
+
+    /// A not-found error for `reference` that says what is missing: the
+    /// repository, the tag (`latest` when implied; the tags there are
+    /// listed), or the digest, and on which registry.
+    pub async fn missing(&self, reference: &Reference, e: Error) -> Error {
+        let repo = reference.repository();
+        let place = format!("{}/{repo}", reference.registry());
+        let tag = match reference.manifest_ref() {
+            oci_core::ManifestRef::Digest(d) => {
+                return Error::new(
+                    ErrorCode::ManifestUnknown,
+                    format!("manifest {d} not found in {place}"),
+                );
+            }
+            oci_core::ManifestRef::Tag(t) => t,
+        };
+        let named = if reference.tag().is_some() {
+            format!("tag {tag}")
+        } else {
+            format!("tag {tag} (implied: no tag given)")
+        };
+        let first = oci_core::ListOptions {
+            last: None,
+            n: Some(10),
+        };
+        let listed = oci_core::registry::collect_list(self.registry.tags(repo, &first)).await;
+        match listed {
+            Err(l) if l.is_not_found() => Error::new(
+                ErrorCode::NameUnknown,
+                format!("repository {repo} not found on {}", reference.registry()),
+            ),
+            Ok(tags) if tags.is_empty() => Error::new(
+                ErrorCode::ManifestUnknown,
+                format!("{named} not found in {place}, which has no tags"),
+            ),
+            Ok(tags) => {
+                let tags: Vec<String> = tags.iter().map(ToString::to_string).collect();
+                let more = if tags.len() >= 10 { ", …" } else { "" };
+                Error::new(
+                    ErrorCode::ManifestUnknown,
+                    format!(
+                        "{named} not found in {place} (it has: {}{more})",
+                        tags.join(", ")
+                    ),
+                )
+            }
+            Err(_) => Error::new(
+                e.code(),
+                format!("{named} not found in {place}: {}", e.message()),
+            ),
+        }
     }
 
     /// The referenced manifest as the server chooses to serve it.
     pub async fn manifest(&self, reference: &Reference) -> Result<Manifest> {
-        let m = get_manifest_ref(
+        let m = match get_manifest_ref(
             self.registry.as_ref(),
             reference.repository(),
             &reference.manifest_ref(),
         )
-        .await?;
+        .await
+        {
+            Err(e) if e.is_not_found() => return Err(self.missing(reference, e).await),
+            r => r?,
+        };
         if let Some(d) = reference.digest()
             && m.digest() != d
         {
@@ -184,11 +309,17 @@ impl Puller {
     pub async fn resolve(&self, reference: &Reference, platform: &Platform) -> Result<Resolved> {
         let top = self.manifest(reference).await?;
         match top.parse()? {
-            ParsedManifest::Image(image) => Ok(Resolved {
-                index: None,
-                manifest: top,
-                image,
-            }),
+            ParsedManifest::Image(image) => {
+                let resolved = Resolved {
+                    index: None,
+                    manifest: top,
+                    image,
+                };
+                if self.platform_required {
+                    self.check_platform(reference, &resolved, platform).await?;
+                }
+                Ok(resolved)
+            }
             ParsedManifest::Index(index) => {
                 let child = index.select_platform(platform).ok_or_else(|| {
                     Error::new(
@@ -216,6 +347,32 @@ impl Puller {
                 })
             }
         }
+    }
+
+    /// Fails unless a single image's config runs on `platform` (an
+    /// artifact's config, which names no platform, passes).
+    pub(crate) async fn check_platform(
+        &self,
+        reference: &Reference,
+        resolved: &Resolved,
+        platform: &Platform,
+    ) -> Result<()> {
+        if !crate::summary::is_image_config(&resolved.image.config.media_type) {
+            return Ok(());
+        }
+        let config = self.config(reference, resolved).await?;
+        let Ok(found) = serde_json::from_slice::<Platform>(&config) else {
+            return Ok(());
+        };
+        if platform.matches(&found) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::ManifestUnknown,
+            format!(
+                "{reference} is a single-platform image for {found}, not {platform} (omit --platform to take it)"
+            ),
+        ))
     }
 
     /// The image config of a resolved image, verified.
@@ -249,11 +406,26 @@ impl Puller {
         force: bool,
     ) -> Result<PullReport> {
         let resolved = self.resolve(reference, platform).await?;
+        let config_type = &resolved.image.config.media_type;
+        if format == Format::Docker && !crate::summary::is_image_config(config_type) {
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                format!(
+                    "{reference} is an artifact (config {config_type}), not an image: a docker tarball cannot carry it; use --format oci or oci-dir"
+                ),
+            ));
+        }
         let config = self.config(reference, &resolved).await?;
         let layers = &resolved.image.layers;
         let (plan, shape) = match format {
             Format::Docker => (
-                docker::plan(reference, &resolved.image.config, config, layers)?,
+                docker::plan(
+                    reference,
+                    &resolved.manifest,
+                    &resolved.image.config,
+                    config,
+                    layers,
+                )?,
                 Shape::Tar,
             ),
             Format::Oci | Format::OciDir => {

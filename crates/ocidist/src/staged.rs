@@ -65,6 +65,23 @@ impl Staged {
         &self.temp
     }
 
+    /// The same error naming the target where it named the temporary path
+    /// (which the user never asked for and which is gone once dropped).
+    pub fn hide_temp(&self, e: Error) -> Error {
+        let temp = self.temp.display().to_string();
+        if !e.message().contains(&temp) {
+            return e;
+        }
+        let message = e
+            .message()
+            .replace(&temp, &self.target.display().to_string());
+        let mut out = Error::new(e.code(), message);
+        if let Some(d) = e.detail() {
+            out = out.with_detail(d.clone());
+        }
+        out
+    }
+
     /// Moves the finished output to its target, replacing what was there.
     pub fn persist(mut self) -> Result<()> {
         if let Ok(meta) = self.target.symlink_metadata() {
@@ -111,7 +128,7 @@ impl StagedFile {
     /// Creates the temporary file for `target`.
     pub fn create(target: &Path, force: bool) -> Result<StagedFile> {
         let staged = Staged::new(target, false, force)?;
-        let file = std::fs::File::create(staged.path()).map_err(|e| io_err(staged.path(), e))?;
+        let file = std::fs::File::create(staged.path()).map_err(|e| io_err(&staged.target, e))?;
         Ok(StagedFile {
             staged,
             file: std::io::BufWriter::with_capacity(GATHER, file),
@@ -122,14 +139,14 @@ impl StagedFile {
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
         self.file
             .write_all(data)
-            .map_err(|e| io_err(self.staged.path(), e))
+            .map_err(|e| io_err(&self.staged.target, e))
     }
 
     /// Flushes and renames into place.
     pub fn persist(mut self) -> Result<()> {
         self.file
             .flush()
-            .map_err(|e| io_err(self.staged.path(), e))?;
+            .map_err(|e| io_err(&self.staged.target, e))?;
         self.staged.persist()
     }
 }
@@ -137,6 +154,17 @@ impl StagedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_the_target_not_the_temporary_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.tar");
+        let staged = Staged::new(&target, false, false).unwrap();
+        let e = io_err(staged.path(), std::io::Error::other("disk full"));
+        assert!(e.message().contains("partial"));
+        let told = staged.hide_temp(e);
+        assert_eq!(told.message(), format!("{}: disk full", target.display()));
+    }
 
     #[test]
     fn unfinished_outputs_vanish_and_existing_targets_are_kept() {

@@ -141,7 +141,7 @@ async fn inspects(s: &Seeded) {
     );
     fails(
         &ocidist(&["manifest", &format!("{}/e2e/absent", s.host)]).await,
-        "UNKNOWN",
+        "repository e2e/absent not found",
     );
     fails(
         &ocidist(&["manifest", &format!("{}/Bad//name", s.host)]).await,

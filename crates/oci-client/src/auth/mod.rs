@@ -89,6 +89,14 @@ impl Authenticator {
             .cloned()
     }
 
+    /// Whether there are credentials to present (not anonymous).
+    pub(crate) async fn has_credentials(&self) -> bool {
+        !matches!(
+            self.credentials().await,
+            Ok(Credentials::Anonymous) | Err(_)
+        )
+    }
+
     /// The `Authorization` to send up front for `scope`, from what earlier
     /// challenges taught; `None` before the registry asked for anything.
     pub(crate) async fn header_for(&self, scope: &Scope) -> Result<Option<HeaderValue>> {

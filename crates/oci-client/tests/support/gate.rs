@@ -28,6 +28,9 @@ pub struct GateConfig {
     pub refuse_tokens: bool,
     /// Answer this many token requests with 503 first.
     pub busy_token_requests: usize,
+    /// Issue anonymous token requests a token that grants nothing (as
+    /// Docker Hub does for private repositories).
+    pub anonymous_tokens: bool,
 }
 
 /// A running gate.
@@ -204,15 +207,19 @@ impl State {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Basic "))
                 .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
-            if given.as_deref() != Some(want.as_bytes()) {
+            let anonymous = !parts.headers.contains_key("authorization");
+            if anonymous && self.config.anonymous_tokens {
+                Vec::new()
+            } else if given.as_deref() != Some(want.as_bytes()) {
                 return deny();
+            } else {
+                oci_core::wire::parse_query(parts.uri.query().unwrap_or(""))
+                    .unwrap()
+                    .into_iter()
+                    .filter(|(k, _)| k == "scope")
+                    .map(|(_, v)| v)
+                    .collect()
             }
-            oci_core::wire::parse_query(parts.uri.query().unwrap_or(""))
-                .unwrap()
-                .into_iter()
-                .filter(|(k, _)| k == "scope")
-                .map(|(_, v)| v)
-                .collect()
         };
         let token = format!("tok-{}", self.token_requests.load(Ordering::SeqCst));
         self.tokens.lock().unwrap().insert(token.clone(), scopes);

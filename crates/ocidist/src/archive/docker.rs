@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use oci_core::{Descriptor, Error, ErrorCode, Reference, Result, media};
+use oci_core::{Descriptor, Error, ErrorCode, Manifest, Reference, Result, media};
 use serde::Serialize;
 
 use super::tar::{Plan, Source};
@@ -34,9 +34,16 @@ fn repo_name(reference: &Reference) -> String {
     }
 }
 
-/// Plans a `docker save` archive of one image.
+/// The entry holding the image's original manifest, exactly as served:
+/// `docker load` and `podman load` ignore it, `ocidist push` pushes it
+/// back so the manifest digest survives the round trip.
+pub const MANIFEST_ENTRY: &str = "ocidist-manifest.json";
+
+/// Plans a `docker save` archive of one image (`manifest`, its config and
+/// its layers).
 pub fn plan(
     reference: &Reference,
+    manifest: &Manifest,
     config: &Descriptor,
     config_bytes: Bytes,
     layers: &[Descriptor],
@@ -75,6 +82,7 @@ pub fn plan(
         layers: layer_paths,
     }];
     plan.push("manifest.json", Source::Inline(to_json(&saved)?));
+    plan.push(MANIFEST_ENTRY, Source::Inline(manifest.bytes.clone()));
     if let (Some(tag), Some(last)) = (reference.tag(), layers.last()) {
         let mut tags = BTreeMap::new();
         tags.insert(tag.to_string(), last.digest.hex().to_owned());
@@ -101,15 +109,21 @@ mod tests {
         let cfg = Descriptor::of(media::OCI_CONFIG, b"{}");
         let l1 = Descriptor::of(media::OCI_LAYER_GZIP, b"one");
         let l2 = Descriptor::of(media::OCI_LAYER_GZIP, b"two");
+        let m = Manifest::new(
+            media::OCI_MANIFEST,
+            Bytes::from_static(b"{\"schemaVersion\":2}"),
+        );
         let plan = plan(
             &r,
+            &m,
             &cfg,
             Bytes::from_static(b"{}"),
             &[l1.clone(), l2, l1.clone()],
         )
         .unwrap();
         let paths: Vec<_> = plan.entries().iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths.len(), 7, "{paths:?}");
+        assert_eq!(paths.len(), 8, "{paths:?}");
+        assert!(paths.contains(&MANIFEST_ENTRY));
         assert!(paths.contains(&"manifest.json") && paths.contains(&"repositories"));
         let manifest = plan
             .entries()
@@ -131,7 +145,8 @@ mod tests {
         assert_eq!(repo_tag(&r).unwrap(), "alpine:3");
         let cfg = Descriptor::of(media::OCI_CONFIG, b"{}");
         let z = Descriptor::of(media::OCI_LAYER_ZSTD, b"z");
-        let err = plan(&r, &cfg, Bytes::new(), &[z]).unwrap_err();
+        let m = Manifest::new(media::OCI_MANIFEST, Bytes::new());
+        let err = plan(&r, &m, &cfg, Bytes::new(), &[z]).unwrap_err();
         assert!(err.message().contains("zstd"));
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod docker;
 pub mod oci;
+pub mod read;
 pub mod tar;
 pub mod write;

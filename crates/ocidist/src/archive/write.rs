@@ -58,9 +58,10 @@ pub async fn write(
 ) -> Result<u64> {
     let staged = Staged::new(target, shape == Shape::Dir, force)?;
     let downloaded = match shape {
-        Shape::Tar => write_tar(plan, from, staged.path()).await?,
-        Shape::Dir => write_dir(plan, from, staged.path()).await?,
-    };
+        Shape::Tar => write_tar(plan, from, staged.path()).await,
+        Shape::Dir => write_dir(plan, from, staged.path()).await,
+    }
+    .map_err(|e| staged.hide_temp(e))?;
     staged.persist()?;
     Ok(downloaded)
 }
@@ -115,6 +116,10 @@ async fn write_dir(plan: &Plan, from: &BlobSource, root: &Path) -> Result<u64> {
 
 async fn download_all(from: &BlobSource, jobs: Vec<(Descriptor, Arc<File>, u64)>) -> Result<u64> {
     let sizes: Vec<u64> = jobs.iter().map(|j| j.0.size).collect();
+    let from = &BlobSource {
+        progress: from.progress.with_total(sizes.iter().sum()),
+        ..from.clone()
+    };
     futures::stream::iter(jobs)
         .map(|(d, file, offset)| download(from, d, file, offset))
         .buffer_unordered(from.concurrency.max(1))

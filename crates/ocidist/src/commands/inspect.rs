@@ -1,4 +1,5 @@
-//! `tags`, `manifest`, `config`, `blob`, `catalog`, `delete`.
+//! `tags`, `manifest`, `config`, `blob`, `catalog`, `delete`, `digest`,
+//! `tag`, `inspect`.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -6,9 +7,10 @@ use std::path::Path;
 use futures::StreamExt;
 use oci_core::{Error, ErrorCode, ListOptions, ManifestRef, Result};
 
-use super::{host, platform_of, reference, repository};
+use super::{CmdResult, bare_reference, host, platform_of, reference, repository};
 use crate::cli::{ManifestArg, PlatformFlags};
 use crate::connect::Connector;
+use crate::failure::Failure;
 use crate::pretty::pretty_json;
 use crate::puller::{ManifestChoice, Puller};
 
@@ -19,13 +21,26 @@ fn stdout_write(data: &[u8]) -> Result<()> {
         .map_err(|e| Error::new(ErrorCode::Unknown, format!("cannot write to stdout: {e}")))
 }
 
-pub async fn tags(connector: &Connector, repo: &str, json: bool) -> Result<()> {
+pub async fn tags(connector: &Connector, repo: &str, json: bool) -> CmdResult {
     let r = repository(repo)?;
     let registry = connector.connect(r.registry())?;
     let mut list = registry.tags(r.repository(), &ListOptions::all());
     let mut all = Vec::new();
     while let Some(tag) = list.next().await {
-        let tag = tag?;
+        let tag = tag.map_err(|e| {
+            if e.is_not_found() {
+                Error::new(
+                    ErrorCode::NameUnknown,
+                    format!(
+                        "repository {} not found on {}",
+                        r.repository(),
+                        r.registry()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         if json {
             all.push(tag.to_string());
         } else {
@@ -45,13 +60,11 @@ pub async fn manifest(
     raw: bool,
     choice: Option<ManifestArg>,
     platform: &PlatformFlags,
-) -> Result<()> {
+) -> CmdResult {
     let r = reference(s)?;
-    let puller = Puller::new(connector.connect(r.registry())?);
-    let wants_platform = platform.platform.is_some()
-        || platform.os.is_some()
-        || platform.arch.is_some()
-        || platform.variant.is_some();
+    let puller =
+        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
+    let wants_platform = wants_platform(platform);
     let m = match (choice, wants_platform) {
         (Some(ManifestArg::List), _) => {
             puller
@@ -67,15 +80,17 @@ pub async fn manifest(
     };
     eprintln!("Digest: {}", m.digest());
     if raw {
-        stdout_write(&m.bytes)
+        stdout_write(&m.bytes)?;
     } else {
-        stdout_write(pretty_json(&m.bytes).as_bytes())
+        stdout_write(pretty_json(&m.bytes).as_bytes())?;
     }
+    Ok(())
 }
 
-pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) -> Result<()> {
+pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) -> CmdResult {
     let r = reference(s)?;
-    let puller = Puller::new(connector.connect(r.registry())?);
+    let puller =
+        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
     let resolved = puller.resolve(&r, &platform_of(platform)?).await?;
     let bytes = puller.config(&r, &resolved).await?;
     stdout_write(&bytes)?;
@@ -85,23 +100,16 @@ pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) ->
     Ok(())
 }
 
-pub async fn blob(
-    connector: &Connector,
-    s: &str,
-    output: Option<&Path>,
-    force: bool,
-) -> Result<()> {
+pub async fn blob(connector: &Connector, s: &str, output: Option<&Path>, force: bool) -> CmdResult {
     let r = reference(s)?;
     let ManifestRef::Digest(digest) = r.manifest_ref() else {
-        return Err(Error::new(
-            ErrorCode::DigestInvalid,
-            format!("{s:?} names no digest; use REPO@sha256:…"),
-        ));
+        return Err(Failure::Usage(format!(
+            "{s:?} names no digest; use REPO@sha256:…"
+        )));
     };
     if output.is_none() && std::io::stdout().is_terminal() {
-        return Err(Error::new(
-            ErrorCode::Unknown,
-            "refusing to write a blob to a terminal; redirect stdout or use -o FILE",
+        return Err(Failure::Usage(
+            "refusing to write a blob to a terminal; redirect stdout or use -o FILE".to_owned(),
         ));
     }
     let registry = connector.connect(r.registry())?;
@@ -132,7 +140,7 @@ pub async fn blob(
     Ok(())
 }
 
-pub async fn catalog(connector: &Connector, h: &str, json: bool) -> Result<()> {
+pub async fn catalog(connector: &Connector, h: &str, json: bool) -> CmdResult {
     let host = host(h)?;
     let registry = connector.connect(&host)?;
     let mut list = registry.repositories(&ListOptions::all());
@@ -151,8 +159,8 @@ pub async fn catalog(connector: &Connector, h: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn delete(connector: &Connector, s: &str) -> Result<()> {
-    let r = oci_core::Reference::parse_bare(s)?;
+pub async fn delete(connector: &Connector, s: &str) -> CmdResult {
+    let r = bare_reference(s)?;
     let registry = connector.connect(r.registry())?;
     match (r.digest(), r.tag()) {
         (Some(d), _) => {
@@ -163,7 +171,7 @@ pub async fn delete(connector: &Connector, s: &str) -> Result<()> {
             Ok(()) => eprintln!("deleted tag {t}"),
             Err(e) if e.is(ErrorCode::Unsupported) => {
                 let d = registry.resolve_tag(r.repository(), t).await?;
-                return Err(Error::new(
+                return Err(Failure::Error(Error::new(
                     ErrorCode::Unsupported,
                     format!(
                         "the registry cannot delete a tag alone; delete the manifest with {}/{}@{}",
@@ -171,16 +179,92 @@ pub async fn delete(connector: &Connector, s: &str) -> Result<()> {
                         r.repository(),
                         d.digest
                     ),
-                ));
+                )));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         },
         (None, None) => {
-            return Err(Error::new(
-                ErrorCode::NameInvalid,
-                format!("{s:?} names no tag or digest to delete"),
-            ));
+            return Err(Failure::Usage(format!(
+                "{s:?} names no tag or digest to delete"
+            )));
         }
+    }
+    Ok(())
+}
+
+/// Whether any platform flag was given.
+pub(super) fn wants_platform(platform: &PlatformFlags) -> bool {
+    platform.platform.is_some()
+        || platform.os.is_some()
+        || platform.arch.is_some()
+        || platform.variant.is_some()
+}
+
+pub async fn digest(connector: &Connector, s: &str, platform: &PlatformFlags) -> CmdResult {
+    let r = reference(s)?;
+    let puller =
+        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
+    let digest = if wants_platform(platform) {
+        puller
+            .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+            .await?
+            .digest()
+            .clone()
+    } else {
+        puller.head_manifest(&r).await?.digest
+    };
+    stdout_write(format!("{digest}\n").as_bytes())?;
+    Ok(())
+}
+
+pub async fn tag(connector: &Connector, s: &str, new_tag: &str) -> CmdResult {
+    let r = reference(s)?;
+    let new_tag: oci_core::Tag = new_tag.parse().map_err(|e: Error| {
+        Failure::Usage(format!(
+            "{new_tag:?} is not a tag ({}); give the new tag alone",
+            e.message()
+        ))
+    })?;
+    let registry = connector.connect(r.registry())?;
+    // The exact bytes as served (verified against their digest), pushed
+    // again under the new tag: an index stays an index, no blob moves.
+    let m = Puller::new(std::sync::Arc::clone(&registry))
+        .manifest(&r)
+        .await?;
+    let pushed = registry
+        .push_manifest(r.repository(), &m, std::slice::from_ref(&new_tag))
+        .await?;
+    stdout_write(format!("{}\n", pushed.digest).as_bytes())?;
+    eprintln!(
+        "tagged {}/{}:{new_tag} as {}",
+        r.registry(),
+        r.repository(),
+        pushed.digest
+    );
+    Ok(())
+}
+
+pub async fn inspect(
+    connector: &Connector,
+    s: &str,
+    json: bool,
+    platform: &PlatformFlags,
+) -> CmdResult {
+    let r = reference(s)?;
+    let puller =
+        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
+    let want = if wants_platform(platform) {
+        Some(platform_of(platform)?)
+    } else {
+        None
+    };
+    let summary = puller.summary(&r, want.as_ref()).await?;
+    if json {
+        let text = serde_json::to_string(&summary)
+            .map_err(|e| Error::internal(format!("cannot encode the summary: {e}")))?;
+        stdout_write(format!("{text}\n").as_bytes())?;
+    } else {
+        stdout_write(summary.to_text().as_bytes())?;
     }
     Ok(())
 }

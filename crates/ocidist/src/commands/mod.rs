@@ -2,18 +2,147 @@
 //! connect, act, print results on stdout and messages on stderr.
 
 mod inspect;
+mod login;
 mod serve;
 mod transfer;
 
-use oci_core::{Error, ErrorCode, Platform, Reference, Result};
+use oci_core::{Error, Platform, Reference};
 
 use crate::cli::{Cli, Command, PlatformFlags};
 use crate::connect::Connector;
+use crate::failure::{EXIT_USAGE, Failure, Side, Told, tell};
+use crate::progress::Progress;
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
-    let verbose = cli.verbose > 0;
-    let connector = || Connector::from_flags(&cli.connect).map(|c| c.traced(verbose));
+/// What a subcommand returns.
+pub(crate) type CmdResult = std::result::Result<(), Failure>;
+
+/// Runs the parsed command line; a failure comes back told: one line and
+/// its exit code (see [`crate::failure`]).
+pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
+    let sides = registries(&cli.command);
+    let command_refs = first_reference(&cli.command);
+    let connect_failed = |e: Error| Told {
+        code: crate::failure::exit_code(&e).max(EXIT_USAGE),
+        message: crate::failure::base_message(&e),
+    };
+    // Commands that reach no registry read no credentials (nor stdin).
+    let connects = !matches!(
+        cli.command,
+        Command::Serve { .. }
+            | Command::Gc { .. }
+            | Command::Completions { .. }
+            | Command::Logout { .. }
+    );
+    let connector = if connects {
+        Connector::from_flags(&cli.connect).map_err(connect_failed)?
+    } else {
+        Connector::from_options(&crate::connect::ConnectOptions::default())
+            .map_err(connect_failed)?
+    }
+    .traced(cli.verbose > 0);
+    // Each side of a copy has its own connection settings.
+    let (src, dest) = match &cli.command {
+        Command::Copy { src, dest, .. } => (
+            Connector::from_flags(&src.apply(&cli.connect))
+                .map_err(connect_failed)?
+                .traced(cli.verbose > 0),
+            Connector::from_flags(&dest.apply(&cli.connect))
+                .map_err(connect_failed)?
+                .traced(cli.verbose > 0),
+        ),
+        _ => (connector.clone(), connector.clone()),
+    };
+    let side_connector = |flags: &str| match flags {
+        "src-" => &src,
+        "dest-" => &dest,
+        _ => &connector,
+    };
+    match dispatch(cli, &connector, &src, &dest).await {
+        Ok(()) => Ok(()),
+        Err(Failure::Usage(message)) => Err(Told {
+            code: EXIT_USAGE,
+            message,
+        }),
+        Err(Failure::Error(e)) => {
+            let sides: Vec<Side> = sides
+                .iter()
+                .map(|(host, flags)| side_connector(flags).side(host, flags))
+                .collect();
+            let mut told = tell(&e, &sides).await;
+            if told.code == crate::failure::EXIT_NOT_FOUND
+                && implies_latest(&command_refs)
+                && told.message.contains("tag latest ")
+                && !told.message.contains("implied")
+            {
+                told.message
+                    .push_str("; no tag was given, so `latest` was used");
+            }
+            Err(told)
+        }
+    }
+}
+
+/// The reference argument a command reads from, if any.
+fn first_reference(command: &Command) -> Option<String> {
+    match command {
+        Command::Manifest { reference, .. }
+        | Command::Config { reference, .. }
+        | Command::Pull { reference, .. }
+        | Command::Digest { reference, .. }
+        | Command::Tag { reference, .. }
+        | Command::Inspect { reference, .. }
+        | Command::Copy {
+            source: reference, ..
+        } => Some(reference.clone()),
+        _ => None,
+    }
+}
+
+/// Whether a reference argument names neither tag nor digest.
+fn implies_latest(reference: &Option<String>) -> bool {
+    reference
+        .as_deref()
+        .and_then(|s| Reference::parse_bare(s).ok())
+        .is_some_and(|r| r.tag().is_none() && r.digest().is_none())
+}
+
+/// The registries a command talks to, with the prefix of their flags.
+fn registries(command: &Command) -> Vec<(String, &'static str)> {
+    let host = |s: &str| {
+        Reference::parse_bare(s)
+            .ok()
+            .map(|r| r.registry().to_owned())
+    };
+    let refs: Vec<(Option<String>, &'static str)> = match command {
+        Command::Tags { repo, .. } => vec![(host(repo), "")],
+        Command::Manifest { reference, .. }
+        | Command::Config { reference, .. }
+        | Command::Blob { reference, .. }
+        | Command::Pull { reference, .. }
+        | Command::Delete { reference }
+        | Command::Digest { reference, .. }
+        | Command::Tag { reference, .. }
+        | Command::Inspect { reference, .. }
+        | Command::Push {
+            target: reference, ..
+        } => vec![(host(reference), "")],
+        Command::Copy { source, target, .. } => {
+            vec![(host(source), "src-"), (host(target), "dest-")]
+        }
+        Command::Catalog { host, .. }
+        | Command::Login { registry: host }
+        | Command::Logout { registry: host } => vec![(Some(host.clone()), "")],
+        _ => Vec::new(),
+    };
+    refs.into_iter()
+        .filter_map(|(h, flags)| h.map(|h| (h, flags)))
+        .collect()
+}
+
+async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Connector) -> CmdResult {
+    let connector = || Ok::<_, Failure>(connector.clone());
+    // Off a terminal, -v lists each blob transferred.
+    let progress = |enabled: bool| Progress::stderr_or_lines(enabled, cli.verbose > 0);
     match cli.command {
         Command::Tags { repo, json } => inspect::tags(&connector()?, &repo, json).await,
         Command::Manifest {
@@ -31,6 +160,40 @@ pub async fn run(cli: Cli) -> Result<()> {
             output,
             force,
         } => inspect::blob(&connector()?, &reference, output.as_deref(), force).await,
+        // --- digest, tag, inspect ---
+        Command::Digest {
+            reference,
+            platform,
+        } => inspect::digest(&connector()?, &reference, &platform).await,
+        Command::Tag { reference, new_tag } => {
+            inspect::tag(&connector()?, &reference, &new_tag).await
+        }
+        Command::Inspect {
+            reference,
+            json,
+            platform,
+        } => inspect::inspect(&connector()?, &reference, json, &platform).await,
+        // --- end digest, tag, inspect ---
+        // --- login, logout ---
+        Command::Login { registry } => login::login(&connector()?, &registry).await,
+        Command::Logout { registry } => login::logout(&registry),
+        // --- end login, logout ---
+        // --- push ---
+        Command::Push {
+            source,
+            target,
+            concurrency,
+            json,
+            no_progress,
+        } => {
+            let shown = transfer::Shown {
+                json,
+                progress: progress(!no_progress),
+            };
+            transfer::push(&connector()?, &source, &target, concurrency, shown).await
+        }
+        // --- end push ---
+        Command::Completions { shell } => completions(shell),
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
         Command::Pull {
@@ -40,6 +203,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             force,
             concurrency,
             no_progress,
+            json,
             ranged_above,
             platform,
         } => {
@@ -50,27 +214,34 @@ pub async fn run(cli: Cli) -> Result<()> {
                 format,
                 force,
                 concurrency,
-                progress: !no_progress,
                 platform: platform_of(&platform)?,
+                platform_given: inspect::wants_platform(&platform),
+                json,
+                progress: progress(!no_progress),
             };
             transfer::pull(&connector()?, args).await
         }
         Command::Copy {
             source,
             target,
-            all_platforms,
+            all_platforms: _,
             concurrency,
+            json,
+            no_progress,
             platform,
+            src: _,
+            dest: _,
         } => {
-            transfer::copy(
-                &connector()?,
-                &source,
-                &target,
-                all_platforms,
-                concurrency,
-                platform_of(&platform)?,
-            )
-            .await
+            let platform = if inspect::wants_platform(&platform) {
+                Some(platform_of(&platform)?)
+            } else {
+                None
+            };
+            let shown = transfer::Shown {
+                json,
+                progress: progress(!no_progress),
+            };
+            transfer::copy(src, dest, &source, &target, concurrency, platform, shown).await
         }
         Command::Serve {
             addr,
@@ -87,16 +258,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 demo,
                 tls: tls_cert.zip(tls_key),
             };
-            serve::serve(options).await
+            Ok(serve::serve(options).await?)
         }
-        Command::Gc { storage, grace } => serve::gc(&storage, grace).await,
+        Command::Gc { storage, grace } => Ok(serve::gc(&storage, grace).await?),
     }
 }
 
 /// The platform the flags ask for, or the host's.
-pub fn platform_of(flags: &PlatformFlags) -> Result<Platform> {
+pub fn platform_of(flags: &PlatformFlags) -> Result<Platform, Failure> {
     if let Some(p) = &flags.platform {
-        return p.parse();
+        return p.parse().map_err(Failure::usage);
     }
     let host = Platform::host();
     if flags.os.is_none() && flags.arch.is_none() && flags.variant.is_none() {
@@ -104,26 +275,30 @@ pub fn platform_of(flags: &PlatformFlags) -> Result<Platform> {
     }
     let os = flags.os.clone().unwrap_or(host.os);
     let arch = flags.arch.clone().unwrap_or(host.architecture);
-    Ok(Platform::new(&os, &arch, flags.variant.as_deref()))
+    Ok(Platform::new(&os, &arch, flags.variant.as_deref()).normalize())
 }
 
 /// Parses a reference, naming the argument in the error.
-fn reference(s: &str) -> Result<Reference> {
-    s.parse()
+fn reference(s: &str) -> Result<Reference, Failure> {
+    s.parse().map_err(Failure::usage)
+}
+
+/// Parses a reference without filling in the default tag.
+fn bare_reference(s: &str) -> Result<Reference, Failure> {
+    Reference::parse_bare(s).map_err(Failure::usage)
 }
 
 /// Parses a repository-only reference (`tags`).
-fn repository(s: &str) -> Result<Reference> {
-    Reference::parse_repository(s)
+fn repository(s: &str) -> Result<Reference, Failure> {
+    Reference::parse_repository(s).map_err(Failure::usage)
 }
 
 /// A registry host argument (`catalog`): no path, tag or digest.
-fn host(s: &str) -> Result<String> {
+fn host(s: &str) -> Result<String, Failure> {
     let bad = || {
-        Error::new(
-            ErrorCode::NameInvalid,
-            format!("{s:?} is not a registry host[:port]; give only the host"),
-        )
+        Failure::Usage(format!(
+            "{s:?} is not a registry host[:port]; give only the host"
+        ))
     };
     if s.is_empty() || s.contains('/') || s.contains('@') {
         return Err(bad());
@@ -137,4 +312,22 @@ fn host(s: &str) -> Result<String> {
         return Err(bad());
     }
     Ok(r.registry().to_owned())
+}
+
+/// Writes the completion script for `shell` to stdout.
+fn completions(shell: crate::cli::ShellArg) -> CmdResult {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let shell = match shell {
+        crate::cli::ShellArg::Bash => clap_complete::Shell::Bash,
+        crate::cli::ShellArg::Zsh => clap_complete::Shell::Zsh,
+        crate::cli::ShellArg::Fish => clap_complete::Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ocidist", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::internal(format!("cannot write to stdout: {e}")))?;
+    Ok(())
 }

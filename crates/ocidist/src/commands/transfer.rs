@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
-use oci_core::{Platform, Reference, Result};
+use oci_core::{Platform, Reference};
 
-use super::reference;
+use super::{CmdResult, bare_reference, reference};
 use crate::cli::FormatArg;
 use crate::connect::Connector;
 use crate::copy::{CopyOptions, Endpoint};
 use crate::progress::Progress;
 use crate::puller::{Format, Puller};
+use crate::pusher::Pusher;
 
 /// The arguments of `pull`.
 pub struct PullArgs {
@@ -18,9 +19,21 @@ pub struct PullArgs {
     pub format: FormatArg,
     pub force: bool,
     pub concurrency: usize,
-    pub progress: bool,
+    pub progress: Progress,
     pub platform: Platform,
+    /// Whether the platform was asked for (a single image must match it).
+    pub platform_given: bool,
+    /// Print the result as one JSON object.
+    pub json: bool,
     pub ranged_above: Option<u64>,
+}
+
+/// How `push` and `copy` show what they do.
+pub struct Shown {
+    /// Print the result as one JSON object.
+    pub json: bool,
+    /// Progress on stderr.
+    pub progress: Progress,
 }
 
 /// The default output path: `<last name component>_<tag or digest>` plus
@@ -45,7 +58,7 @@ fn default_output(r: &Reference, format: Format) -> PathBuf {
     PathBuf::from(format!("{name}_{version}{suffix}"))
 }
 
-pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
+pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
     let r = reference(&args.reference)?;
     let format = match args.format {
         FormatArg::Docker => Format::Docker,
@@ -59,14 +72,32 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
     let puller = Puller::new(connector.connect(r.registry())?)
         .concurrency(args.concurrency)
         .ranged_above(args.ranged_above)
-        .progress(Progress::stderr(args.progress));
+        .platform_required(args.platform_given)
+        .progress(args.progress.clone());
     let report = puller
         .pull(&r, &args.platform, format, &out, args.force)
         .await?;
-    if let Some(index) = &report.resolved.index {
-        println!("index: {}", index.digest());
+    if args.json {
+        let format = match args.format {
+            FormatArg::Docker => "docker",
+            FormatArg::Oci => "oci",
+            FormatArg::OciDir => "oci-dir",
+        };
+        print_json(&serde_json::json!({
+            "reference": r.to_string(),
+            "index": report.resolved.index.as_ref().map(|i| i.digest().to_string()),
+            "manifest": report.resolved.manifest.digest().to_string(),
+            "format": format,
+            "path": report.path.display().to_string(),
+            "layers": report.resolved.image.layers.len(),
+            "bytes": report.bytes,
+        }))?;
+    } else {
+        if let Some(index) = &report.resolved.index {
+            println!("index: {}", index.digest());
+        }
+        println!("manifest: {}", report.resolved.manifest.digest());
     }
-    println!("manifest: {}", report.resolved.manifest.digest());
     eprintln!(
         "wrote {} ({} layers, {} bytes downloaded)",
         report.path.display(),
@@ -77,15 +108,16 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> Result<()> {
 }
 
 pub async fn copy(
-    connector: &Connector,
+    src_connector: &Connector,
+    dst_connector: &Connector,
     source: &str,
     target: &str,
-    all_platforms: bool,
     concurrency: usize,
-    platform: Platform,
-) -> Result<()> {
+    platform: Option<Platform>,
+    shown: Shown,
+) -> CmdResult {
     let src_ref = reference(source)?;
-    let mut dst_ref = Reference::parse_bare(target)?;
+    let mut dst_ref = bare_reference(target)?;
     if dst_ref.tag().is_none() && dst_ref.digest().is_none() {
         dst_ref = match src_ref.tag() {
             Some(t) => dst_ref.with_tag(t.clone()),
@@ -93,31 +125,88 @@ pub async fn copy(
         };
     }
     let src = Endpoint {
-        registry: connector.connect(src_ref.registry())?,
+        registry: src_connector.connect(src_ref.registry())?,
         reference: src_ref.clone(),
     };
     let same_registry = src_ref.registry() == dst_ref.registry();
     let dst = Endpoint {
-        registry: if same_registry {
-            std::sync::Arc::clone(&src.registry)
-        } else {
-            connector.connect(dst_ref.registry())?
-        },
+        registry: dst_connector.connect(dst_ref.registry())?,
         reference: dst_ref.clone(),
     };
     let options = CopyOptions {
-        all_platforms,
         platform,
         same_registry,
         concurrency,
+        progress: shown.progress.clone(),
     };
     let report = crate::copy::copy(&src, &dst, &options).await?;
-    if let Some(d) = &report.digest {
+    if shown.json {
+        let d = report.digest.as_ref();
+        print_json(&serde_json::json!({
+            "source": src_ref.to_string(),
+            "target": dst_ref.to_string(),
+            "digest": d.map(|d| d.digest.to_string()),
+            "mediaType": d.map(|d| d.media_type.clone()),
+            "size": d.map(|d| d.size),
+            "copied": report.copied,
+            "mounted": report.mounted,
+            "present": report.skipped,
+        }))?;
+    } else if let Some(d) = &report.digest {
         println!("{}", d.digest);
     }
     eprintln!(
         "copied {src_ref} to {dst_ref}: {} blobs copied, {} mounted, {} already present",
         report.copied, report.mounted, report.skipped
     );
+    Ok(())
+}
+
+pub async fn push(
+    connector: &Connector,
+    source: &std::path::Path,
+    target: &str,
+    concurrency: usize,
+    shown: Shown,
+) -> CmdResult {
+    let r = reference(target)?;
+    if r.digest().is_some() {
+        return Err(crate::failure::Failure::Usage(format!(
+            "{target:?} names a digest; push to a tag (the digest is what the source holds)"
+        )));
+    }
+    let pusher = Pusher::new(connector.connect(r.registry())?)
+        .concurrency(concurrency)
+        .progress(shown.progress.clone());
+    let report = pusher.push(source, &r).await?;
+    if shown.json {
+        print_json(&serde_json::json!({
+            "source": source.display().to_string(),
+            "target": r.to_string(),
+            "digest": report.digest.digest.to_string(),
+            "mediaType": report.digest.media_type,
+            "size": report.digest.size,
+            "uploaded": report.copied,
+            "present": report.skipped,
+        }))?;
+    } else {
+        println!("{}", report.digest.digest);
+    }
+    eprintln!(
+        "pushed {} to {r}: {} blobs uploaded, {} already present",
+        source.display(),
+        report.copied,
+        report.skipped
+    );
+    Ok(())
+}
+
+/// Prints one JSON object on a line.
+fn print_json(v: &serde_json::Value) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}")
+        .and_then(|()| out.flush())
+        .map_err(|e| oci_core::Error::internal(format!("cannot write to stdout: {e}")))?;
     Ok(())
 }

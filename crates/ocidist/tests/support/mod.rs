@@ -131,6 +131,21 @@ pub fn skopeo_raw(transport_ref: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// `skopeo inspect --raw` of an image in a plain-http registry, parsed;
+/// `extra` go before the reference (`--authfile`, `--creds`).
+pub fn skopeo_raw_http(extra: &[&str], image: &str) -> serde_json::Value {
+    let out = run(Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+        ])
+        .args(extra)
+        .arg(format!("docker://{image}")));
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Copies `src` (a skopeo transport reference) to a fresh OCI layout under
 /// `dir` and returns the config digest of the image in it.
 pub fn skopeo_to_oci_config_digest(src: &str, dir: &Path) -> String {

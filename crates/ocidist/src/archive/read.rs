@@ -1,0 +1,335 @@
+//! Reading what `pull` writes (and docker, skopeo, umoci write): a tar
+//! file indexed once by entry name, or a directory, with small files read
+//! whole and blobs streamed in bounded chunks.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use oci_core::{BlobStream, Digest, Error, Result};
+
+use super::tar::BLOCK;
+
+/// How much of a blob one read hands over.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The largest entry read whole (manifests, configs, index files).
+pub const MAX_SMALL: u64 = 32 << 20;
+
+/// Local content: a tar archive or a directory tree.
+#[derive(Clone)]
+pub enum Local {
+    /// A directory (an OCI image layout).
+    Dir(PathBuf),
+    /// A tar file and where each regular file's bytes lie in it.
+    Tar {
+        /// The archive's path (for messages).
+        path: PathBuf,
+        /// The open file.
+        file: Arc<File>,
+        /// Entry name → (data offset, size).
+        entries: Arc<HashMap<String, (u64, u64)>>,
+    },
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("{}: {e}", path.display()))
+}
+
+impl Local {
+    /// Opens a directory as is, or indexes a tar file's entries.
+    pub fn open(path: &Path) -> Result<Local> {
+        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        if meta.is_dir() {
+            return Ok(Local::Dir(path.to_path_buf()));
+        }
+        let file = File::open(path).map_err(|e| io_err(path, e))?;
+        let entries = index(&file, meta.len()).map_err(|e| io_err(path, e))?;
+        Ok(Local::Tar {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            entries: Arc::new(entries),
+        })
+    }
+
+    fn describe(&self) -> &Path {
+        match self {
+            Local::Dir(p) | Local::Tar { path: p, .. } => p,
+        }
+    }
+
+    /// The size of an entry, if it exists.
+    pub fn size(&self, name: &str) -> Option<u64> {
+        match self {
+            Local::Dir(root) => std::fs::metadata(root.join(name))
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+            Local::Tar { entries, .. } => entries.get(clean(name)).map(|e| e.1),
+        }
+    }
+
+    /// Reads a small entry whole; `None` if it does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Bytes>> {
+        let Some(size) = self.size(name) else {
+            return Ok(None);
+        };
+        if size > MAX_SMALL {
+            return Err(Error::internal(format!(
+                "{} in {} is {size} bytes, more than expected",
+                name,
+                self.describe().display()
+            )));
+        }
+        match self {
+            Local::Dir(root) => {
+                let p = root.join(name);
+                std::fs::read(&p)
+                    .map(|b| Some(Bytes::from(b)))
+                    .map_err(|e| io_err(&p, e))
+            }
+            Local::Tar {
+                path,
+                file,
+                entries,
+                ..
+            } => {
+                let Some(&(offset, size)) = entries.get(clean(name)) else {
+                    return Ok(None);
+                };
+                let mut buf = vec![0u8; size as usize];
+                file.read_exact_at(&mut buf, offset)
+                    .map_err(|e| io_err(path, e))?;
+                Ok(Some(Bytes::from(buf)))
+            }
+        }
+    }
+
+    /// The first bytes of an entry (at most 8), to recognise its format.
+    pub fn read_head(&self, name: &str) -> Result<Vec<u8>> {
+        let size = self.size(name).unwrap_or(0).min(8) as usize;
+        let mut buf = vec![0u8; size];
+        match self {
+            Local::Dir(root) => {
+                let p = root.join(name);
+                let file = File::open(&p).map_err(|e| io_err(&p, e))?;
+                file.read_exact_at(&mut buf, 0).map_err(|e| io_err(&p, e))?;
+            }
+            Local::Tar {
+                path,
+                file,
+                entries,
+                ..
+            } => {
+                if let Some(&(offset, _)) = entries.get(clean(name)) {
+                    file.read_exact_at(&mut buf, offset)
+                        .map_err(|e| io_err(path, e))?;
+                }
+            }
+        }
+        Ok(buf)
+    }
+
+    /// Streams an entry in chunks read off the async threads.
+    pub fn stream(&self, name: &str) -> Result<BlobStream> {
+        let (file, start, size, path) = match self {
+            Local::Dir(root) => {
+                let p = root.join(name);
+                let file = File::open(&p).map_err(|e| io_err(&p, e))?;
+                let size = file.metadata().map_err(|e| io_err(&p, e))?.len();
+                (Arc::new(file), 0, size, p)
+            }
+            Local::Tar {
+                path,
+                file,
+                entries,
+                ..
+            } => {
+                let &(offset, size) = entries.get(clean(name)).ok_or_else(|| {
+                    Error::internal(format!("{}: no entry {name}", path.display()))
+                })?;
+                (Arc::clone(file), offset, size, path.clone())
+            }
+        };
+        let end = start + size;
+        Ok(futures::stream::unfold(Some(start), move |at| {
+            let file = Arc::clone(&file);
+            let path = path.clone();
+            async move {
+                let at = at?;
+                if at >= end {
+                    return None;
+                }
+                let len = ((end - at) as usize).min(READ_CHUNK);
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; len];
+                    file.read_exact_at(&mut buf, at).map(|()| Bytes::from(buf))
+                })
+                .await;
+                match read {
+                    Ok(Ok(b)) => Some((Ok(b), Some(at + len as u64))),
+                    Ok(Err(e)) => Some((Err(io_err(&path, e)), None)),
+                    Err(e) => Some((Err(Error::internal(format!("read task: {e}"))), None)),
+                }
+            }
+        })
+        .boxed())
+    }
+
+    /// The sha256 digest of an entry, computed by reading it.
+    pub async fn digest(&self, name: &str) -> Result<Digest> {
+        let mut stream = self.stream(name)?;
+        let mut hasher = oci_core::digest::Algorithm::Sha256.hasher();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        Ok(hasher.finish())
+    }
+}
+
+/// An entry name without a leading `./` or `/`.
+fn clean(name: &str) -> &str {
+    name.trim_start_matches("./").trim_start_matches('/')
+}
+
+/// Indexes a tar file: every regular file's name, data offset and size
+/// (ustar names with prefix, PAX `path` records, GNU long names).
+fn index(file: &File, len: u64) -> std::io::Result<HashMap<String, (u64, u64)>> {
+    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned());
+    let mut entries = HashMap::new();
+    let mut at = 0u64;
+    let mut long_name: Option<String> = None;
+    let mut header = [0u8; BLOCK as usize];
+    while at + BLOCK <= len {
+        file.read_exact_at(&mut header, at)?;
+        if header.iter().all(|&b| b == 0) {
+            break;
+        }
+        let size = parse_size(&header[124..136]).ok_or_else(|| bad("not a tar file"))?;
+        let data = at + BLOCK;
+        let next = data + size.div_ceil(BLOCK) * BLOCK;
+        if data + size > len {
+            return Err(bad("truncated tar file"));
+        }
+        let typeflag = header[156];
+        match typeflag {
+            b'x' | b'L' => {
+                if size > MAX_SMALL {
+                    return Err(bad("oversized tar extended header"));
+                }
+                let mut buf = vec![0u8; size as usize];
+                file.read_exact_at(&mut buf, data)?;
+                long_name = if typeflag == b'L' {
+                    Some(
+                        String::from_utf8_lossy(&buf)
+                            .trim_end_matches('\0')
+                            .to_owned(),
+                    )
+                } else {
+                    pax_path(&buf).or(long_name)
+                };
+            }
+            b'0' | 0 | b'7' => {
+                let name = long_name.take().unwrap_or_else(|| ustar_name(&header));
+                entries.insert(clean(&name).to_owned(), (data, size));
+            }
+            _ => long_name = None,
+        }
+        at = next;
+    }
+    Ok(entries)
+}
+
+fn field(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    std::str::from_utf8(&bytes[..end]).unwrap_or("")
+}
+
+fn ustar_name(h: &[u8]) -> String {
+    let name = field(&h[..100]);
+    let prefix = if &h[257..262] == b"ustar" {
+        field(&h[345..500])
+    } else {
+        ""
+    };
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+fn parse_size(f: &[u8]) -> Option<u64> {
+    if f[0] & 0x80 != 0 {
+        return Some(f[4..].iter().fold(0u64, |n, &b| (n << 8) | u64::from(b)));
+    }
+    let s = field(f).trim();
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+/// The `path` of a PAX extended header's records.
+fn pax_path(buf: &[u8]) -> Option<String> {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let space = rest.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+        if len == 0 || len > rest.len() {
+            return None;
+        }
+        let record = std::str::from_utf8(&rest[space + 1..len]).ok()?;
+        if let Some(path) = record.strip_prefix("path=") {
+            return Some(path.trim_end_matches('\n').to_owned());
+        }
+        rest = &rest[len..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::tar::{Plan, Source};
+
+    #[tokio::test]
+    async fn reads_back_what_the_writer_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = Plan::new();
+        let long = format!("blobs/sha256/{}", "a".repeat(120));
+        plan.push("dir/", Source::Directory);
+        plan.push("dir/small", Source::Inline(Bytes::from_static(b"hello")));
+        plan.push(long.clone(), Source::Inline(Bytes::from(vec![7u8; 3000])));
+        let mut out = vec![0u8; plan.total_size() as usize];
+        for e in plan.entries() {
+            let h = crate::archive::tar::header(
+                &e.path,
+                e.size(),
+                matches!(e.source, Source::Directory),
+            )
+            .unwrap();
+            let at = e.header_offset as usize;
+            out[at..at + h.len()].copy_from_slice(&h);
+            if let Source::Inline(b) = &e.source {
+                let d = e.data_offset() as usize;
+                out[d..d + b.len()].copy_from_slice(b);
+            }
+        }
+        let path = dir.path().join("t.tar");
+        std::fs::write(&path, &out).unwrap();
+        let local = Local::open(&path).unwrap();
+        assert_eq!(local.read("dir/small").unwrap().unwrap(), &b"hello"[..]);
+        assert_eq!(local.read("./dir/small").unwrap().unwrap(), &b"hello"[..]);
+        assert_eq!(local.size(&long), Some(3000));
+        assert!(local.read("absent").unwrap().is_none());
+        assert_eq!(
+            local.digest(&long).await.unwrap(),
+            Digest::sha256(&[7u8; 3000])
+        );
+    }
+}
