@@ -12,6 +12,16 @@ use oci_debug::Traced;
 use oci_mem::MemRegistry;
 use tracing::Level;
 
+/// One test of this file at a time: tracing caches whether a call site is
+/// of interest when it first fires, and a test that fires one without a
+/// DEBUG subscriber while another installs its own can leave that cache
+/// saying "never" for the other (seen as a missing event, once in a few
+/// runs).
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// Everything the subscriber writes, shared with the test.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -77,6 +87,7 @@ where
 
 #[tokio::test]
 async fn a_push_and_a_pull_name_method_repo_digest_outcome_and_bytes() {
+    let _serial = one_at_a_time().await;
     let captured = Captured::default();
     let _guard = captured.install(Level::DEBUG);
     let reg = Traced::new(Arc::new(MemRegistry::new()));
@@ -116,6 +127,7 @@ async fn a_push_and_a_pull_name_method_repo_digest_outcome_and_bytes() {
 
 #[tokio::test]
 async fn uploads_report_each_write_and_the_commit() {
+    let _serial = one_at_a_time().await;
     let captured = Captured::default();
     let _guard = captured.install(Level::TRACE);
     let reg = Traced::new(Arc::new(MemRegistry::new()));
@@ -137,6 +149,7 @@ async fn uploads_report_each_write_and_the_commit() {
 
 #[tokio::test]
 async fn listings_report_items_and_their_count() {
+    let _serial = one_at_a_time().await;
     let captured = Captured::default();
     let _guard = captured.install(Level::TRACE);
     let inner = Arc::new(MemRegistry::new());
@@ -161,6 +174,7 @@ async fn listings_report_items_and_their_count() {
 
 #[tokio::test]
 async fn nothing_is_written_when_debug_is_off() {
+    let _serial = one_at_a_time().await;
     let captured = Captured::default();
     let _guard = captured.install(Level::INFO);
     let reg = Traced::new(Arc::new(MemRegistry::new()));
@@ -189,6 +203,7 @@ fn seen_once(recorder: &Recorder) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn every_call_reaches_the_inner_registry_and_is_traced() {
+    let _serial = one_at_a_time().await;
     let mut all = ALL_CALLS.to_vec();
     all.sort_unstable();
 
