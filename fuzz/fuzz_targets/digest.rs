@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ocidist_fuzz::{refused_clearly, text};
 use oci_core::{Algorithm, Digest, ErrorCode, Tag, Verifier};
+use ocidist_fuzz::{refused_clearly, text};
 
 fuzz_target!(|data: &[u8]| {
     let s = text(data);
@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d.to_string(), s);
             assert_eq!(d.hex().len(), d.algorithm().hex_len(), "{s:?}");
             let json = serde_json::to_string(&d).expect("a digest serializes");
-            assert_eq!(serde_json::from_str::<Digest>(&json).ok().as_ref(), Some(&d));
+            assert_eq!(
+                serde_json::from_str::<Digest>(&json).ok().as_ref(),
+                Some(&d)
+            );
             let tag = Tag::referrers_fallback(&d);
             assert_eq!(tag.as_str().parse::<Tag>().ok(), Some(tag));
         }
@@ -30,8 +33,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(own.to_string().parse::<Digest>().ok().as_ref(), Some(&own));
         assert!(own.matches(data));
         let mut v = Verifier::new(own.clone(), Some(data.len() as u64));
-        v.update(&data[..split]).expect("a prefix of the right bytes");
-        v.update(&data[split..]).expect("the rest of the right bytes");
+        v.update(&data[..split])
+            .expect("a prefix of the right bytes");
+        v.update(&data[split..])
+            .expect("the rest of the right bytes");
         v.finish().expect("the right bytes verify");
         let mut short = Verifier::new(own, Some(data.len() as u64 + 1));
         let _ = short.update(data);

@@ -7,9 +7,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ocidist_fuzz::refused_clearly;
 use oci_core::media::{self, ManifestKind};
 use oci_core::{Descriptor, ErrorCode, Manifest, ParsedManifest, Required};
+use ocidist_fuzz::refused_clearly;
 
 /// The content types a body may arrive with (`None`: read from the body).
 const TYPES: &[Option<&str>] = &[

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ocidist_fuzz::{refused_clearly, text};
 use oci_core::{ErrorCode, ManifestRef, Reference, RepoName, Tag};
+use ocidist_fuzz::{refused_clearly, text};
 
 type ReferenceParser = fn(&str) -> oci_core::Result<Reference>;
 

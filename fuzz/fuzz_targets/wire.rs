@@ -7,8 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ocidist_fuzz::{refused_clearly, text};
 use oci_core::{ErrorBody, ErrorCode, wire};
+use ocidist_fuzz::{refused_clearly, text};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         2 => match wire::parse_upload_range(s) {
             Ok(size) => {
                 assert!(size >= 1, "{s:?}");
-                assert_eq!(wire::parse_upload_range(&wire::upload_range(size)).ok(), Some(size));
+                assert_eq!(
+                    wire::parse_upload_range(&wire::upload_range(size)).ok(),
+                    Some(size)
+                );
             }
             Err(e) => refused_clearly("upload Range", s, &e, range),
         },

@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ocidist_fuzz::text;
 use oci_client::auth::challenge::{Challenge, parse_challenges};
+use ocidist_fuzz::text;
 
 /// A quoted string as a server would write it.
 fn quoted(s: &str) -> String {
@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
                 service,
                 scope,
             } => {
-                assert!(!realm.is_empty(), "{s:?}: a bearer challenge without a realm");
+                assert!(
+                    !realm.is_empty(),
+                    "{s:?}: a bearer challenge without a realm"
+                );
                 let mut h = format!("Bearer realm={}", quoted(realm));
                 if let Some(service) = service {
                     h += &format!(",service={}", quoted(service));
