@@ -49,3 +49,10 @@ pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture, ServerOptions};
 #[cfg(feature = "tls")]
 pub use tls::{serve_tls, tls_config};
+
+/// Parses a request path as the service routes it and prints the route back
+/// as its canonical path. For the fuzz targets (`fuzz/`), not an API.
+#[doc(hidden)]
+pub fn route_path(path: &str) -> oci_core::Result<String> {
+    routes::Route::parse(path).map(|route| route.path())
+}

@@ -67,13 +67,15 @@ impl Route {
         }
         if n >= 3 && tail(2) == Some("blobs") {
             let repo = name(2)?;
-            let digest = decode_segment(tail(1).unwrap_or_default())?.parse()?;
+            let digest = decode_segment(tail(1).unwrap_or_default(), ErrorCode::DigestInvalid)?;
+            let digest = digest.parse()?;
             return Ok(Route::Blob { repo, digest });
         }
         if n >= 3 && tail(2) == Some("manifests") {
             let repo = name(2)?;
             let segment = tail(1).unwrap_or_default();
-            let reference = decode_segment(segment).unwrap_or_else(|_| segment.to_owned());
+            let reference = decode_segment(segment, ErrorCode::ManifestInvalid)
+                .unwrap_or_else(|_| segment.to_owned());
             return Ok(match reference.parse() {
                 Ok(reference) => Route::Manifest { repo, reference },
                 Err(_) => Route::ManifestBadRef { repo, reference },
@@ -84,7 +86,8 @@ impl Route {
         }
         if n >= 3 && tail(2) == Some("referrers") {
             let repo = name(2)?;
-            let subject = decode_segment(tail(1).unwrap_or_default())?.parse()?;
+            let subject = decode_segment(tail(1).unwrap_or_default(), ErrorCode::DigestInvalid)?;
+            let subject = subject.parse()?;
             return Ok(Route::Referrers { repo, subject });
         }
         Err(not_found(path))
@@ -105,6 +108,26 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The route's canonical path, which parses back to the same route.
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Route::Base => "/v2/".to_owned(),
+            Route::Catalog => "/v2/_catalog".to_owned(),
+            Route::Blob { repo, digest } => blob_location(repo, digest),
+            Route::UploadStart { repo } => format!("/v2/{repo}/blobs/uploads/"),
+            Route::Upload { repo, id } => upload_location(repo, id),
+            Route::Manifest { repo, reference } => format!("/v2/{repo}/manifests/{reference}"),
+            Route::ManifestBadRef { repo, reference } => format!(
+                "/v2/{repo}/manifests/{}",
+                wire::encode_query_value(reference)
+            ),
+            Route::Tags { repo } => format!("/v2/{repo}/tags/list"),
+            Route::Referrers { repo, subject } => format!("/v2/{repo}/referrers/{subject}"),
+        }
+    }
+}
+
 /// The 404 for a path that is no endpoint of the API.
 fn not_found(path: &str) -> Error {
     Error::new(
@@ -114,10 +137,11 @@ fn not_found(path: &str) -> Error {
     .with_status(404)
 }
 
-/// Decodes a percent-encoded path segment (clients may send `%3A` for `:`).
-fn decode_segment(segment: &str) -> Result<String> {
+/// Decodes a percent-encoded path segment (clients may send `%3A` for `:`);
+/// malformed encoding is refused with `code`, the segment's own 400.
+fn decode_segment(segment: &str, code: ErrorCode) -> Result<String> {
     if segment.contains('%') {
-        wire::decode_query_value(segment).map_err(|e| e.with_status(400))
+        wire::decode_query_value(segment).map_err(|e| Error::new(code, e.message()))
     } else {
         Ok(segment.to_owned())
     }
@@ -135,7 +159,7 @@ fn upload_id(segment: &str) -> Result<String> {
             format!("upload {segment:?} is not known"),
         )
     };
-    let id = decode_segment(segment).map_err(|_| unknown())?;
+    let id = decode_segment(segment, ErrorCode::BlobUploadUnknown).map_err(|_| unknown())?;
     if id.is_empty() || id.len() > MAX_UPLOAD_ID_LEN || id.bytes().any(|b| b.is_ascii_control()) {
         return Err(unknown());
     }
@@ -272,6 +296,18 @@ mod tests {
             Route::ManifestBadRef {
                 repo: repo("a"),
                 reference: "-bad".into()
+            }
+        );
+        // Malformed percent-encoding names the segment's own code, not UNKNOWN.
+        assert_eq!(code("/v2/a/blobs/sha256%zz"), ErrorCode::DigestInvalid);
+        assert_eq!(code("/v2/a/referrers/sha256%3"), ErrorCode::DigestInvalid);
+        // A manifest reference that is not one (even mis-encoded) is a route
+        // of its own: reads answer 404, writes 400.
+        assert_eq!(
+            Route::parse("/v2/a/manifests/v1%ff").unwrap(),
+            Route::ManifestBadRef {
+                repo: repo("a"),
+                reference: "v1%ff".into()
             }
         );
         assert_eq!(
