@@ -31,4 +31,5 @@ pub mod demo;
 pub mod pretty;
 pub mod progress;
 pub mod puller;
+pub mod server_auth;
 pub mod staged;
