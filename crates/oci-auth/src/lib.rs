@@ -6,6 +6,7 @@
 //! - [`jwt`]: ES256/RS256 JSON Web Tokens carrying distribution's `access`
 //!   claims;
 //! - [`TokenService`]: the built-in token endpoint (`GET`/`POST /token`);
+//! - [`external`]: the keys of another token service, from a PEM bundle;
 //! - [`Authenticator`]: what a server calls on every request: it reads the
 //!   `Authorization` header, checks it against the request's [`Scope`] and
 //!   answers the caller's [`Grants`], or a [`Denial`] to send (401 with the
@@ -31,6 +32,7 @@
 //! assert_eq!(denial.challenge(), Some("Basic realm=\"registry\""));
 //! ```
 
+pub mod external;
 mod gate;
 mod htpasswd;
 pub mod jwt;
