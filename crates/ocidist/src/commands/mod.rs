@@ -79,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             demo,
             tls_cert,
             tls_key,
+            auth,
         } => {
             let options = serve::ServeOptions {
                 addr,
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 read_only,
                 demo,
                 tls: tls_cert.zip(tls_key),
+                auth,
             };
             serve::serve(options).await
         }
