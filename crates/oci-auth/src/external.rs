@@ -218,6 +218,7 @@ mod tests {
             issuer: "auth.example".into(),
             audience: "registry".into(),
             keys,
+            leeway: crate::jwt::LEEWAY,
         };
         let now = crate::jwt::now();
         let es = SigningKey::from_pkcs8(&read(d, "ec.p8")).unwrap();

@@ -86,6 +86,7 @@ impl Authenticator {
                     issuer: issuer.to_owned(),
                     audience: service.to_owned(),
                     keys,
+                    leeway: jwt::LEEWAY,
                 },
                 builtin: None,
             },

@@ -320,6 +320,8 @@ pub struct Validation {
     pub audience: String,
     /// The keys that may have signed it.
     pub keys: Vec<VerifyKey>,
+    /// Allowed clock skew for `exp` and `nbf`, in seconds ([`LEEWAY`] usually).
+    pub leeway: u64,
 }
 
 impl Validation {
@@ -370,12 +372,12 @@ impl Validation {
         if !claims.aud.contains(&self.audience) {
             return Err(JwtError::Audience);
         }
-        if now > claims.exp.saturating_add(LEEWAY) {
+        if now > claims.exp.saturating_add(self.leeway) {
             return Err(JwtError::Expired);
         }
         if claims
             .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY))
+            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
         {
             return Err(JwtError::NotYetValid);
         }
@@ -461,6 +463,7 @@ mod tests {
             issuer: "ocidist".into(),
             audience: "registry".into(),
             keys: vec![key.verify_key()],
+            leeway: LEEWAY,
         };
         (key, v)
     }

@@ -31,6 +31,8 @@ pub struct TokenConfig {
     pub lifetime: Duration,
     /// How long a refresh token lives.
     pub refresh_lifetime: Duration,
+    /// Allowed clock skew when checking our tokens' times, in seconds.
+    pub leeway: u64,
 }
 
 impl TokenConfig {
@@ -42,6 +44,7 @@ impl TokenConfig {
             service: service.to_owned(),
             lifetime: Duration::from_secs(300),
             refresh_lifetime: Duration::from_secs(7 * 24 * 3600),
+            leeway: crate::jwt::LEEWAY,
         }
     }
 }
@@ -109,6 +112,7 @@ impl TokenService {
             issuer: self.config.issuer.clone(),
             audience: self.config.service.clone(),
             keys: vec![self.key.verify_key()],
+            leeway: self.config.leeway,
         }
     }
 
