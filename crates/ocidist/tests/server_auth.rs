@@ -52,6 +52,11 @@ enum Kind {
 /// Serves a fresh in-memory registry with auth of `kind` on loopback, for
 /// as long as the test's runtime lives.
 async fn serve(kind: Kind) -> SocketAddr {
+    serve_with(kind, TokenConfig::new("ocidist-test")).await
+}
+
+/// [`serve`], with tokens issued as `tokens` says.
+async fn serve_with(kind: Kind, config: TokenConfig) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let users = Arc::new(Htpasswd::parse(USERS, "users").unwrap());
@@ -60,8 +65,7 @@ async fn serve(kind: Kind) -> SocketAddr {
         Kind::Basic => Authenticator::basic("ocidist", users, policy),
         Kind::Token => {
             let (key, _) = SigningKey::generate().unwrap();
-            let tokens =
-                TokenService::new(TokenConfig::new("ocidist-test"), key, Some(users), policy);
+            let tokens = TokenService::new(config, key, Some(users), policy);
             Authenticator::builtin_token(&format!("http://{addr}/token"), tokens)
         }
     };
@@ -293,4 +297,32 @@ async fn refresh_tokens_stand_in_for_the_password() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(answer.contains("error=\"invalid_token\""), "{answer}");
+}
+
+#[tokio::test]
+async fn a_token_that_expires_mid_pull_is_renewed() {
+    let config = TokenConfig {
+        lifetime: std::time::Duration::from_secs(1),
+        leeway: 0,
+        ..TokenConfig::new("ocidist-test")
+    };
+    let addr = serve_with(Kind::Token, config).await;
+    let alice = client(addr, login("alice", "wonderland"));
+    let image =
+        fixtures::push_image(&alice, &repo("team-a/app"), Some(&"v1".parse().unwrap())).await;
+    let got = alice
+        .get_tag(&repo("team-a/app"), &"v1".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.bytes, image.manifest.bytes);
+    // The client still holds its token (it keeps tokens for at least a
+    // minute) when the server stops taking it.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for (layer, bytes) in image.layers.iter().zip(&image.layer_bytes) {
+        let blob = alice
+            .get_blob(&repo("team-a/app"), &layer.digest)
+            .await
+            .unwrap();
+        assert_eq!(&blob.bytes().await.unwrap(), bytes);
+    }
 }
