@@ -16,6 +16,7 @@ use crate::jwt::{self, JwtError, Validation, VerifyKey};
 use crate::policy::Policy;
 use crate::scope::{Actions, Identity, Resource, Scope, ScopeItem};
 use crate::token::TokenService;
+use crate::verified::VerifiedTokens;
 
 /// The longest `Authorization` header looked at.
 const MAX_AUTHORIZATION_LEN: usize = jwt::MAX_TOKEN_LEN + 64;
@@ -40,6 +41,7 @@ enum Mode {
         service: String,
         validation: Validation,
         builtin: Option<Arc<TokenService>>,
+        verified: VerifiedTokens,
     },
 }
 
@@ -65,6 +67,7 @@ impl Authenticator {
                 service: validation.audience.clone(),
                 validation,
                 builtin: Some(Arc::new(service)),
+                verified: VerifiedTokens::default(),
             },
         }
     }
@@ -89,6 +92,7 @@ impl Authenticator {
                     leeway: jwt::LEEWAY,
                 },
                 builtin: None,
+                verified: VerifiedTokens::default(),
             },
         }
     }
@@ -135,24 +139,24 @@ impl Authenticator {
                 Mode::Token {
                     validation,
                     builtin,
+                    verified,
                     ..
                 },
                 Some(Credentials::Bearer(token)),
             ) => {
-                let claims = validation.verify(&token, jwt::now(), false).map_err(|e| {
-                    tracing::debug!(reason = %e, "bearer token refused");
-                    let reason = match e {
-                        JwtError::Expired => "the token has expired",
-                        _ => "the token is not valid",
-                    };
-                    self.unauthorized(scope, reason, Some("invalid_token"))
-                })?;
-                let identity = match claims.sub.as_str() {
-                    "" => Identity::Anonymous,
-                    sub => Identity::User(sub.to_owned()),
-                };
-                let granted = claims.scope();
-                let lacking = lacking_in(&granted, scope);
+                let verified = verified
+                    .verify(validation, &token, jwt::now())
+                    .map_err(|e| {
+                        tracing::debug!(reason = %e, "bearer token refused");
+                        let reason = match e {
+                            JwtError::Expired => "the token has expired",
+                            _ => "the token is not valid",
+                        };
+                        self.unauthorized(scope, reason, Some("invalid_token"))
+                    })?;
+                let identity = verified.identity.clone();
+                let granted = &verified.granted;
+                let lacking = lacking_in(granted, scope);
                 if !lacking.is_empty() {
                     if let (Some(service), Identity::User(_)) = (builtin, &identity)
                         && !missing(service.policy(), &identity, &lacking).is_empty()
@@ -167,7 +171,7 @@ impl Authenticator {
                 }
                 Ok(match builtin {
                     Some(service) => Grants::policy(identity, service.policy()),
-                    None => Grants::token(identity, granted, scope),
+                    None => Grants::token(identity, Arc::clone(granted), scope),
                 })
             }
             (_, Some(_)) => Err(self.unauthorized(
@@ -370,11 +374,11 @@ impl Grants {
         }
     }
 
-    fn token(identity: Identity, granted: Scope, wanted: &Scope) -> Grants {
+    fn token(identity: Identity, granted: Arc<Scope>, wanted: &Scope) -> Grants {
         let source = if wanted.items.iter().any(|i| i.resource == Resource::Catalog) {
             Source::ListAll
         } else {
-            Source::Token(Arc::new(granted))
+            Source::Token(granted)
         };
         Grants { identity, source }
     }

@@ -39,6 +39,7 @@ pub mod jwt;
 mod policy;
 mod scope;
 mod token;
+mod verified;
 
 pub use gate::{Authenticator, Denial, Grants};
 pub use htpasswd::Htpasswd;
