@@ -55,8 +55,14 @@ async fn serve(kind: Kind) -> SocketAddr {
     serve_with(kind, TokenConfig::new("ocidist-test")).await
 }
 
-/// [`serve`], with tokens issued as `tokens` says.
+/// [`serve`], with tokens issued as `config` says.
 async fn serve_with(kind: Kind, config: TokenConfig) -> SocketAddr {
+    let (key, _) = SigningKey::generate().unwrap();
+    serve_keyed(kind, config, key).await
+}
+
+/// [`serve_with`], tokens signed with `key`.
+async fn serve_keyed(kind: Kind, config: TokenConfig, key: SigningKey) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let users = Arc::new(Htpasswd::parse(USERS, "users").unwrap());
@@ -64,7 +70,6 @@ async fn serve_with(kind: Kind, config: TokenConfig) -> SocketAddr {
     let auth = match kind {
         Kind::Basic => Authenticator::basic("ocidist", users, policy),
         Kind::Token => {
-            let (key, _) = SigningKey::generate().unwrap();
             let tokens = TokenService::new(config, key, Some(users), policy);
             Authenticator::builtin_token(&format!("http://{addr}/token"), tokens)
         }
@@ -324,5 +329,111 @@ async fn a_token_that_expires_mid_pull_is_renewed() {
             .await
             .unwrap();
         assert_eq!(&blob.bytes().await.unwrap(), bytes);
+    }
+}
+
+#[tokio::test]
+async fn hostile_credentials_are_each_answered_401() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use oci_auth::jwt::{Audience, Claims};
+    use oci_auth::{Actions, Scope};
+
+    let (key, der) = SigningKey::generate().unwrap();
+    let addr = serve_keyed(Kind::Token, TokenConfig::new("ocidist-test"), key).await;
+    let key = SigningKey::from_pkcs8(&der).unwrap();
+    let now = oci_auth::jwt::now();
+    let good = Claims {
+        iss: "ocidist".into(),
+        sub: "alice".into(),
+        aud: Audience::One("ocidist-test".into()),
+        exp: now + 300,
+        nbf: None,
+        iat: Some(now),
+        jti: None,
+        access: Claims::access_for(&Scope::repository(repo("team-a/app"), Actions::PULL)),
+        token_use: None,
+    };
+    let signed = |f: &dyn Fn(&mut Claims)| {
+        let mut c = good.clone();
+        f(&mut c);
+        key.sign(&c).unwrap()
+    };
+    let path = "/v2/team-a/app/tags/list";
+    let get = |value: String| async move {
+        raw(addr, "GET", path, &format!("Authorization: {value}\r\n")).await
+    };
+
+    // The control: a well-signed token for the repository is taken (the
+    // repository is empty, hence 404).
+    let answer = get(format!("Bearer {}", signed(&|_| {}))).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good).unwrap());
+    let none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let (other, _) = SigningKey::generate().unwrap();
+    let valid = signed(&|_| {});
+    let mut parts: Vec<&str> = valid.split('.').collect();
+    let mut more = good.clone();
+    more.access = Claims::access_for(&Scope::repository(repo("team-a/app"), Actions::ALL));
+    let tampered_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&more).unwrap());
+    parts[1] = &tampered_payload;
+    let tampered = parts.join(".");
+    let cases = [
+        ("malformed basic", "Basic !!!not-base64".to_owned()),
+        (
+            "basic without colon",
+            format!("Basic {}", STANDARD.encode("alice")),
+        ),
+        ("no scheme", "alice:wonderland".to_owned()),
+        ("unknown scheme", "Digest username=alice".to_owned()),
+        ("empty bearer", "Bearer ".to_owned()),
+        ("not a JWT", "Bearer a.b".to_owned()),
+        (
+            "bad base64",
+            format!("Bearer {}", valid.replacen('.', ".!!", 1)),
+        ),
+        ("alg none", format!("Bearer {none}")),
+        (
+            "wrong signature",
+            format!("Bearer {}", other.sign(&good).unwrap()),
+        ),
+        (
+            "wrong audience",
+            format!(
+                "Bearer {}",
+                signed(&|c| c.aud = Audience::One("other".into()))
+            ),
+        ),
+        (
+            "wrong issuer",
+            format!("Bearer {}", signed(&|c| c.iss = "mallory".into())),
+        ),
+        (
+            "expired",
+            format!("Bearer {}", signed(&|c| c.exp = now - 3600)),
+        ),
+        ("tampered claims", format!("Bearer {tampered}")),
+        (
+            "oversized",
+            format!("Bearer {}", signed(&|c| c.sub = "x".repeat(9000))),
+        ),
+    ];
+    for (what, value) in cases {
+        let answer = get(value).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{what}: {answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer realm="),
+            "{what}: {answer}"
+        );
+        assert!(
+            answer.contains("\"code\":\"UNAUTHORIZED\""),
+            "{what}: {answer}"
+        );
     }
 }
