@@ -415,12 +415,34 @@ fn encode_json<T: Serialize>(value: &T) -> Result<String, AuthError> {
     Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
-/// A short key id: the first 16 bytes of the public key's SHA-256, in hex.
+/// The DER prefix of a P-256 `SubjectPublicKeyInfo`, before the point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The key id as docker's libtrust makes it (and distribution looks keys
+/// up by): the SHA-256 of the DER `SubjectPublicKeyInfo`, cut to 240 bits,
+/// in base32, in groups of four joined by `:`. With it, a distribution
+/// registry given our certificate as `rootcertbundle` accepts our tokens.
 fn key_id(public: &[u8]) -> String {
-    Sha256::digest(public)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut spki = P256_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(public);
+    let hash = Sha256::digest(&spki);
+    let mut chars = Vec::with_capacity(48);
+    // 30 bytes are 240 bits: exactly 48 five-bit groups.
+    for chunk in hash[..30].chunks(5) {
+        let bits = chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        for i in (0..8).rev() {
+            chars.push(ALPHABET[((bits >> (i * 5)) & 31) as usize]);
+        }
+    }
+    chars
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Writes a new file readable by its owner only.
@@ -614,6 +636,22 @@ mod tests {
         big.sub = "x".repeat(MAX_TOKEN_LEN);
         let t = key.sign(&big).unwrap();
         assert_eq!(v.verify(&t, NOW, false), Err(JwtError::TooLarge));
+    }
+
+    #[test]
+    fn key_ids_are_libtrust_ids() {
+        // The SPKI's SHA-256 cut to 30 bytes and base32'd, as libtrust
+        // does, for a fixed point (computed independently with Python's
+        // hashlib and base64).
+        let mut point = vec![4u8];
+        point.extend(1..=64u8);
+        let kid = key_id(&point);
+        assert_eq!(kid.len(), 12 * 4 + 11);
+        assert!(kid.split(':').all(|g| g.len() == 4));
+        assert_eq!(
+            kid,
+            "CVML:EFWX:X7JT:253V:YRK5:MA4A:2ORM:6YPR:7WMA:5GRU:QOCV:SBRL"
+        );
     }
 
     #[test]
