@@ -243,6 +243,31 @@ mod tests {
     const USERS: &str = "alice:$2y$05$LrK7zJ7kI66wHXvOJ41mKeYCcCQXqZP2aEz.RaiLY26SOVLFdgUxC\n";
 
     #[test]
+    fn the_readme_policy_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let section = readme.split("### A secured registry").nth(1).unwrap();
+        let toml = section
+            .split("```toml\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let policy = AuthPolicy::parse(toml).unwrap();
+        let user = |u: &str| oci_auth::Identity::User(u.to_owned());
+        let repo = |r: &str| r.parse().unwrap();
+        assert_eq!(
+            policy.allowed(&user("bob"), &repo("team-a/app")),
+            Actions::PULL.union(Actions::PUSH)
+        );
+        assert_eq!(policy.allowed(&user("root"), &repo("x")), Actions::ALL);
+        assert_eq!(
+            policy.allowed(&oci_auth::Identity::Anonymous, &repo("public/app")),
+            Actions::PULL
+        );
+    }
+
+    #[test]
     fn flags_choose_the_authenticator() {
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users");
