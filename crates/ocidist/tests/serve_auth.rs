@@ -221,3 +221,134 @@ fn refuses_to_serve_other_addresses_open() {
     assert!(err.contains("without authentication"), "{err}");
     assert!(err.contains("--insecure-no-auth"), "{err}");
 }
+
+/// A loopback port that was free a moment ago (for a server that must
+/// know its own URL before it starts: the token realm).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn skopeo_and_podman_go_through_the_builtin_token_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = write(dir.path(), "users", USERS);
+    let policy = write(dir.path(), "policy.toml", POLICY);
+    let store = dir.path().join("store");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let realm = format!("http://{addr}/token");
+    let server = serve(&[
+        "--addr",
+        &addr,
+        "--storage",
+        store.to_str().unwrap(),
+        "--htpasswd",
+        &users,
+        "--policy",
+        &policy,
+        "--token-realm",
+        &realm,
+        "--demo",
+    ])
+    .unwrap();
+    assert!(
+        store.join("token-signing.key").exists(),
+        "the key is kept with the store"
+    );
+    let host = &server.host;
+    let hello = format!("docker://{host}/demo/hello:latest");
+    let copy = format!("docker://{host}/team-a/hello:v1");
+
+    let out = skopeo(&["inspect", "--raw", "--tls-verify=false", &hello]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unauthorized"), "{}", stderr(&out));
+    let out = skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-creds",
+        "alice:wonderland",
+        "--dest-creds",
+        "alice:wonderland",
+        &hello,
+        &copy,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "bob:builder",
+        &copy,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-creds",
+        "bob:builder",
+        "--dest-creds",
+        "bob:builder",
+        &hello,
+        &format!("docker://{host}/team-a/mine:v1"),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out).to_lowercase();
+    assert!(
+        err.contains("denied") || err.contains("unauthorized"),
+        "{err}"
+    );
+
+    let authfile = dir.path().join("auth.json");
+    let podman = |args: &[&str]| {
+        Command::new("podman")
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--runroot")
+            .arg(dir.path().join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .env("REGISTRY_AUTH_FILE", &authfile)
+            .output()
+            .expect("podman runs (run .ci/install-deps)")
+    };
+    let out = podman(&[
+        "login",
+        "--tls-verify=false",
+        "-u",
+        "alice",
+        "-p",
+        "wonderland",
+        host,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pulled = format!("{host}/team-a/hello:v1");
+    let out = podman(&[
+        "pull",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64",
+        &pulled,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pushed = format!("{host}/team-a/hello:podman");
+    assert!(podman(&["tag", &pulled, &pushed]).status.success());
+    let out = podman(&["push", "--tls-verify=false", &pushed]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "bob:builder",
+        &format!("docker://{pushed}"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
