@@ -31,7 +31,8 @@ free_port() {
 
 # start_distribution [NAME]: Debian's docker-registry with filesystem
 # storage in $work (its own per NAME, for several at once), deletes
-# enabled; sets $dist_url and $dist_pid.
+# enabled, plus the YAML in the file $DIST_EXTRA_CONFIG if set; sets
+# $dist_url and $dist_pid.
 start_distribution() {
   local port name=${1:-}
   port=$(free_port)
@@ -49,11 +50,16 @@ storage:
 http:
   addr: 127.0.0.1:$port
 EOF
+  if [ -n "${DIST_EXTRA_CONFIG:-}" ]; then cat "$DIST_EXTRA_CONFIG" >>"$work/registry$name.yml"; fi
   /usr/bin/docker-registry serve "$work/registry$name.yml" >"$work/dist$name.log" 2>&1 &
   dist_pid=$!
   pids+=("$dist_pid")
   dist_url="http://127.0.0.1:$port"
-  for _ in $(seq 200); do curl -fs -o /dev/null "$dist_url/v2/" && return; sleep 0.05; done
+  # Any answer will do: with auth configured `/v2/` is a 401.
+  for _ in $(seq 200); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$dist_url/v2/")" != 000 ] && return
+    sleep 0.05
+  done
   echo "docker-registry did not start: $(cat "$work/dist$name.log")" >&2
   exit 1
 }

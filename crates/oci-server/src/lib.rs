@@ -6,7 +6,8 @@
 //!
 //! [`RegistryService`] plugs into hyper's connection builders or a tower
 //! stack; [`serve`] and [`serve_tls`] run it on a listener; [`TestServer`]
-//! runs it on an ephemeral loopback port.
+//! runs it on an ephemeral loopback port. An [`Authorize`] set with
+//! [`ServerOptions::authorizer`] checks every request before any store call.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -32,6 +33,7 @@
 //! - A malformed or unsatisfiable `Range` is a 416 with `Content-Range:
 //!   bytes */<size>`; a registry without ranged reads serves the whole blob.
 
+mod auth;
 mod blobs;
 mod body;
 mod lists;
@@ -44,6 +46,7 @@ mod service;
 mod tls;
 mod uploads;
 
+pub use auth::{Action, AuthRequest, Authorize, Rejection};
 pub use body::{BoxError, ResponseBody};
 pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture, ServerOptions};

@@ -15,6 +15,7 @@ use http_body::Body;
 use oci_core::manifest::MAX_MANIFEST_SIZE;
 use oci_core::{BlobStream, Error, Registry, wire};
 
+use crate::auth::{self, AuthHook, Authorize};
 use crate::body::{self, BoxError, ResponseBody};
 use crate::response::{Answer, Reply};
 use crate::routes::{Query, Route};
@@ -24,12 +25,14 @@ use crate::{blobs, lists, manifests, uploads};
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub(crate) max_manifest_size: usize,
+    pub(crate) authorizer: Option<AuthHook>,
 }
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
         ServerOptions {
             max_manifest_size: MAX_MANIFEST_SIZE,
+            authorizer: None,
         }
     }
 }
@@ -44,6 +47,14 @@ impl ServerOptions {
     /// `SIZE_INVALID`.
     pub fn max_manifest_size(mut self, bytes: usize) -> ServerOptions {
         self.max_manifest_size = bytes;
+        self
+    }
+
+    /// Checks every request with `authorizer` before any store call (and
+    /// serves its token endpoint, if it has one). Without one, every
+    /// request is let through.
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorize>) -> ServerOptions {
+        self.authorizer = Some(AuthHook(authorizer));
         self
     }
 }
@@ -132,12 +143,27 @@ impl RegistryService {
 
     /// Routes a request to its handler.
     async fn dispatch(&self, parts: &http::request::Parts, body: BlobStream) -> Answer {
+        let hook = self.shared.options.authorizer.as_ref();
+        if let Some(hook) = hook
+            && hook.0.token_path() == Some(parts.uri.path())
+        {
+            return auth::token(hook, parts, body).await;
+        }
         let route = Route::parse(parts.uri.path())?;
+        let query = Query::parse(parts.uri.query())?;
+        let authorized;
+        let registry = match hook {
+            None => self.shared.registry.as_ref(),
+            Some(hook) => {
+                authorized = auth::check(hook, &route, &query, parts, &self.shared.registry)?;
+                authorized.as_ref()
+            }
+        };
         let ctx = Ctx {
-            registry: self.shared.registry.as_ref(),
+            registry,
             options: &self.shared.options,
             headers: &parts.headers,
-            query: Query::parse(parts.uri.query())?,
+            query,
         };
         let method = parts.method.as_str();
         let head = method == "HEAD";

@@ -562,6 +562,9 @@ pub enum Command {
         /// TLS private key (PEM).
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Authentication and authorization.
+        #[command(flatten)]
+        auth: crate::server_auth::AuthFlags,
     },
 }
 

@@ -34,5 +34,6 @@ pub mod pretty;
 pub mod progress;
 pub mod puller;
 pub mod pusher;
+pub mod server_auth;
 pub mod staged;
 pub mod summary;

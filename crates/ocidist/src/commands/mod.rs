@@ -250,6 +250,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             demo,
             tls_cert,
             tls_key,
+            auth,
         } => {
             let options = serve::ServeOptions {
                 addr,
@@ -257,6 +258,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 read_only,
                 demo,
                 tls: tls_cert.zip(tls_key),
+                auth,
             };
             Ok(serve::serve(options).await?)
         }

@@ -14,6 +14,7 @@ pub struct ServeOptions {
     pub read_only: bool,
     pub demo: bool,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub auth: crate::server_auth::AuthFlags,
 }
 
 fn io(what: &str, e: impl std::fmt::Display) -> Error {
@@ -39,23 +40,46 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     } else {
         store
     };
+    let authenticator = options
+        .auth
+        .authenticator(options.storage.as_deref())
+        .map_err(|e| Error::new(ErrorCode::Unknown, format!("authentication: {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| io(&format!("cannot listen on {addr}"), e))?;
     let local = listener.local_addr().map_err(|e| io("listener", e))?;
+    let mut server_options = oci_server::ServerOptions::new();
+    match authenticator {
+        Some(auth) => {
+            eprintln!("authentication: {auth:?}");
+            server_options =
+                server_options.authorizer(Arc::new(crate::server_auth::ServerAuth::new(auth)));
+        }
+        None if !local.ip().is_loopback() && !options.auth.insecure_no_auth => {
+            return Err(Error::new(
+                ErrorCode::Unknown,
+                format!(
+                    "refusing to serve {local} without authentication: anyone who can reach it \
+                     could push and delete; give --htpasswd (or --anonymous-read, \
+                     --token-realm), or --insecure-no-auth to serve it open"
+                ),
+            ));
+        }
+        None => {}
+    }
+    let service = oci_server::RegistryService::with_options(registry, server_options);
     match &options.tls {
         Some((cert, key)) => {
             let config = tls_config(cert, key)?;
             eprintln!("listening on https://{local}");
-            oci_server::serve_tls(listener, registry, config)
+            service
+                .serve_tls(listener, config)
                 .await
                 .map_err(|e| io("server", e))
         }
         None => {
             eprintln!("listening on http://{local}");
-            oci_server::serve(listener, registry)
-                .await
-                .map_err(|e| io("server", e))
+            service.serve(listener).await.map_err(|e| io("server", e))
         }
     }
 }

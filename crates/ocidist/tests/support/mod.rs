@@ -248,14 +248,20 @@ impl Drop for Served {
     }
 }
 
-/// Starts `ocidist serve ARGS --addr 127.0.0.1:0` and reads its address
-/// (http or https); the error is what it printed instead.
+/// Starts `ocidist serve ARGS --addr 127.0.0.1:0` (unless ARGS give an
+/// `--addr`) and reads its address (http or https); the error is what it
+/// printed instead.
 pub fn serve(args: &[&str]) -> Result<Served, String> {
     use std::io::BufRead;
+    let addr: &[&str] = if args.contains(&"--addr") {
+        &[]
+    } else {
+        &["--addr", "127.0.0.1:0"]
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_ocidist"))
         .arg("serve")
         .args(args)
-        .args(["--addr", "127.0.0.1:0"])
+        .args(addr)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
