@@ -26,8 +26,10 @@
 //! - A manifest whose type the request's `Accept` header excludes (no
 //!   wildcard, not listed) is a 404 `MANIFEST_UNKNOWN`, by tag or digest, as
 //!   distribution answers; a request without `Accept` gets any manifest.
-//! - A malformed or unsatisfiable `Range` is a 416 with `Content-Range:
-//!   bytes */<size>`; a registry without ranged reads serves the whole blob.
+//! - A malformed or unsatisfiable `bytes` range is a 416 with
+//!   `Content-Range: bytes */<size>`; a `Range` of another unit or with
+//!   several ranges is ignored (RFC 9110), as it is by a registry without
+//!   ranged reads: the whole blob is served with 200.
 
 mod blobs;
 mod body;
