@@ -79,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             demo,
             tls_cert,
             tls_key,
+            limits,
         } => {
             let options = serve::ServeOptions {
                 addr,
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 read_only,
                 demo,
                 tls: tls_cert.zip(tls_key),
+                limits: serve::limits(&limits),
             };
             serve::serve(options).await
         }
