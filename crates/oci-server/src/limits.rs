@@ -8,7 +8,10 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The server's limits, each with a safe default; see each setter.
+/// The server's limits, each with a safe default; see each setter. The
+/// timeouts run on Tokio's timer, so the runtime needs its time driver
+/// (`enable_all` or `enable_time`), as any runtime built by
+/// `#[tokio::main]` has.
 ///
 /// ```
 /// use std::time::Duration;
