@@ -81,10 +81,11 @@ impl Limits {
         Limits::default()
     }
 
-    /// How long an HTTP/1 client has to send a request's headers, counted
-    /// from when the server waits for them (so it also bounds how long an
-    /// idle keep-alive connection waits for its next request); the
-    /// connection is closed after it. `None` waits for ever.
+    /// How long a client has to send a request's headers once its
+    /// connection is quiet (just opened, or every request answered and
+    /// sent); the connection is closed after it. This closes slowly sent
+    /// headers and idle keep-alive connections, HTTP/1 and HTTP/2 alike,
+    /// and bounds a TLS handshake. `None` waits for ever.
     pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Limits {
         self.header_read_timeout = timeout;
         self

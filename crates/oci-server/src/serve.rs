@@ -1,8 +1,11 @@
 //! Serving a [`RegistryService`] on a TCP listener (plain or TLS) within
 //! its [`crate::Limits`], and [`TestServer`], a loopback server for tests.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,10 +20,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::activity::{Activity, Watched};
-use crate::body::{BoxError, ResponseBody};
+use crate::activity::{Activity, Watched, WatchedBody};
+use crate::body::BoxError;
 use crate::response::Failure;
-use crate::service::{RegistryService, ResponseFuture};
+use crate::service::RegistryService;
 
 /// How long accepting pauses after a failure such as running out of file
 /// descriptors, so the loop does not spin.
@@ -159,20 +162,14 @@ pub(crate) async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketA
 }
 
 /// A connection builder for HTTP/1.1 and HTTP/2 with the service's limits.
+/// The timeouts are not hyper's (a timer per request): one watchdog per
+/// connection enforces them, see [`Activity::watch`].
 fn builder(service: &RegistryService) -> auto::Builder<TokioExecutor> {
-    let limits = service.limits();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers);
+    builder.http1().max_headers(service.limits().max_headers);
     // Blob uploads over HTTP/2 stall on the default 64 KiB windows; let
     // the windows grow with the connection's bandwidth-delay product.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .adaptive_window(true);
+    builder.http2().adaptive_window(true);
     builder
 }
 
@@ -187,6 +184,7 @@ pub(crate) async fn connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
+    let first_request = service.limits().header_read_timeout;
     let idle = service.limits().idle_timeout;
     let builder = builder(&service);
     let per_connection = Connection {
@@ -198,18 +196,17 @@ pub(crate) async fn connection<S>(
         TokioIo::new(Watched::new(stream, activity.clone())),
         per_connection,
     );
-    let result = match idle {
-        Some(idle) => {
-            tokio::pin!(served);
-            tokio::select! {
-                result = served.as_mut() => result,
-                () = activity.idle_for(idle) => {
-                    tracing::debug!(%peer, "closing an idle connection");
-                    Ok(())
-                }
+    let result = if first_request.is_none() && idle.is_none() {
+        served.await
+    } else {
+        tokio::pin!(served);
+        tokio::select! {
+            result = served.as_mut() => result,
+            why = activity.watch(first_request, idle) => {
+                tracing::debug!(%peer, ?why, "closing a connection");
+                Ok(())
             }
         }
-        None => served.await,
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -247,33 +244,43 @@ where
     drop(ticket);
 }
 
-/// The service as one connection sees it: it counts the requests in
-/// progress (a connection is not idle while one is handled) and applies
-/// the per-client rate limit.
+/// The service as one connection sees it: it marks the requests being
+/// handled and the responses being sent (the connection's watchdog spares
+/// those) and applies the per-client rate limit.
 struct Connection {
     service: RegistryService,
     activity: Arc<Activity>,
     peer: SocketAddr,
 }
 
+/// The future [`Connection`] returns for one request.
+type ConnectionFuture =
+    Pin<Box<dyn Future<Output = Result<Response<WatchedBody>, Infallible>> + Send>>;
+
 impl<B> hyper::service::Service<Request<B>> for Connection
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<ResponseBody>;
-    type Error = std::convert::Infallible;
-    type Future = ResponseFuture;
+    type Response = Response<WatchedBody>;
+    type Error = Infallible;
+    type Future = ConnectionFuture;
 
-    fn call(&self, request: Request<B>) -> ResponseFuture {
-        let busy = self.activity.busy();
+    fn call(&self, request: Request<B>) -> ConnectionFuture {
+        let handling = self.activity.handling();
+        let activity = self.activity.clone();
         if let Some(refused) = self.service.rate_limited(self.peer.ip(), &request) {
-            return Box::pin(async move { Ok(refused) });
+            return Box::pin(async move {
+                let response = refused.map(|body| activity.watch_body(body));
+                drop(handling);
+                Ok(response)
+            });
         }
         let service = self.service.clone();
         Box::pin(async move {
             let response = service.handle(request).await;
-            drop(busy);
+            let response = response.map(|body| activity.watch_body(body));
+            drop(handling);
             Ok(response)
         })
     }

@@ -472,7 +472,10 @@ async fn serve_limit_flags_take_effect() {
     let second = raw_request(&served.host, post).await;
     assert!(second.starts_with("HTTP/1.1 429"), "{second}");
     assert!(second.contains("TOOMANYREQUESTS"), "{second}");
-    assert!(second.to_ascii_lowercase().contains("retry-after:"), "{second}");
+    assert!(
+        second.to_ascii_lowercase().contains("retry-after:"),
+        "{second}"
+    );
     let many: String = (0..280).map(|i| format!("X-Hop-{i}: p\r\n")).collect();
     let get = format!("GET /v2/ HTTP/1.1\r\nHost: r\r\n{many}Connection: close\r\n\r\n");
     let answer = raw_request(&served.host, &get).await;

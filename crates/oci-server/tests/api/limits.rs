@@ -243,3 +243,41 @@ async fn clients_over_the_rate_limit_get_429_with_retry_after() {
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!(wait >= 1, "{wait}");
 }
+
+#[tokio::test]
+async fn a_download_read_slowly_is_not_cut_by_the_header_timeout() {
+    // The header timeout runs only while the connection is quiet: a
+    // response still being sent, even slowly, keeps it.
+    let h = with_limits(
+        Limits::new()
+            .header_read_timeout(Some(Duration::from_millis(100)))
+            .idle_timeout(Some(Duration::from_secs(60))),
+    )
+    .await;
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let digest = h.blob("slow/read", &data).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(h.server.addr()).await.unwrap();
+    let request = format!(
+        "GET /v2/slow/read/blobs/{digest} HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reads = 0;
+    loop {
+        let n = tcp.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        reads += 1;
+        if reads % 4 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let body_at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(&got[body_at..], &data[..]);
+}
