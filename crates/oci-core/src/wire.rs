@@ -17,20 +17,20 @@ pub const OCI_FILTERS_APPLIED: &str = "oci-filters-applied";
 /// The minimum chunk length a registry accepts.
 pub const OCI_CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
 
-/// Parses a `Range: bytes=…` request header (one range only).
-pub fn parse_range(value: &str) -> Result<RangeRequest> {
+/// Parses a `Range` request header: `Ok(None)` for one the server must or
+/// may ignore and answer with the whole representation (RFC 9110 §14.2: a
+/// unit other than `bytes`, or several ranges, which this workspace does
+/// not serve as multipart); `RANGE_INVALID` for a malformed `bytes` range.
+pub fn parse_range(value: &str) -> Result<Option<RangeRequest>> {
     let bad = || {
         Error::new(
             ErrorCode::RangeInvalid,
             format!("invalid Range header {value:?}"),
         )
     };
-    let spec = value.trim().strip_prefix("bytes=").ok_or_else(bad)?;
-    if spec.contains(',') {
-        return Err(Error::new(
-            ErrorCode::RangeInvalid,
-            "multiple ranges are not supported",
-        ));
+    let (unit, spec) = value.trim().split_once('=').ok_or_else(bad)?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return Ok(None);
     }
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let num = |s: &str| -> Result<Option<u64>> {
@@ -52,7 +52,7 @@ pub fn parse_range(value: &str) -> Result<RangeRequest> {
     {
         return Err(bad());
     }
-    Ok(RangeRequest { start, end })
+    Ok(Some(RangeRequest { start, end }))
 }
 
 /// Parses an upload chunk's `Content-Range`: `start-end` (the distribution
@@ -213,24 +213,29 @@ mod tests {
     fn ranges() {
         assert_eq!(
             parse_range("bytes=0-9").unwrap(),
-            RangeRequest::bounded(0, 9)
+            Some(RangeRequest::bounded(0, 9))
         );
-        assert_eq!(parse_range("bytes=5-").unwrap(), RangeRequest::from(5));
+        assert_eq!(
+            parse_range("Bytes=5-").unwrap(),
+            Some(RangeRequest::from(5))
+        );
         assert_eq!(
             parse_range("bytes=-5").unwrap(),
-            RangeRequest {
+            Some(RangeRequest {
                 start: None,
                 end: Some(5)
-            }
+            })
         );
+        // Another unit, or several ranges: ignored, the whole blob is served.
+        for ignored in ["items=0-1", "bytes=0-1,3-4", "pages=1-2"] {
+            assert_eq!(parse_range(ignored).unwrap(), None, "{ignored}");
+        }
         for bad in [
             "0-9",
             "bytes=",
             "bytes=-",
             "bytes=9-0",
             "bytes=a-b",
-            "bytes=0-1,3-4",
-            "items=0-1",
             "bytes=+1-2",
         ] {
             assert!(

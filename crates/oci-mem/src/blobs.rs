@@ -6,7 +6,7 @@ use oci_core::{
     Verifier, media,
 };
 
-use crate::data::BlobData;
+use crate::data::Chunks;
 use crate::state::Shared;
 
 /// The descriptor of a blob the registry holds (it keeps no media types).
@@ -57,14 +57,14 @@ pub(crate) async fn push(
     mut body: BlobStream,
 ) -> Result<Descriptor> {
     let mut verifier = Verifier::new(digest.clone(), size);
-    let mut pieces = Vec::new();
+    let mut pieces = Chunks::default();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         verifier.update(&chunk)?;
         pieces.push(chunk);
     }
     verifier.finish()?;
-    let data = BlobData::from_pieces(pieces);
+    let data = pieces.finish();
     let len = data.len();
     shared.write().link_blob(repo, digest, data);
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
@@ -93,7 +93,7 @@ pub(crate) fn mount(
 
 /// Unlinks a blob from a repository.
 pub(crate) fn delete(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<()> {
-    shared.write().unlink_blob(repo, digest)?;
-    tracing::debug!(%repo, %digest, "blob deleted");
+    let freed = shared.write().unlink_blob(repo, digest)?;
+    tracing::debug!(%repo, %digest, ?freed, "blob deleted");
     Ok(())
 }

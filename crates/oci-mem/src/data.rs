@@ -1,18 +1,82 @@
 //! [`BlobData`]: a blob's bytes kept as the chunks they arrived in, so
-//! storing a pushed blob never copies it into one buffer (small pieces
-//! excepted, which are gathered to keep the chunk list short).
+//! storing a pushed blob never copies it into one buffer; and [`Chunks`],
+//! which gathers those chunks and copies the small ones out of the buffers
+//! they arrived in.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use oci_core::{BlobStream, ByteRange};
 
-/// Pieces shorter than this are copied together into one chunk.
-const SMALL: usize = 16 * 1024;
+/// Pieces shorter than this are copied into an owned buffer together with
+/// their neighbours. A small `Bytes` from the network is usually a slice of
+/// a whole connection read buffer (8 KiB to ~400 KiB): keeping the slice
+/// would keep all of that alive, ~8000 times the data for one-byte chunks.
+/// Longer pieces are kept without a copy; they pin at most a few times
+/// their own size.
+pub(crate) const COPY_BELOW: usize = 64 * 1024;
 
 /// The largest piece a read yields; larger chunks are sliced (no copy).
 const READ_PIECE: usize = 256 * 1024;
+
+/// A blob's bytes as they arrive: large pieces kept as they are, small
+/// ones copied into owned buffers of about [`COPY_BELOW`] bytes, so what
+/// is stored holds only its own bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Chunks {
+    done: Vec<Bytes>,
+    small: Vec<u8>,
+    len: u64,
+}
+
+impl Chunks {
+    /// Appends a piece.
+    pub(crate) fn push(&mut self, piece: Bytes) {
+        self.len += piece.len() as u64;
+        if piece.len() >= COPY_BELOW {
+            self.flush();
+            self.done.push(piece);
+            return;
+        }
+        self.small.extend_from_slice(&piece);
+        if self.small.len() >= COPY_BELOW {
+            self.flush();
+        }
+    }
+
+    /// The total length pushed.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The pieces so far, without taking them (the small tail is copied).
+    pub(crate) fn snapshot(&self) -> Vec<Bytes> {
+        let mut pieces = self.done.clone();
+        if !self.small.is_empty() {
+            pieces.push(Bytes::copy_from_slice(&self.small));
+        }
+        pieces
+    }
+
+    /// The finished blob.
+    pub(crate) fn finish(mut self) -> BlobData {
+        self.flush();
+        BlobData {
+            chunks: self.done.into(),
+            len: self.len,
+        }
+    }
+
+    /// Moves the small buffer, trimmed to its length, to the done pieces.
+    fn flush(&mut self) {
+        if !self.small.is_empty() {
+            let mut small = std::mem::take(&mut self.small);
+            small.shrink_to_fit();
+            self.done.push(Bytes::from(small));
+        }
+    }
+}
 
 /// A blob's bytes, cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -24,30 +88,11 @@ pub(crate) struct BlobData {
 impl BlobData {
     /// The blob made of `pieces`, in order.
     pub(crate) fn from_pieces(pieces: impl IntoIterator<Item = Bytes>) -> BlobData {
-        let mut chunks = Vec::new();
-        let mut small = BytesMut::new();
-        let mut len = 0u64;
+        let mut chunks = Chunks::default();
         for piece in pieces {
-            len += piece.len() as u64;
-            if piece.len() < SMALL {
-                small.extend_from_slice(&piece);
-                if small.len() >= SMALL {
-                    chunks.push(small.split().freeze());
-                }
-                continue;
-            }
-            if !small.is_empty() {
-                chunks.push(small.split().freeze());
-            }
             chunks.push(piece);
         }
-        if !small.is_empty() {
-            chunks.push(small.freeze());
-        }
-        BlobData {
-            chunks: chunks.into(),
-            len,
-        }
+        chunks.finish()
     }
 
     /// The blob's length in bytes.
@@ -119,5 +164,34 @@ mod tests {
             assert_eq!(got, &whole[s as usize..=e as usize], "{s}-{e}");
         }
         assert!(collect(BlobData::default().stream(None)).await.is_empty());
+    }
+
+    /// Counts the live buffers it owns.
+    struct Counted(Vec<u8>, #[allow(dead_code)] Arc<()>);
+
+    impl AsRef<[u8]> for Counted {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn small_pieces_do_not_keep_their_buffers_alive() {
+        let live = Arc::new(());
+        let buffer = Bytes::from_owner(Counted(vec![7u8; 1 << 20], live.clone()));
+        let mut chunks = Chunks::default();
+        for i in 0..1000 {
+            chunks.push(buffer.slice(i..i + 1));
+        }
+        let large = buffer.slice(0..COPY_BELOW);
+        chunks.push(large.clone());
+        drop(buffer);
+        let snapshot = chunks.snapshot();
+        let data = chunks.finish();
+        assert_eq!(data.len(), 1000 + COPY_BELOW as u64);
+        // The large piece is kept without a copy, the small ones are not.
+        assert_eq!(Arc::strong_count(&live), 2);
+        drop((large, snapshot, data));
+        assert_eq!(Arc::strong_count(&live), 1);
     }
 }

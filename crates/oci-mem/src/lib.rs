@@ -8,6 +8,21 @@
 //! reference. It backs tests, the bundled conformance server, and any
 //! program that wants a registry without a disk.
 //!
+//! What is kept, and for how long:
+//! - A blob's bytes stay while some repository links the blob (it was
+//!   pushed, committed or mounted there) and are freed as soon as the last
+//!   link goes: [`Registry::delete_blob`] unlinks it from one repository.
+//! - Deleting a manifest does not unlink its blobs (another manifest may
+//!   use them, or one about to be pushed). [`MemRegistry::collect_garbage`]
+//!   unlinks, when asked, the blobs no manifest of their repository
+//!   references, sparing those linked within a grace period.
+//! - Stored bytes hold only themselves: pieces under 64 KiB are copied out
+//!   of the buffers they arrived in, so a blob sent in tiny chunks does not
+//!   keep whole connection buffers alive.
+//! - An open upload is not a repository: the catalog lists a repository
+//!   once a blob or manifest lands in it. Uploads idle for a while are
+//!   cancelled by [`Registry::expire_uploads`], which servers call.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use oci_core::registry::bytes_stream;
@@ -38,10 +53,13 @@
 
 mod blobs;
 mod data;
+mod gc;
 mod lists;
 mod manifests;
 mod state;
 mod uploads;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use oci_core::{
@@ -49,6 +67,7 @@ use oci_core::{
     RangeRequest, Registry, RepoName, Result, Tag,
 };
 
+pub use crate::gc::GcReport;
 use crate::state::Shared;
 
 /// An in-memory registry.
@@ -63,6 +82,19 @@ impl MemRegistry {
     /// An empty registry.
     pub fn new() -> MemRegistry {
         MemRegistry::default()
+    }
+
+    /// Unlinks from each repository the blobs none of its manifests
+    /// references and that were linked `grace` or longer ago, and frees
+    /// the bytes of those no repository links any more.
+    ///
+    /// ```
+    /// let registry = oci_mem::MemRegistry::new();
+    /// let report = registry.collect_garbage(std::time::Duration::from_secs(3600));
+    /// assert_eq!(report.blobs_freed, 0);
+    /// ```
+    pub fn collect_garbage(&self, grace: Duration) -> GcReport {
+        gc::collect(&self.shared, grace)
     }
 }
 
@@ -132,6 +164,10 @@ impl Registry for MemRegistry {
         id: &str,
     ) -> Result<Box<dyn BlobWriter>> {
         Ok(Box::new(uploads::resume(&self.shared, repo, id)?))
+    }
+
+    async fn expire_uploads(&self, idle: Duration) -> Result<u64> {
+        Ok(uploads::expire(&self.shared, idle))
     }
 
     async fn mount_blob(

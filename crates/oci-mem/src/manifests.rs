@@ -32,7 +32,7 @@ pub(crate) fn get_tag(shared: &Shared, repo: &RepoName, tag: &Tag) -> Result<Man
 fn check_references(repo: Option<&Repo>, parsed: &ParsedManifest) -> Result<()> {
     for required in parsed.required() {
         let present = repo.is_some_and(|r| match required {
-            Required::Blob(d) => r.blobs.contains(&d.digest),
+            Required::Blob(d) => r.blobs.contains_key(&d.digest),
             Required::Manifest(d) => r.manifests.contains_key(&d.digest),
         });
         if !present {
@@ -59,6 +59,11 @@ pub(crate) fn push(
             bytes: manifest.bytes.clone(),
         },
         subject: parsed.subject().map(|s| s.digest.clone()),
+        blobs: parsed
+            .blobs()
+            .into_iter()
+            .map(|d| d.digest.clone())
+            .collect(),
     };
 
     let mut state = shared.write();

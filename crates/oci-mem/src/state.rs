@@ -2,12 +2,11 @@
 //! repositories, and per repository its blob memberships, manifests, tags,
 //! referrers and open uploads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
-use bytes::Bytes;
-
-use crate::data::BlobData;
+use crate::data::{BlobData, Chunks};
 use oci_core::{Descriptor, Digest, Error, ErrorCode, Manifest, RepoName, Result, Tag};
 
 /// The state behind a lock, shared by the registry, its clones and its
@@ -50,8 +49,9 @@ pub(crate) struct StoredBlob {
 /// One repository.
 #[derive(Debug, Default)]
 pub(crate) struct Repo {
-    /// The blobs this repository links.
-    pub(crate) blobs: HashSet<Digest>,
+    /// The blobs this repository links, and when each was last linked
+    /// (garbage collection spares recent ones).
+    pub(crate) blobs: HashMap<Digest, Instant>,
     /// Manifests by digest.
     pub(crate) manifests: HashMap<Digest, StoredManifest>,
     /// Tags, in lexical order, and the manifest each points at.
@@ -59,22 +59,23 @@ pub(crate) struct Repo {
     /// Per subject digest, the referrer descriptors of the manifests that
     /// name it as their subject.
     pub(crate) referrers: HashMap<Digest, BTreeMap<Digest, Descriptor>>,
-    /// How many uploads are open in this repository.
-    pub(crate) uploads: usize,
 }
 
 impl Repo {
-    /// Whether the repository holds nothing at all.
+    /// Whether the repository holds nothing at all. Open uploads do not
+    /// count: a repository appears when its first blob or manifest lands.
     fn is_empty(&self) -> bool {
-        self.blobs.is_empty() && self.manifests.is_empty() && self.uploads == 0
+        self.blobs.is_empty() && self.manifests.is_empty()
     }
 }
 
-/// A manifest as pushed, and the subject it names (for the referrers index).
+/// A manifest as pushed, the subject it names (for the referrers index)
+/// and the blobs it references (for garbage collection).
 #[derive(Debug, Clone)]
 pub(crate) struct StoredManifest {
     pub(crate) manifest: Manifest,
     pub(crate) subject: Option<Digest>,
+    pub(crate) blobs: Vec<Digest>,
 }
 
 /// A chunked upload in progress.
@@ -82,10 +83,10 @@ pub(crate) struct StoredManifest {
 pub(crate) struct Upload {
     /// The repository the upload belongs to.
     pub(crate) repo: RepoName,
-    /// The chunks received, in order.
-    pub(crate) chunks: Vec<Bytes>,
-    /// Their total length.
-    pub(crate) size: u64,
+    /// The bytes received, in order.
+    pub(crate) data: Chunks,
+    /// When the upload last received bytes (or was opened).
+    pub(crate) touched: Instant,
 }
 
 /// `NAME_UNKNOWN` for a repository that does not exist.
@@ -130,7 +131,7 @@ impl State {
 
     /// The bytes of a blob the repository links.
     pub(crate) fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobData> {
-        let linked = self.repo(repo)?.blobs.contains(digest);
+        let linked = self.repo(repo)?.blobs.contains_key(digest);
         match self.blobs.get(digest) {
             Some(blob) if linked => Ok(blob.data.clone()),
             _ => Err(blob_unknown(repo, digest)),
@@ -138,9 +139,14 @@ impl State {
     }
 
     /// Links a blob into a repository, storing `data` if no repository
-    /// holds the blob yet. Linking a blob twice changes nothing.
+    /// holds the blob yet. Linking a blob twice only renews its link time.
     pub(crate) fn link_blob(&mut self, repo: &RepoName, digest: &Digest, data: BlobData) {
-        let newly_linked = self.repo_or_create(repo).blobs.insert(digest.clone());
+        let now = Instant::now();
+        let newly_linked = self
+            .repo_or_create(repo)
+            .blobs
+            .insert(digest.clone(), now)
+            .is_none();
         let stored = self
             .blobs
             .entry(digest.clone())
@@ -151,19 +157,20 @@ impl State {
     }
 
     /// Unlinks a blob from a repository; the bytes go when no repository
-    /// links them any more.
-    pub(crate) fn unlink_blob(&mut self, repo: &RepoName, digest: &Digest) -> Result<()> {
-        if !self.repo_mut(repo)?.blobs.remove(digest) {
+    /// links them any more, and then their length is returned.
+    pub(crate) fn unlink_blob(&mut self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
+        if self.repo_mut(repo)?.blobs.remove(digest).is_none() {
             return Err(blob_unknown(repo, digest));
         }
+        let mut freed = None;
         if let Some(stored) = self.blobs.get_mut(digest) {
             stored.links = stored.links.saturating_sub(1);
             if stored.links == 0 {
-                self.blobs.remove(digest);
+                freed = self.blobs.remove(digest).map(|b| b.data.len());
             }
         }
         self.prune(repo);
-        Ok(())
+        Ok(freed)
     }
 
     /// Forgets a repository that no longer holds anything.

@@ -1,10 +1,12 @@
 //! Chunked uploads: sessions kept by id in the shared state, and the
 //! writer that appends to one.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::data::BlobData;
+use crate::data::{BlobData, Chunks};
 use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier};
 
 use crate::blobs::blob_descriptor;
@@ -29,30 +31,22 @@ fn session<'a>(state: &'a mut State, repo: &RepoName, id: &str) -> Result<&'a mu
 /// Ends session `id` of `repo` and returns it.
 fn end_session(state: &mut State, repo: &RepoName, id: &str) -> Result<Upload> {
     session(state, repo, id)?;
-    let upload = state
+    state
         .uploads
         .remove(id)
-        .ok_or_else(|| upload_unknown(repo, id))?;
-    if let Some(r) = state.repos.get_mut(repo) {
-        r.uploads = r.uploads.saturating_sub(1);
-    }
-    Ok(upload)
+        .ok_or_else(|| upload_unknown(repo, id))
 }
 
-/// Opens a new session in `repo` (creating the repository).
+/// Opens a new session in `repo`. The repository itself appears only when
+/// a blob or manifest lands in it.
 pub(crate) fn start(shared: &Shared, repo: &RepoName) -> MemWriter {
     let id = format!("{:032x}", rand::random::<u128>());
-    let mut state = shared.write();
-    state.repo_or_create(repo).uploads += 1;
-    state.uploads.insert(
-        id.clone(),
-        Upload {
-            repo: repo.clone(),
-            chunks: Vec::new(),
-            size: 0,
-        },
-    );
-    drop(state);
+    let upload = Upload {
+        repo: repo.clone(),
+        data: Chunks::default(),
+        touched: Instant::now(),
+    };
+    shared.write().uploads.insert(id.clone(), upload);
     tracing::debug!(%repo, id, "upload started");
     MemWriter {
         shared: shared.clone(),
@@ -64,7 +58,7 @@ pub(crate) fn start(shared: &Shared, repo: &RepoName) -> MemWriter {
 
 /// A writer for the existing session `id` of `repo`, at its current size.
 pub(crate) fn resume(shared: &Shared, repo: &RepoName, id: &str) -> Result<MemWriter> {
-    let size = session(&mut shared.write(), repo, id)?.size;
+    let size = session(&mut shared.write(), repo, id)?.data.len();
     Ok(MemWriter {
         shared: shared.clone(),
         repo: repo.clone(),
@@ -95,29 +89,32 @@ impl BlobWriter for MemWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         let mut state = self.shared.write();
         let upload = session(&mut state, &self.repo, &self.id)?;
-        if upload.size != self.size {
+        if upload.data.len() != self.size {
             // Another writer of the same session got there first.
             return Err(Error::new(
                 ErrorCode::RangeInvalid,
                 format!(
                     "upload {} is at byte {}, this writer at {}",
-                    self.id, upload.size, self.size
+                    self.id,
+                    upload.data.len(),
+                    self.size
                 ),
             ));
         }
-        upload.size += data.len() as u64;
         if !data.is_empty() {
-            upload.chunks.push(data);
+            upload.data.push(data);
+            upload.touched = Instant::now();
         }
-        self.size = upload.size;
+        self.size = upload.data.len();
         Ok(())
     }
 
     async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        // Hash outside the lock: the chunks are cheap reference-counted clones.
+        // Hash outside the lock: the pieces are cheap reference-counted
+        // clones (and one copy of a tail under 64 KiB).
         let chunks = session(&mut self.shared.write(), &self.repo, &self.id)?
-            .chunks
-            .clone();
+            .data
+            .snapshot();
         let mut verifier = Verifier::new(digest.clone(), None);
         for chunk in &chunks {
             verifier.update(chunk)?;
@@ -128,7 +125,7 @@ impl BlobWriter for MemWriter {
         let size = data.len();
 
         let mut state = self.shared.write();
-        if session(&mut state, &self.repo, &self.id)?.size != size {
+        if session(&mut state, &self.repo, &self.id)?.data.len() != size {
             return Err(Error::new(
                 ErrorCode::BlobUploadInvalid,
                 format!("upload {} changed while it was committed", self.id),
@@ -142,11 +139,25 @@ impl BlobWriter for MemWriter {
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {
-        let mut state = self.shared.write();
-        end_session(&mut state, &self.repo, &self.id)?;
-        state.prune(&self.repo);
-        drop(state);
+        end_session(&mut self.shared.write(), &self.repo, &self.id)?;
         tracing::debug!(repo = %self.repo, id = self.id, "upload cancelled");
         Ok(())
     }
+}
+
+/// Cancels the uploads that received nothing for `idle` or longer; returns
+/// how many.
+pub(crate) fn expire(shared: &Shared, idle: Duration) -> u64 {
+    let now = Instant::now();
+    let mut state = shared.write();
+    let before = state.uploads.len();
+    state
+        .uploads
+        .retain(|_, upload| now.saturating_duration_since(upload.touched) < idle);
+    let expired = (before - state.uploads.len()) as u64;
+    drop(state);
+    if expired > 0 {
+        tracing::info!(expired, idle_secs = idle.as_secs(), "idle uploads expired");
+    }
+    expired
 }

@@ -64,16 +64,15 @@ async fn a_repository_exists_while_it_holds_something() {
     let r = repo("life/cycle");
     assert!(catalog(&registry).await.is_empty());
 
+    // An open upload is not a repository yet.
     let writer = registry.push_blob_chunked(&r).await.unwrap();
-    assert_eq!(catalog(&registry).await, ["life/cycle"]);
-    let tags = collect_list(registry.tags(&r, &ListOptions::all())).await;
-    assert_eq!(tags.unwrap(), []);
-    writer.cancel().await.unwrap();
     assert!(catalog(&registry).await.is_empty());
     let err = collect_list(registry.tags(&r, &ListOptions::all()))
         .await
         .unwrap_err();
     assert!(err.is(ErrorCode::NameUnknown), "{err}");
+    writer.cancel().await.unwrap();
+    assert!(catalog(&registry).await.is_empty());
 
     let image = push_image(&registry, &r, None).await;
     assert_eq!(catalog(&registry).await, ["life/cycle"]);
@@ -182,4 +181,119 @@ async fn foreign_layers_need_not_be_pushed() {
 
 fn to_json(m: &ImageManifest) -> Vec<u8> {
     serde_json::to_vec(m).expect("a manifest serializes")
+}
+
+/// A buffer that counts its live owners (the `Arc`'s strong count), to see
+/// what the store keeps.
+struct Counted(Vec<u8>, #[allow(dead_code)] std::sync::Arc<()>);
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+#[tokio::test]
+async fn tiny_chunks_do_not_keep_the_buffers_they_came_in_alive() {
+    // Each chunk is a one-byte slice of a 1 MiB buffer, as a body chunk is a
+    // slice of a connection's read buffer: the store must copy it out.
+    let registry = MemRegistry::new();
+    let r = repo("tiny/chunks");
+    let live = std::sync::Arc::new(());
+    let mut data = Vec::new();
+    let mut writer = registry.push_blob_chunked(&r).await.unwrap();
+    let id = writer.id().to_owned();
+    for i in 0..200usize {
+        let buffer = Bytes::from_owner(Counted(vec![(i % 251) as u8; 1 << 20], live.clone()));
+        writer.write(buffer.slice(i..i + 1)).await.unwrap();
+        data.push((i % 251) as u8);
+    }
+    writer.close().await.unwrap();
+    assert_eq!(std::sync::Arc::strong_count(&live), 1, "open upload");
+
+    let writer = registry.push_blob_chunked_resume(&r, &id).await.unwrap();
+    let digest = Digest::sha256(&data);
+    writer.commit(&digest).await.unwrap();
+    let buffer = Bytes::from_owner(Counted(vec![1u8; 1 << 20], live.clone()));
+    let small = buffer.slice(5..10);
+    drop(buffer);
+    registry
+        .push_blob(&r, &Digest::sha256(&small), Some(5), bytes_stream(small, 5))
+        .await
+        .unwrap();
+    assert_eq!(std::sync::Arc::strong_count(&live), 1, "stored blobs");
+    let read = registry.get_blob(&r, &digest).await.unwrap();
+    assert_eq!(read.bytes().await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn deleted_blobs_are_freed_and_garbage_collection_unlinks_unreferenced_ones() {
+    let registry = MemRegistry::new();
+    let r = repo("gc/app");
+    let other = repo("gc/other");
+    let live = std::sync::Arc::new(());
+    let big = Bytes::from_owner(Counted(random_bytes(200_000).to_vec(), live.clone()));
+    let big_digest = Digest::sha256(&big);
+    registry
+        .push_blob(&r, &big_digest, None, bytes_stream(big, 100_000))
+        .await
+        .unwrap();
+    registry.mount_blob(&other, &r, &big_digest).await.unwrap();
+    // Linked in two repositories: deleting it from one keeps the bytes.
+    registry.delete_blob(&other, &big_digest).await.unwrap();
+    assert_eq!(std::sync::Arc::strong_count(&live), 2);
+    // Deleted from every repository: freed.
+    registry.delete_blob(&r, &big_digest).await.unwrap();
+    assert_eq!(std::sync::Arc::strong_count(&live), 1);
+
+    // A deleted manifest's blobs stay linked until collected.
+    let image = push_image(&registry, &r, None).await;
+    let loose = Bytes::from_static(b"pushed for a manifest still to come");
+    let loose_digest = Digest::sha256(&loose);
+    registry
+        .push_blob(&r, &loose_digest, None, bytes_stream(loose, 8))
+        .await
+        .unwrap();
+    registry.delete_manifest(&r, image.digest()).await.unwrap();
+    registry
+        .resolve_blob(&r, &image.config.digest)
+        .await
+        .unwrap();
+    let spared = registry.collect_garbage(std::time::Duration::from_secs(3600));
+    assert_eq!(
+        spared,
+        oci_mem::GcReport::default(),
+        "within the grace period"
+    );
+    let report = registry.collect_garbage(std::time::Duration::ZERO);
+    let blobs = 2 + image.layers.len();
+    assert_eq!(report.links_removed, blobs);
+    assert_eq!(report.blobs_freed, blobs);
+    let err = registry
+        .resolve_blob(&r, &image.config.digest)
+        .await
+        .unwrap_err();
+    assert!(
+        err.is(ErrorCode::NameUnknown) || err.is(ErrorCode::BlobUnknown),
+        "{err}"
+    );
+    assert!(catalog(&registry).await.is_empty());
+}
+
+#[tokio::test]
+async fn idle_uploads_expire() {
+    let registry = MemRegistry::new();
+    let r = repo("uploads/expire");
+    let mut writer = registry.push_blob_chunked(&r).await.unwrap();
+    let id = writer.id().to_owned();
+    writer.write(Bytes::from_static(b"abc")).await.unwrap();
+    writer.close().await.unwrap();
+    let long = std::time::Duration::from_secs(3600);
+    assert_eq!(registry.expire_uploads(long).await.unwrap(), 0);
+    registry.push_blob_chunked_resume(&r, &id).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let short = std::time::Duration::from_millis(10);
+    assert_eq!(registry.expire_uploads(short).await.unwrap(), 1);
+    let err = registry.push_blob_chunked_resume(&r, &id).await.err();
+    assert!(err.is_some_and(|e| e.is(ErrorCode::BlobUploadUnknown)));
 }

@@ -9,24 +9,26 @@ use crate::body;
 use crate::response::{Answer, Failure, Reply};
 use crate::service::Ctx;
 
-/// HEAD or GET of a blob; a `Range` header on a GET asks for one range.
+/// HEAD or GET of a blob; a `Range` header on a GET asks for one range
+/// (one of another unit, or several ranges, is ignored).
 pub(crate) async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &Digest, head: bool) -> Answer {
     let range = ctx.headers.get(RANGE).filter(|_| !head);
-    let Some(range) = range else {
+    let request = match range.map(|r| r.to_str().ok().map(wire::parse_range)) {
+        None | Some(Some(Ok(None))) => None,
+        Some(Some(Ok(Some(request)))) => Some(request),
+        Some(Some(Err(e))) => return Err(unsatisfiable(ctx, repo, digest, e).await),
+        Some(None) => {
+            let e = Error::new(ErrorCode::RangeInvalid, "the Range header is not ASCII");
+            return Err(unsatisfiable(ctx, repo, digest, e).await);
+        }
+    };
+    let Some(request) = request else {
         if head {
             let desc = ctx.registry.resolve_blob(repo, digest).await?;
             return blob_reply(StatusCode::OK, digest, desc.size).done();
         }
         let reader = ctx.registry.get_blob(repo, digest).await?;
         return whole(reader, digest);
-    };
-    let request = match range.to_str().ok().map(wire::parse_range) {
-        Some(Ok(request)) => request,
-        Some(Err(e)) => return Err(unsatisfiable(ctx, repo, digest, e).await),
-        None => {
-            let e = Error::new(ErrorCode::RangeInvalid, "the Range header is not ASCII");
-            return Err(unsatisfiable(ctx, repo, digest, e).await);
-        }
     };
     match ctx.registry.get_blob_range(repo, digest, request).await {
         Ok(reader) => match reader.range {

@@ -1,8 +1,12 @@
 //! Body plumbing: the response body type, and request bodies turned into
 //! blob streams or capped byte buffers. Nothing here buffers a blob.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, TryStreamExt, future};
+use futures::{Stream, StreamExt, TryStreamExt, future};
 use http::HeaderMap;
 use http::header::CONTENT_LENGTH;
 use http_body::{Body, Frame};
@@ -34,9 +38,30 @@ pub(crate) fn streamed(stream: BlobStream) -> ResponseBody {
 }
 
 /// A request body as a stream of data chunks; trailers are dropped, empty
-/// chunks skipped, and a transport failure becomes a `BLOB_UPLOAD_INVALID`
-/// error so that the upload it interrupts stays resumable.
-pub(crate) fn request_stream<B>(body: B) -> BlobStream
+/// chunks skipped, and a transport failure, or `idle` passing without a
+/// chunk, becomes a `BLOB_UPLOAD_INVALID` error so that the upload it
+/// interrupts stays resumable.
+pub(crate) fn request_stream<B>(body: B, idle: Option<Duration>) -> BlobStream
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let stream = data_stream(body);
+    match idle {
+        Some(limit) => IdleLimited {
+            inner: stream,
+            limit,
+            timer: None,
+            armed: false,
+            done: false,
+        }
+        .boxed(),
+        None => stream,
+    }
+}
+
+/// The data chunks of a request body.
+fn data_stream<B>(body: B) -> BlobStream
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -52,6 +77,52 @@ where
             })
         })
         .boxed()
+}
+
+/// A body stream that fails once it has sent nothing for `limit`. The
+/// timer is made on the first wait and re-armed after each chunk, so a body
+/// read without waiting costs nothing.
+struct IdleLimited {
+    inner: BlobStream,
+    limit: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+    done: bool,
+}
+
+impl Stream for IdleLimited {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = self.inner.poll_next_unpin(cx) {
+            self.armed = false;
+            return Poll::Ready(item);
+        }
+        let deadline = tokio::time::Instant::now() + self.limit;
+        let armed = self.armed;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !armed {
+            timer.as_mut().reset(deadline);
+        }
+        let fired = timer.as_mut().poll(cx).is_ready();
+        self.armed = true;
+        if fired {
+            self.done = true;
+            return Poll::Ready(Some(Err(Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!(
+                    "the request body sent nothing for {} s",
+                    self.limit.as_secs_f64()
+                ),
+            ))));
+        }
+        Poll::Pending
+    }
 }
 
 /// Reads a whole request body of at most `cap` bytes; a longer one is a 413
@@ -106,9 +177,33 @@ mod tests {
     #[tokio::test]
     async fn request_bodies_stream_their_data() {
         let body = Full::new(Bytes::from_static(b"abc"));
-        let chunks: Vec<_> = request_stream(body).try_collect().await.unwrap();
+        let chunks: Vec<_> = request_stream(body, None).try_collect().await.unwrap();
         assert_eq!(chunks, vec![Bytes::from_static(b"abc")]);
         let body = Empty::<Bytes>::new();
-        assert!(request_stream(body).next().await.is_none());
+        assert!(request_stream(body, None).next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_fails() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>>>();
+        let body = StreamBody::new(rx);
+        let mut stream = request_stream(body, Some(Duration::from_secs(60)));
+        tx.unbounded_send(Ok(Frame::data(Bytes::from_static(b"a"))))
+            .unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap(), &b"a"[..]);
+        // Chunks within the limit keep it alive...
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(50)).await;
+            tx.unbounded_send(Ok(Frame::data(Bytes::from_static(b"b"))))
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(tx);
+        });
+        assert_eq!(stream.next().await.unwrap().unwrap(), &b"b"[..]);
+        // ...and a minute of nothing ends it.
+        let err = stream.next().await.unwrap().unwrap_err();
+        assert!(err.is(ErrorCode::BlobUploadInvalid), "{err}");
+        assert!(stream.next().await.is_none());
+        sender.abort();
     }
 }

@@ -5,7 +5,9 @@
 //! whole; every error leaves as the spec's JSON body with its code's status.
 //!
 //! [`RegistryService`] plugs into hyper's connection builders or a tower
-//! stack; [`serve`] and [`serve_tls`] run it on a listener; [`TestServer`]
+//! stack; [`serve`] and [`serve_tls`] run it on a listener within its
+//! [`Limits`] (timeouts, connection and upload session caps, an optional
+//! per-client rate limit) and sweep idle upload sessions; [`TestServer`]
 //! runs it on an ephemeral loopback port. An [`Authorize`] set with
 //! [`ServerOptions::authorizer`] checks every request before any store call.
 //!
@@ -30,24 +32,34 @@
 //! - A manifest whose type the request's `Accept` header excludes (no
 //!   wildcard, not listed) is a 404 `MANIFEST_UNKNOWN`, by tag or digest, as
 //!   distribution answers; a request without `Accept` gets any manifest.
-//! - A malformed or unsatisfiable `Range` is a 416 with `Content-Range:
-//!   bytes */<size>`; a registry without ranged reads serves the whole blob.
+//! - A malformed or unsatisfiable `bytes` range is a 416 with
+//!   `Content-Range: bytes */<size>`; a `Range` of another unit or with
+//!   several ranges is ignored (RFC 9110), as it is by a registry without
+//!   ranged reads: the whole blob is served with 200.
 
+mod activity;
 mod auth;
 mod blobs;
 mod body;
+mod limits;
 mod lists;
 mod manifests;
 mod response;
 mod routes;
 mod serve;
 mod service;
+mod sessions;
 #[cfg(feature = "tls")]
 mod tls;
 mod uploads;
 
 pub use auth::{Action, AuthRequest, Authorize, Rejection};
 pub use body::{BoxError, ResponseBody};
+pub use limits::{
+    DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_UPLOADS,
+    DEFAULT_MAX_UPLOADS_PER_REPO, DEFAULT_UPLOAD_EXPIRY, Limits, RateLimit,
+};
 pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture, ServerOptions};
 #[cfg(feature = "tls")]

@@ -3,22 +3,25 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body;
 use oci_core::manifest::MAX_MANIFEST_SIZE;
-use oci_core::{BlobStream, Error, Registry, wire};
+use oci_core::{BlobStream, Error, ErrorCode, Registry, wire};
 
 use crate::auth::{self, AuthHook, Authorize};
 use crate::body::{self, BoxError, ResponseBody};
-use crate::response::{Answer, Reply};
+use crate::limits::{Limits, RateLimiter};
+use crate::response::{Answer, Failure, Reply};
 use crate::routes::{Query, Route};
+use crate::sessions::Sessions;
 use crate::{blobs, lists, manifests, uploads};
 
 /// How a [`RegistryService`] behaves.
@@ -26,6 +29,7 @@ use crate::{blobs, lists, manifests, uploads};
 pub struct ServerOptions {
     pub(crate) max_manifest_size: usize,
     pub(crate) authorizer: Option<AuthHook>,
+    pub(crate) limits: Limits,
 }
 
 impl Default for ServerOptions {
@@ -33,14 +37,21 @@ impl Default for ServerOptions {
         ServerOptions {
             max_manifest_size: MAX_MANIFEST_SIZE,
             authorizer: None,
+            limits: Limits::default(),
         }
     }
 }
 
 impl ServerOptions {
-    /// The default options: manifests up to 4 MiB.
+    /// The default options: manifests up to 4 MiB, the default [`Limits`].
     pub fn new() -> ServerOptions {
         ServerOptions::default()
+    }
+
+    /// The limits on connections, requests and upload sessions.
+    pub fn limits(mut self, limits: Limits) -> ServerOptions {
+        self.limits = limits;
+        self
     }
 
     /// The largest manifest a PUT may carry; a larger one is a 413
@@ -73,6 +84,8 @@ pub struct RegistryService {
 struct Shared {
     registry: Arc<dyn Registry>,
     options: ServerOptions,
+    sessions: Sessions,
+    rate: Option<RateLimiter>,
 }
 
 /// What a handler sees of a request.
@@ -85,6 +98,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) headers: &'a HeaderMap,
     /// The decoded query parameters.
     pub(crate) query: Query,
+    /// The upload sessions open, against their caps.
+    pub(crate) sessions: &'a Sessions,
 }
 
 impl RegistryService {
@@ -95,14 +110,81 @@ impl RegistryService {
 
     /// A service over `registry` with the given options.
     pub fn with_options(registry: Arc<dyn Registry>, options: ServerOptions) -> RegistryService {
+        let sessions = Sessions::new(&options.limits);
+        let rate = options.limits.rate_limit.map(RateLimiter::new);
         RegistryService {
-            shared: Arc::new(Shared { registry, options }),
+            shared: Arc::new(Shared {
+                registry,
+                options,
+                sessions,
+                rate,
+            }),
         }
     }
 
     /// The registry this service exposes.
     pub fn registry(&self) -> &Arc<dyn Registry> {
         &self.shared.registry
+    }
+
+    /// The service's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.options.limits
+    }
+
+    /// The `429 TOOMANYREQUESTS` answer for a request from `client` over
+    /// its rate limit, if any.
+    pub(crate) fn rate_limited<B>(
+        &self,
+        client: IpAddr,
+        request: &Request<B>,
+    ) -> Option<Response<ResponseBody>> {
+        let wait = self.shared.rate.as_ref()?.take(client).err()?;
+        tracing::debug!(%client, path = request.uri().path(), "rate limited");
+        let error = Error::new(
+            ErrorCode::TooManyRequests,
+            "too many requests from this client; retry later",
+        );
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = Failure::from(error)
+            .with_header(http::header::RETRY_AFTER, &seconds.max(1).to_string())
+            .into_response(request.method() == http::Method::HEAD);
+        response.headers_mut().insert(
+            wire::DOCKER_DISTRIBUTION_API_VERSION,
+            HeaderValue::from_static("registry/2.0"),
+        );
+        Some(response)
+    }
+
+    /// Cancels upload sessions idle for the upload expiry, in the store
+    /// (`Registry::expire_uploads`, where supported) and in the session
+    /// count, every eighth of that time (at least every second, at most
+    /// every ten minutes), for ever; [`RegistryService::serve`] runs it.
+    /// Returns at once when uploads never expire.
+    pub async fn sweep_uploads(self) {
+        let Some(expiry) = self.limits().upload_expiry else {
+            return;
+        };
+        let period = (expiry / 8).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        let mut supported = true;
+        loop {
+            tokio::time::sleep(period).await;
+            match self.shared.registry.expire_uploads(expiry).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "idle upload sessions expired"),
+                Err(e) if e.is(ErrorCode::Unsupported) => {
+                    if supported {
+                        tracing::debug!("the store does not expire uploads itself");
+                    }
+                    supported = false;
+                }
+                Err(e) => tracing::warn!(error = %e, "expiring idle uploads failed"),
+            }
+            let forgotten = self.shared.sessions.expire(expiry);
+            if forgotten > 0 {
+                tracing::debug!(forgotten, "idle upload sessions no longer counted");
+            }
+        }
     }
 
     /// Answers one request. Never fails: every error becomes a spec error
@@ -115,7 +197,8 @@ impl RegistryService {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
         let head = parts.method == http::Method::HEAD;
-        let mut response = match self.dispatch(&parts, body::request_stream(body)).await {
+        let body = body::request_stream(body, self.limits().body_idle_timeout);
+        let mut response = match self.dispatch(&parts, body).await {
             Ok(response) => response,
             Err(failure) => {
                 if failure.error().status() >= 500 {
@@ -164,6 +247,7 @@ impl RegistryService {
             options: &self.shared.options,
             headers: &parts.headers,
             query,
+            sessions: &self.shared.sessions,
         };
         let method = parts.method.as_str();
         let head = method == "HEAD";

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::serve::{accept, connection};
+use crate::serve::{AbortOnDrop, Entry, Gate, accept, connection, refuse};
 use crate::service::RegistryService;
 
 /// Serves `registry` on `listener` over HTTPS with the given rustls
@@ -77,18 +77,42 @@ impl RegistryService {
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         }
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let _sweeper = AbortOnDrop(tokio::spawn(self.clone().sweep_uploads()));
+        let gate = Gate::new(self.limits().max_connections);
+        // A handshake is bounded like reading a request's headers.
+        let handshake_time = self.limits().header_read_timeout;
         let mut connections = JoinSet::new();
         loop {
             let Some((stream, peer)) = accept(&listener).await else {
                 continue;
             };
             while connections.try_join_next().is_some() {}
+            let entry = gate.enter();
+            if let Entry::Dropped = entry {
+                tracing::debug!(%peer, "too many connections, closed at once");
+                continue;
+            }
             let acceptor = acceptor.clone();
             let service = self.clone();
             connections.spawn(async move {
-                match acceptor.accept(stream).await {
-                    Ok(tls) => connection(service, tls, peer).await,
-                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                let handshake = acceptor.accept(stream);
+                let tls = match handshake_time {
+                    Some(limit) => match tokio::time::timeout(limit, handshake).await {
+                        Ok(tls) => tls,
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    },
+                    None => handshake.await,
+                };
+                match (tls, entry) {
+                    (Ok(tls), Entry::Served(ticket)) => {
+                        connection(service, tls, peer, ticket).await;
+                    }
+                    (Ok(tls), Entry::Refused(ticket)) => refuse(tls, peer, ticket).await,
+                    (Ok(_), Entry::Dropped) => {}
+                    (Err(e), _) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 }
             });
         }

@@ -4,17 +4,20 @@
 //!
 //! A writer is resumed for each request and closed again after it unless
 //! the request committed or cancelled it, so a session survives failed or
-//! interrupted requests.
+//! interrupted requests. Sessions are counted against the server's caps
+//! from the POST that opens them until they are committed, cancelled,
+//! expired or found unknown to the store.
 
 use futures::StreamExt;
 use http::StatusCode;
-use http::header::{CONTENT_RANGE, LOCATION, RANGE};
+use http::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
 use oci_core::{BlobStream, BlobWriter, Digest, Error, ErrorCode, RepoName, Result, wire};
 
 use crate::body;
 use crate::response::{Answer, Failure, Reply};
 use crate::routes::{blob_location, upload_location};
 use crate::service::Ctx;
+use crate::sessions::RETRY_AFTER as SESSION_RETRY;
 
 /// POST `/v2/<name>/blobs/uploads/`: mount, monolithic push, or a new session.
 pub(crate) async fn start(ctx: &Ctx<'_>, repo: &RepoName, body: BlobStream) -> Answer {
@@ -35,15 +38,33 @@ pub(crate) async fn start(ctx: &Ctx<'_>, repo: &RepoName, body: BlobStream) -> A
     if let Some(digest) = ctx.query.get("digest") {
         let digest: Digest = digest.parse()?;
         let size = body::declared_length(ctx.headers)?;
+        let body = capped(ctx, body, 0, size)?;
         let desc = ctx.registry.push_blob(repo, &digest, size, body).await?;
         return created(repo, &desc.digest);
     }
     open_session(ctx, repo).await
 }
 
+/// Resumes session `id`, and stops counting it when the store no longer
+/// knows it (expired, or ended by another server).
+async fn resume(ctx: &Ctx<'_>, repo: &RepoName, id: &str) -> Result<Box<dyn BlobWriter>> {
+    match ctx.registry.push_blob_chunked_resume(repo, id).await {
+        Ok(writer) => {
+            ctx.sessions.touch(id);
+            Ok(writer)
+        }
+        Err(e) => {
+            if e.is(ErrorCode::BlobUploadUnknown) {
+                ctx.sessions.ended(id);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// PATCH `/uploads/<id>`: appends the body at the upload's current size.
 pub(crate) async fn patch(ctx: &Ctx<'_>, repo: &RepoName, id: &str, body: BlobStream) -> Answer {
-    let mut writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    let mut writer = resume(ctx, repo, id).await?;
     if let Err(e) = append(ctx, writer.as_mut(), body).await {
         let failure = with_progress(e.into(), repo, writer.as_ref());
         close(writer).await;
@@ -66,19 +87,20 @@ pub(crate) async fn finish(ctx: &Ctx<'_>, repo: &RepoName, id: &str, body: BlobS
             )
         })?
         .parse()?;
-    let mut writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    let mut writer = resume(ctx, repo, id).await?;
     if let Err(e) = append(ctx, writer.as_mut(), body).await {
         let failure = with_progress(e.into(), repo, writer.as_ref());
         close(writer).await;
         return Err(failure);
     }
     let desc = writer.commit(&digest).await?;
+    ctx.sessions.ended(id);
     created(repo, &desc.digest)
 }
 
 /// GET `/uploads/<id>`: the upload's progress, 204.
 pub(crate) async fn status(ctx: &Ctx<'_>, repo: &RepoName, id: &str) -> Answer {
-    let writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    let writer = resume(ctx, repo, id).await?;
     let reply = progress(StatusCode::NO_CONTENT, repo, writer.as_ref());
     writer.close().await?;
     reply.done()
@@ -86,14 +108,20 @@ pub(crate) async fn status(ctx: &Ctx<'_>, repo: &RepoName, id: &str) -> Answer {
 
 /// DELETE `/uploads/<id>`: cancels the upload, 204.
 pub(crate) async fn cancel(ctx: &Ctx<'_>, repo: &RepoName, id: &str) -> Answer {
-    let writer = ctx.registry.push_blob_chunked_resume(repo, id).await?;
+    let writer = resume(ctx, repo, id).await?;
     writer.cancel().await?;
+    ctx.sessions.ended(id);
     Reply::new(StatusCode::NO_CONTENT).done()
 }
 
-/// Opens a chunked upload session: 202 with its location.
+/// Opens a chunked upload session: 202 with its location; a `429
+/// TOOMANYREQUESTS` with `Retry-After` when the session caps are reached.
 async fn open_session(ctx: &Ctx<'_>, repo: &RepoName) -> Answer {
+    let reservation = ctx.sessions.reserve(repo).map_err(|e| {
+        Failure::from(e).with_header(RETRY_AFTER, &SESSION_RETRY.as_secs().to_string())
+    })?;
     let writer = ctx.registry.push_blob_chunked(repo).await?;
+    reservation.opened(writer.id());
     let mut reply = progress(StatusCode::ACCEPTED, repo, writer.as_ref());
     if let Some(min) = writer.chunk_min() {
         reply = reply.header(wire::OCI_CHUNK_MIN_LENGTH, &min.to_string());
@@ -116,7 +144,7 @@ fn falls_back_to_upload(err: &Error) -> bool {
 /// Streams a request body into a writer after checking its declared
 /// position: a `Content-Range` must start where the upload stands and
 /// agree with `Content-Length` and with the bytes that actually arrive.
-async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, mut body: BlobStream) -> Result<()> {
+async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, body: BlobStream) -> Result<()> {
     let expected = match ctx.headers.get(CONTENT_RANGE) {
         None => None,
         Some(value) => {
@@ -148,6 +176,8 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, mut body: BlobStream
             Some(length)
         }
     };
+    let declared = expected.or(body::declared_length(ctx.headers)?);
+    let mut body = capped(ctx, body, writer.size(), declared)?;
     let mut received = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
@@ -161,6 +191,37 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, mut body: BlobStream
         return Err(length_mismatch(expected, received));
     }
     Ok(())
+}
+
+/// The body, failing with a 413 `SIZE_INVALID` once an upload holding
+/// `held` bytes would grow past the maximum blob size (at once when the
+/// request declares as much).
+fn capped(ctx: &Ctx<'_>, body: BlobStream, held: u64, declared: Option<u64>) -> Result<BlobStream> {
+    let Some(max) = ctx.options.limits.max_blob_size else {
+        return Ok(body);
+    };
+    let too_large = move || {
+        Error::new(
+            ErrorCode::SizeInvalid,
+            format!("blobs are limited to {max} bytes"),
+        )
+        .with_status(413)
+    };
+    if declared.is_some_and(|n| held.saturating_add(n) > max) {
+        return Err(too_large());
+    }
+    let mut size = held;
+    Ok(body
+        .map(move |chunk| {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            if size > max {
+                Err(too_large())
+            } else {
+                Ok(chunk)
+            }
+        })
+        .boxed())
 }
 
 fn length_mismatch(expected: Option<u64>, received: u64) -> Error {

@@ -565,7 +565,52 @@ pub enum Command {
         /// Authentication and authorization.
         #[command(flatten)]
         auth: crate::server_auth::AuthFlags,
+        /// Limits on clients, connections and upload sessions.
+        #[command(flatten)]
+        limits: LimitFlags,
     },
+}
+
+/// The server's limits (`serve`); a time of 0 turns that timeout off.
+#[derive(Debug, Args, Clone)]
+pub struct LimitFlags {
+    /// Seconds a client has to send a request's headers (also how long an
+    /// idle HTTP/1 keep-alive connection waits for its next request).
+    #[arg(long, value_name = "SECS", default_value_t = oci_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    pub header_timeout: u64,
+    /// Seconds a connection may move no bytes while no request on it is
+    /// handled before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = oci_server::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout: u64,
+    /// Seconds a request body may send nothing before the request fails.
+    #[arg(long, value_name = "SECS", default_value_t = oci_server::DEFAULT_BODY_IDLE_TIMEOUT.as_secs())]
+    pub body_timeout: u64,
+    /// Connections served at once; more are answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = oci_server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Headers a request may carry.
+    #[arg(long, value_name = "N", default_value_t = oci_server::DEFAULT_MAX_HEADERS)]
+    pub max_headers: usize,
+    /// Open upload sessions in total; more are answered 429.
+    #[arg(long, value_name = "N", default_value_t = oci_server::DEFAULT_MAX_UPLOADS)]
+    pub max_uploads: usize,
+    /// Open upload sessions per repository; more are answered 429.
+    #[arg(long, value_name = "N", default_value_t = oci_server::DEFAULT_MAX_UPLOADS_PER_REPO)]
+    pub max_uploads_per_repo: usize,
+    /// Seconds an upload session may receive nothing before it is cancelled.
+    #[arg(long, value_name = "SECS", default_value_t = oci_server::DEFAULT_UPLOAD_EXPIRY.as_secs())]
+    pub upload_expiry: u64,
+    /// Largest blob accepted, in bytes (default: unlimited).
+    #[arg(long, value_name = "BYTES")]
+    pub max_blob_size: Option<u64>,
+    /// Requests a second allowed per client address (default: unlimited);
+    /// more are answered 429 with Retry-After.
+    #[arg(long, value_name = "PER_SEC")]
+    pub rate_limit: Option<f64>,
+    /// Requests a client may send at once under --rate-limit (default:
+    /// twice the rate, at least 10).
+    #[arg(long, value_name = "N", requires = "rate_limit")]
+    pub rate_burst: Option<u32>,
 }
 
 impl Command {

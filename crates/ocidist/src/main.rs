@@ -26,7 +26,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if !matches!(cli.command, ocidist::cli::Command::Serve { .. }) {
+    if let ocidist::cli::Command::Serve { limits, .. } = &cli.command {
+        raise_open_file_limit(limits.max_connections);
+    } else {
         keep_freed_memory();
     }
     let runtime = if cli.command.is_single_stream() {
@@ -85,3 +87,45 @@ fn keep_freed_memory() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
+
+/// Files a server keeps open besides its connections (store files, the
+/// connections over the limit being answered 503, the runtime's own).
+const FILES_BESIDES_CONNECTIONS: u64 = 256;
+
+/// Raises the soft open-file limit towards the hard one so the server can
+/// hold `max_connections`; warns when even the hard limit is too low (then
+/// connections beyond it fail to be accepted and are retried).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn raise_open_file_limit(max_connections: usize) {
+    let wanted = max_connections as u64 + FILES_BESIDES_CONNECTIONS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the plain struct
+    // passed by pointer, which lives for the whole call.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted.min(limit.rlim_max),
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    if limit.rlim_cur < wanted {
+        eprintln!(
+            "ocidist: the open-file limit ({}) is below --max-connections {max_connections} plus {FILES_BESIDES_CONNECTIONS}; lower --max-connections or raise `ulimit -n`",
+            limit.rlim_cur
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit(_max_connections: usize) {}

@@ -455,3 +455,32 @@ async fn serve_storage_survives_restarts_and_gc_frees_what_is_unreferenced() {
     let report = ok(&ocidist(&["gc", "--storage", store_arg]).await);
     assert!(report.starts_with("removed 0 blobs"), "{report}");
 }
+
+/// Sends one raw HTTP/1.1 request that asks to close; the answer.
+async fn raw_request(host: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn serve_limit_flags_take_effect() {
+    let served = serve(&["--max-uploads-per-repo", "1", "--max-headers", "300"]).unwrap();
+    let post = "POST /v2/limited/blobs/uploads/ HTTP/1.1\r\nHost: r\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let first = raw_request(&served.host, post).await;
+    assert!(first.starts_with("HTTP/1.1 202"), "{first}");
+    let second = raw_request(&served.host, post).await;
+    assert!(second.starts_with("HTTP/1.1 429"), "{second}");
+    assert!(second.contains("TOOMANYREQUESTS"), "{second}");
+    assert!(
+        second.to_ascii_lowercase().contains("retry-after:"),
+        "{second}"
+    );
+    let many: String = (0..280).map(|i| format!("X-Hop-{i}: p\r\n")).collect();
+    let get = format!("GET /v2/ HTTP/1.1\r\nHost: r\r\n{many}Connection: close\r\n\r\n");
+    let answer = raw_request(&served.host, &get).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -55,7 +55,7 @@ async fn unsatisfiable_or_malformed_ranges_are_416() {
     let h = Harness::new().await;
     let digest = h.blob("a", DATA).await;
     let path = format!("/v2/a/blobs/{digest}");
-    for range in ["bytes=10-20", "bytes=abc", "bytes=5-2", "pages=1-2"] {
+    for range in ["bytes=10-20", "bytes=abc", "bytes=5-2", "0-1"] {
         let r = h.send("GET", &path, &[("range", range)], "").await;
         r.assert_error(416, "RANGE_INVALID");
         assert_eq!(r.header("content-range"), Some("bytes */10"), "{range}");
@@ -71,6 +71,21 @@ async fn unsatisfiable_or_malformed_ranges_are_416() {
         )
         .await;
     r.assert_error(404, "BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn ranges_of_another_unit_or_several_ranges_are_ignored() {
+    // RFC 9110 §14.2: a server ignores a Range it does not understand and
+    // may ignore several ranges; either way the answer is the whole blob.
+    let h = Harness::new().await;
+    let digest = h.blob("a", DATA).await;
+    let path = format!("/v2/a/blobs/{digest}");
+    for range in ["items=0-5", "bytes=0-1,3-4", "pages=1-2"] {
+        let r = h.send("GET", &path, &[("range", range)], "").await;
+        assert_eq!(r.status, 200, "{range}: {:?}", r.body);
+        assert_eq!(&r.body[..], DATA, "{range}");
+        assert_eq!(r.header("content-range"), None, "{range}");
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 mod blobs;
 mod errors;
 mod garbage;
+mod limits;
 mod lists;
 mod manifests;
 mod quirks;

@@ -251,6 +251,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             tls_cert,
             tls_key,
             auth,
+            limits,
         } => {
             let options = serve::ServeOptions {
                 addr,
@@ -259,6 +260,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 demo,
                 tls: tls_cert.zip(tls_key),
                 auth,
+                limits: serve::limits(&limits),
             };
             Ok(serve::serve(options).await?)
         }

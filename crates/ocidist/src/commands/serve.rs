@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oci_core::{Error, ErrorCode, Registry, Result};
+use oci_server::{Limits, RateLimit, RegistryService, ServerOptions};
+
+use crate::cli::LimitFlags;
 
 /// The flags of `serve`.
 pub struct ServeOptions {
@@ -15,6 +18,29 @@ pub struct ServeOptions {
     pub demo: bool,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub auth: crate::server_auth::AuthFlags,
+    pub limits: Limits,
+}
+
+/// The server limits the flags ask for.
+pub fn limits(flags: &LimitFlags) -> Limits {
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    let rate = flags.rate_limit.map(|per_second| {
+        let burst = flags
+            .rate_burst
+            .unwrap_or_else(|| ((per_second * 2.0).ceil() as u32).max(10));
+        RateLimit::new(per_second, burst)
+    });
+    Limits::new()
+        .header_read_timeout(secs(flags.header_timeout))
+        .idle_timeout(secs(flags.idle_timeout))
+        .body_idle_timeout(secs(flags.body_timeout))
+        .max_connections(flags.max_connections)
+        .max_headers(flags.max_headers)
+        .max_uploads(flags.max_uploads)
+        .max_uploads_per_repo(flags.max_uploads_per_repo)
+        .upload_expiry(secs(flags.upload_expiry))
+        .max_blob_size(flags.max_blob_size)
+        .rate_limit(rate)
 }
 
 fn io(what: &str, e: impl std::fmt::Display) -> Error {
@@ -48,7 +74,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .await
         .map_err(|e| io(&format!("cannot listen on {addr}"), e))?;
     let local = listener.local_addr().map_err(|e| io("listener", e))?;
-    let mut server_options = oci_server::ServerOptions::new();
+    let mut server_options = ServerOptions::new().limits(options.limits);
     match authenticator {
         Some(auth) => {
             eprintln!("authentication: {auth:?}");
@@ -67,7 +93,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         }
         None => {}
     }
-    let service = oci_server::RegistryService::with_options(registry, server_options);
+    let service = RegistryService::with_options(registry, server_options);
     match &options.tls {
         Some((cert, key)) => {
             let config = tls_config(cert, key)?;
