@@ -135,6 +135,17 @@ impl Client {
         self
     }
 
+    /// A client with the same root, credentials and URL mode but none of
+    /// this one's connections, as another program would be.
+    pub fn fresh(&self) -> Client {
+        Client {
+            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            root: self.root.clone(),
+            auth: self.auth.clone(),
+            mode: self.mode,
+        }
+    }
+
     /// How this client treats the URLs it follows.
     pub fn mode(&self) -> UrlMode {
         self.mode

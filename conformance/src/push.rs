@@ -519,7 +519,7 @@ pub async fn push_blob_upload_resume(t: &Target) {
     .await;
     second.expect_status(202);
     // A new client, as after a restart, with only the last Location.
-    let fresh = crate::client::Client::new(t.client().root()).with_mode(t.client().mode());
+    let fresh = t.client().fresh();
     let status = fresh.get(second.location()).send().await;
     status
         .expect_status(204)
