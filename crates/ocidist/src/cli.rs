@@ -37,6 +37,101 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The connection flags' ids, as clap names them.
+const CONNECT_FLAGS: [&str; 13] = [
+    "username",
+    "password",
+    "password_stdin",
+    "token",
+    "anonymous",
+    "scheme",
+    "plain_http",
+    "insecure",
+    "cacert",
+    "cert",
+    "key",
+    "namespace",
+    "proxy",
+];
+
+/// Subcommands that contact no registry: the connection flags are not
+/// theirs, so their help does not list them and giving one is a usage
+/// error (`serve -u` would otherwise look like server credentials).
+const WITHOUT_CONNECTION: [&str; 4] = ["serve", "gc", "completions", "logout"];
+
+impl Cli {
+    /// The clap command; with `hide_connection`, the connection flags are
+    /// left out of its help (for the subcommands that connect nowhere).
+    pub fn command_for_help(hide_connection: bool) -> clap::Command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        if hide_connection {
+            for id in CONNECT_FLAGS {
+                cmd = cmd.mut_arg(id, |arg| arg.hide(true));
+            }
+        }
+        cmd
+    }
+
+    /// Parses the process's arguments; on a usage error, prints it and
+    /// exits with status 2.
+    pub fn parse_args() -> Cli {
+        Cli::parse_from_args(std::env::args_os())
+    }
+
+    /// Parses `args` (the program name first); on a usage error, prints it
+    /// and exits with status 2.
+    pub fn parse_from_args<I, T>(args: I) -> Cli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from_args(args).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the program name first).
+    pub fn try_parse_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        // Help is rendered for the subcommand named, so the flags are hidden
+        // when the first word naming a subcommand connects nowhere.
+        let commands = <Cli as clap::CommandFactory>::command();
+        let named = args.iter().skip(1).find_map(|arg| {
+            let arg = arg.to_str()?;
+            commands
+                .find_subcommand(arg)
+                .map(|sub| sub.get_name().to_owned())
+        });
+        let hide = named.is_some_and(|name| WITHOUT_CONNECTION.contains(&name.as_str()));
+        let mut cmd = Cli::command_for_help(hide);
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand()
+            && WITHOUT_CONNECTION.contains(&name)
+            && let Some(flag) = CONNECT_FLAGS
+                .iter()
+                .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        {
+            let hint = if name == "serve" {
+                "; the server's own credentials are --htpasswd (and --policy)"
+            } else {
+                ""
+            };
+            return Err(cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "`{name}` connects to no registry and takes no connection flag \
+                     (--{} was given){hint}",
+                    flag.replace('_', "-").replace("namespace", "ns")
+                ),
+            ));
+        }
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
 /// A secret that never shows in `--parsed` or logs.
 #[derive(Clone)]
 pub struct Secret(pub String);
@@ -632,5 +727,62 @@ impl Command {
                 | Command::Tag { .. }
                 | Command::Inspect { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod connection_flag_tests {
+    use super::Cli;
+
+    fn help(sub: &str) -> String {
+        let err = Cli::try_parse_from_args(["ocidist", sub, "--help"]).expect_err("help");
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        err.to_string()
+    }
+
+    #[test]
+    fn serve_and_gc_help_list_only_their_own_flags() {
+        for sub in ["serve", "gc"] {
+            let text = help(sub);
+            for flag in [
+                "--username ",
+                "--password ",
+                "--cacert ",
+                "--insecure ",
+                "--ns ",
+            ] {
+                assert!(!text.contains(flag), "`{sub} --help` lists {flag}:\n{text}");
+            }
+        }
+        assert!(help("serve").contains("--htpasswd"));
+        assert!(help("tags").contains("--username"));
+    }
+
+    #[test]
+    fn serve_refuses_connection_flags_and_says_where_server_credentials_go() {
+        for args in [
+            &["ocidist", "serve", "-u", "a", "-p", "b"][..],
+            &["ocidist", "-u", "a", "-p", "b", "serve"][..],
+            &["ocidist", "serve", "--insecure"][..],
+        ] {
+            let err = Cli::try_parse_from_args(args).expect_err("refused");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+            assert!(err.to_string().contains("--htpasswd"), "{err}");
+        }
+        let err = Cli::try_parse_from_args(["ocidist", "gc", "--storage", "/x", "--ns", "y"])
+            .expect_err("refused");
+        assert!(err.to_string().contains("--ns was given"), "{err}");
+    }
+
+    #[test]
+    fn client_commands_keep_the_connection_flags_before_or_after() {
+        for args in [
+            &["ocidist", "tags", "-u", "a", "-p", "b", "localhost:5000/x"][..],
+            &["ocidist", "-u", "a", "-p", "b", "tags", "localhost:5000/x"][..],
+        ] {
+            let cli = Cli::try_parse_from_args(args).expect("parsed");
+            assert_eq!(cli.connect.username.as_deref(), Some("a"));
+        }
+        assert!(Cli::try_parse_from_args(["ocidist", "serve", "--demo"]).is_ok());
     }
 }

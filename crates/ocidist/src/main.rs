@@ -1,12 +1,11 @@
 //! The `ocidist` command.
 
-use clap::Parser;
 use ocidist::cli::Cli;
 use ocidist::failure::{self, Told};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if cli.parsed {
         println!("{cli:#?}");
         return;
