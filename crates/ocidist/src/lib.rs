@@ -37,3 +37,8 @@ pub mod pusher;
 pub mod server_auth;
 pub mod staged;
 pub mod summary;
+
+/// The README's Rust snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
