@@ -249,34 +249,19 @@ pub struct SrcFlags {
 impl SrcFlags {
     /// The global flags with this side's overrides applied.
     pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
-        let mut f = global.clone();
-        if let Some(u) = &self.src_username {
-            f.username = Some(u.clone());
-            f.password = self.src_password.clone();
-            f.password_stdin = self.src_password_stdin;
-            f.token = None;
-            f.anonymous = false;
+        SideOverrides {
+            username: &self.src_username,
+            password: &self.src_password,
+            password_stdin: self.src_password_stdin,
+            anonymous: self.src_anonymous,
+            scheme: self.src_scheme,
+            plain_http: self.src_plain_http,
+            insecure: self.src_insecure,
+            cacert: &self.src_cacert,
+            cert: &self.src_cert,
+            key: &self.src_key,
         }
-        if self.src_anonymous {
-            f.username = None;
-            f.password = None;
-            f.password_stdin = false;
-            f.token = None;
-            f.anonymous = true;
-        }
-        if self.src_scheme.is_some() || self.src_plain_http {
-            f.scheme = self.src_scheme;
-            f.plain_http = self.src_plain_http;
-        }
-        f.insecure |= self.src_insecure;
-        if self.src_cacert.is_some() {
-            f.cacert = self.src_cacert.clone();
-        }
-        if self.src_cert.is_some() {
-            f.cert = self.src_cert.clone();
-            f.key = self.src_key.clone();
-        }
-        f
+        .apply(global)
     }
 }
 
@@ -330,32 +315,67 @@ pub struct DestFlags {
 impl DestFlags {
     /// The global flags with this side's overrides applied.
     pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        SideOverrides {
+            username: &self.dest_username,
+            password: &self.dest_password,
+            password_stdin: self.dest_password_stdin,
+            anonymous: self.dest_anonymous,
+            scheme: self.dest_scheme,
+            plain_http: self.dest_plain_http,
+            insecure: self.dest_insecure,
+            cacert: &self.dest_cacert,
+            cert: &self.dest_cert,
+            key: &self.dest_key,
+        }
+        .apply(global)
+    }
+}
+
+/// One side's overrides of `copy`, whichever prefix its flags carry.
+struct SideOverrides<'a> {
+    username: &'a Option<String>,
+    password: &'a Option<Secret>,
+    password_stdin: bool,
+    anonymous: bool,
+    scheme: Option<SchemeArg>,
+    plain_http: bool,
+    insecure: bool,
+    cacert: &'a Option<PathBuf>,
+    cert: &'a Option<PathBuf>,
+    key: &'a Option<PathBuf>,
+}
+
+impl SideOverrides<'_> {
+    /// The global flags with these overrides applied: credentials replace
+    /// the global ones whole, as do the scheme, the CA and the client
+    /// certificate; `insecure` adds to the global one.
+    fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
         let mut f = global.clone();
-        if let Some(u) = &self.dest_username {
+        if let Some(u) = self.username {
             f.username = Some(u.clone());
-            f.password = self.dest_password.clone();
-            f.password_stdin = self.dest_password_stdin;
+            f.password = self.password.clone();
+            f.password_stdin = self.password_stdin;
             f.token = None;
             f.anonymous = false;
         }
-        if self.dest_anonymous {
+        if self.anonymous {
             f.username = None;
             f.password = None;
             f.password_stdin = false;
             f.token = None;
             f.anonymous = true;
         }
-        if self.dest_scheme.is_some() || self.dest_plain_http {
-            f.scheme = self.dest_scheme;
-            f.plain_http = self.dest_plain_http;
+        if self.scheme.is_some() || self.plain_http {
+            f.scheme = self.scheme;
+            f.plain_http = self.plain_http;
         }
-        f.insecure |= self.dest_insecure;
-        if self.dest_cacert.is_some() {
-            f.cacert = self.dest_cacert.clone();
+        f.insecure |= self.insecure;
+        if self.cacert.is_some() {
+            f.cacert = self.cacert.clone();
         }
-        if self.dest_cert.is_some() {
-            f.cert = self.dest_cert.clone();
-            f.key = self.dest_key.clone();
+        if self.cert.is_some() {
+            f.cert = self.cert.clone();
+            f.key = self.key.clone();
         }
         f
     }
