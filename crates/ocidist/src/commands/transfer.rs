@@ -93,10 +93,15 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
             "bytes": report.bytes,
         }))?;
     } else {
+        // As push and copy: the digest of what was written, alone.
+        println!("{}", report.resolved.manifest.digest());
         if let Some(index) = &report.resolved.index {
-            println!("index: {}", index.digest());
+            eprintln!(
+                "index {} resolved to manifest {}",
+                index.digest(),
+                report.resolved.manifest.digest()
+            );
         }
-        println!("manifest: {}", report.resolved.manifest.digest());
     }
     eprintln!(
         "wrote {} ({} layers, {} bytes downloaded)",
