@@ -10,7 +10,7 @@ mod support;
 
 use std::sync::Arc;
 
-use oci_client::{Client, ClientOptions};
+use oci_client::{AuthOptions, Client, ClientOptions, Scheme};
 use oci_core::testkit::Index;
 use oci_core::{Registry, RepoName, Tag};
 use oci_server::TestServer;
@@ -27,14 +27,21 @@ async fn seed(reg: &dyn Registry) -> Index {
     index
 }
 
-async fn round_trips(host: &str, index: &Index) {
+/// Pulls the arm64 image in each of the three formats and pushes it back
+/// under a new name: the same manifest digest and bytes, as ocidist and
+/// skopeo read them. `flags` are ocidist's connection flags for `host`,
+/// `skopeo` skopeo's.
+async fn formats_round_trip(host: &str, index: &Index, flags: &[&str], skopeo: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let src = format!("{host}/{REPO}");
     let arm = &index.children[1];
+    let with = |args: &[&str]| -> Vec<String> {
+        flags.iter().chain(args).map(|a| a.to_string()).collect()
+    };
     for (i, format) in ["docker", "oci", "oci-dir"].iter().enumerate() {
         let out = dir.path().join(format!("out-{format}"));
         let out = out.to_str().unwrap();
-        ok(&ocidist(&[
+        let pull = with(&[
             "pull",
             &src,
             "--platform",
@@ -43,26 +50,36 @@ async fn round_trips(host: &str, index: &Index) {
             format,
             "-o",
             out,
-        ])
-        .await);
+        ]);
+        ok(&ocidist(&pull.iter().map(String::as_str).collect::<Vec<_>>()).await);
         let target = format!("{host}/push/back{i}:v1");
-        let pushed = ok(&ocidist(&["push", out, &target]).await);
+        let push = with(&["push", out, &target]);
+        let push: Vec<&str> = push.iter().map(String::as_str).collect();
+        let pushed = ok(&ocidist(&push).await);
         assert_eq!(pushed.trim(), arm.manifest.digest().to_string(), "{format}");
-        let raw = ocidist(&["manifest", "--raw", &target]).await;
+        let raw = with(&["manifest", "--raw", &target]);
+        let raw = ocidist(&raw.iter().map(String::as_str).collect::<Vec<_>>()).await;
         assert_eq!(raw.stdout, arm.manifest.bytes, "{format}");
-        let seen = skopeo_raw_http(&[], &target);
+        let seen = skopeo_raw_http(skopeo, &target);
         assert_eq!(
             seen,
             serde_json::from_slice::<serde_json::Value>(&arm.manifest.bytes).unwrap()
         );
         // Again: everything is there already.
-        let again = ocidist(&["push", out, &target]).await;
+        let again = ocidist(&push).await;
         let said = String::from_utf8_lossy(&again.stderr);
         assert!(
             said.contains("0 blobs uploaded, 3 already present"),
             "{said}"
         );
     }
+}
+
+async fn round_trips(host: &str, index: &Index) {
+    formats_round_trip(host, index, &[], &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("{host}/{REPO}");
+    let arm = &index.children[1];
 
     // A layout holding the whole index (skopeo copy --all) pushes as the index.
     let layout = dir.path().join("all");
@@ -161,4 +178,81 @@ async fn pull_then_push_round_trips_to_distribution() {
     let host = registry.host().to_owned();
     let index = seed(&Client::new(&host, ClientOptions::default()).unwrap()).await;
     round_trips(&host, &index).await;
+}
+
+/// Starts docker-registry with `setup` and seeds it through oci-client
+/// over TLS (the test's own CA), with basic credentials when it has them.
+async fn seeded_tls(setup: Setup) -> (Distribution, Index) {
+    let registry = tokio::task::spawn_blocking(move || Distribution::start(setup))
+        .await
+        .unwrap()
+        .expect("docker-registry (run .ci/install-deps)");
+    let certs = registry.certs().expect("a TLS registry has certificates");
+    let mut options = ClientOptions {
+        scheme: Some(Scheme::Https),
+        ..ClientOptions::default()
+    };
+    options.tls.ca_pem = Some(std::fs::read(certs.ca_path()).unwrap());
+    options.tls.client_cert_pem = Some(std::fs::read(certs.client_cert_path()).unwrap());
+    options.tls.client_key_pem = Some(std::fs::read(certs.client_key_path()).unwrap());
+    options.auth = AuthOptions::Basic {
+        username: "alice".into(),
+        password: "a-pass".into(),
+    };
+    let index = seed(&Client::new(registry.host(), options).unwrap()).await;
+    (registry, index)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_then_push_round_trips_over_tls_with_basic_auth() {
+    let (registry, index) = seeded_tls(Setup {
+        tls: true,
+        ..Setup::htpasswd("alice", "a-pass")
+    })
+    .await;
+    let ca = registry.certs().unwrap().ca_path();
+    let ca = ca.to_str().unwrap();
+    let flags = [
+        "--scheme", "https", "--cacert", ca, "-u", "alice", "-p", "a-pass",
+    ];
+    formats_round_trip(
+        registry.host(),
+        &index,
+        &flags,
+        &["--creds", "alice:a-pass"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_then_push_round_trips_over_mutual_tls() {
+    let (registry, index) = seeded_tls(Setup {
+        tls: true,
+        mtls: true,
+        ..Setup::default()
+    })
+    .await;
+    let certs = registry.certs().unwrap();
+    let (ca, cert, key) = (
+        certs.ca_path(),
+        certs.client_cert_path(),
+        certs.client_key_path(),
+    );
+    // skopeo takes a directory of `*.cert` / `*.key` pairs and `*.crt` CAs.
+    let cert_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&cert, cert_dir.path().join("client.cert")).unwrap();
+    std::fs::copy(&key, cert_dir.path().join("client.key")).unwrap();
+    std::fs::copy(&ca, cert_dir.path().join("ca.crt")).unwrap();
+    let flags = [
+        "--scheme",
+        "https",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let skopeo = ["--cert-dir", cert_dir.path().to_str().unwrap()];
+    formats_round_trip(registry.host(), &index, &flags, &skopeo).await;
 }
