@@ -538,6 +538,10 @@ pub enum Command {
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Also copy what refers to the image (signatures, attestations,
+        /// SBOMs), and what refers to those.
+        #[arg(long)]
+        with_referrers: bool,
         /// Platform selection: copy only this platform's image of an index.
         #[command(flatten)]
         platform: PlatformFlags,
@@ -548,6 +552,49 @@ pub enum Command {
         #[command(flatten)]
         dest: DestFlags,
     },
+    // --- referrers, attach, artifact (issue #17) ---
+    /// List what refers to a manifest (OCI 1.1 referrers: signatures,
+    /// SBOMs, attestations).
+    ///
+    /// Asks the registry's referrers API, or reads the referrers tag
+    /// (`sha256-<hex>`) where the registry has none. One line per referrer:
+    /// digest, artifact type, size.
+    Referrers {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// Only referrers of this artifact type.
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
+        /// Print {"reference", "subject", "referrers": [descriptor…]} instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach files to a manifest as an artifact that refers to it.
+    ///
+    /// The artifact is pushed by digest with the manifest as its
+    /// `subject`; on a registry without the referrers API the referrers
+    /// tag is updated too. Prints the artifact's digest.
+    Attach {
+        /// The manifest to attach to: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// The artifact's type, e.g. application/vnd.example.signature.
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: String,
+        /// Files to attach, each PATH or PATH:MEDIATYPE.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// Print {"reference", "subject", "digest", "mediaType", "size",
+        /// "artifactType", "files"} instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push or pull plain files as an OCI artifact, as oras does.
+    Artifact {
+        /// What to do.
+        #[command(subcommand)]
+        command: ArtifactCommand,
+    },
+    // --- end referrers, attach, artifact ---
     /// Delete a manifest (by digest) or a tag.
     Delete {
         /// host[:port]/path:tag or host[:port]/path@digest.
@@ -686,6 +733,43 @@ pub enum Command {
     },
 }
 
+/// `artifact push` and `artifact pull`.
+#[derive(Debug, Subcommand)]
+pub enum ArtifactCommand {
+    /// Push files as an artifact; each file's name becomes its title.
+    Push {
+        /// Target reference: host[:port]/path[:tag] (tag default `latest`).
+        target: String,
+        /// Files to push, each PATH or PATH:MEDIATYPE.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// The artifact's type (default application/vnd.unknown.artifact.v1).
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
+        /// Print {"target", "digest", "mediaType", "size", "artifactType",
+        /// "files"} instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull an artifact's files into a directory, named by their titles.
+    Pull {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// The directory to write into (created if missing).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Replace files that exist.
+        #[arg(long)]
+        force: bool,
+        /// Files downloaded at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Print {"reference", "digest", "artifactType", "files"} instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// The server's limits (`serve`); a time of 0 turns that timeout off.
 #[derive(Debug, Args, Clone)]
 pub struct LimitFlags {
@@ -746,6 +830,7 @@ impl Command {
                 | Command::Digest { .. }
                 | Command::Tag { .. }
                 | Command::Inspect { .. }
+                | Command::Referrers { .. }
         )
     }
 }

@@ -149,7 +149,7 @@ async fn copy_image(
 
 /// Copies `blobs`, `options.concurrency` at a time. A blob listed twice
 /// (identical empty layers are common) is copied once.
-async fn copy_blobs(
+pub(crate) async fn copy_blobs(
     src: &Endpoint,
     dst: &Endpoint,
     blobs: Vec<Descriptor>,

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod archive;
+pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod connect;
@@ -34,6 +35,7 @@ pub mod pretty;
 pub mod progress;
 pub mod puller;
 pub mod pusher;
+pub mod referrers;
 pub mod server_auth;
 pub mod staged;
 pub mod summary;

@@ -1,6 +1,7 @@
 //! What each subcommand does: parse its arguments into typed values,
 //! connect, act, print results on stdout and messages on stderr.
 
+mod artifact;
 mod inspect;
 mod login;
 mod serve;
@@ -91,6 +92,8 @@ fn first_reference(command: &Command) -> Option<String> {
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
         | Command::Inspect { reference, .. }
+        | Command::Referrers { reference, .. }
+        | Command::Attach { reference, .. }
         | Command::Copy {
             source: reference, ..
         } => Some(reference.clone()),
@@ -125,6 +128,15 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         | Command::Inspect { reference, .. }
         | Command::Push {
             target: reference, ..
+        }
+        | Command::Referrers { reference, .. }
+        | Command::Attach { reference, .. }
+        | Command::Artifact {
+            command:
+                crate::cli::ArtifactCommand::Push {
+                    target: reference, ..
+                }
+                | crate::cli::ArtifactCommand::Pull { reference, .. },
         } => vec![(host(reference), "")],
         Command::Copy { source, target, .. } => {
             vec![(host(source), "src-"), (host(target), "dest-")]
@@ -193,6 +205,20 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             transfer::push(&connector()?, &source, &target, concurrency, shown).await
         }
         // --- end push ---
+        // --- referrers, attach, artifact ---
+        Command::Referrers {
+            reference,
+            artifact_type,
+            json,
+        } => artifact::referrers(&connector()?, &reference, artifact_type.as_deref(), json).await,
+        Command::Attach {
+            reference,
+            artifact_type,
+            files,
+            json,
+        } => artifact::attach(&connector()?, &reference, &artifact_type, &files, json).await,
+        Command::Artifact { command } => artifact::artifact(&connector()?, command).await,
+        // --- end referrers, attach, artifact ---
         Command::Completions { shell } => completions(shell),
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
@@ -229,6 +255,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             json,
             no_progress,
             platform,
+            with_referrers,
             src: _,
             dest: _,
         } => {
@@ -241,7 +268,11 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 json,
                 progress: progress(!no_progress),
             };
-            transfer::copy(src, dest, &source, &target, concurrency, platform, shown).await
+            let what = transfer::CopyWhat {
+                platform,
+                with_referrers,
+            };
+            transfer::copy(src, dest, &source, &target, concurrency, what, shown).await
         }
         Command::Serve {
             addr,

@@ -36,6 +36,14 @@ pub struct Shown {
     pub progress: Progress,
 }
 
+/// What `copy` copies besides the image itself.
+pub struct CopyWhat {
+    /// The platform to narrow an index to.
+    pub platform: Option<Platform>,
+    /// Also copy what refers to the image (`--with-referrers`).
+    pub with_referrers: bool,
+}
+
 /// The default output path: `<last name component>_<tag or digest>` plus
 /// `.tar` for archives.
 fn default_output(r: &Reference, format: Format) -> PathBuf {
@@ -118,9 +126,10 @@ pub async fn copy(
     source: &str,
     target: &str,
     concurrency: usize,
-    platform: Option<Platform>,
+    what: CopyWhat,
     shown: Shown,
 ) -> CmdResult {
+    let platform = what.platform;
     let src_ref = reference(source)?;
     let mut dst_ref = bare_reference(target)?;
     if dst_ref.tag().is_none() && dst_ref.digest().is_none() {
@@ -144,7 +153,24 @@ pub async fn copy(
         concurrency,
         progress: shown.progress.clone(),
     };
-    let report = crate::copy::copy(&src, &dst, &options).await?;
+    let mut report = crate::copy::copy(&src, &dst, &options).await?;
+    let referrers = if what.with_referrers {
+        let subjects = match &report.digest {
+            Some(top) => {
+                let m = dst
+                    .registry
+                    .get_manifest(dst_ref.repository(), &top.digest)
+                    .await?;
+                crate::referrers::subjects_of(&m)
+            }
+            None => Vec::new(),
+        };
+        let copied =
+            crate::referrers::copy_referrers(&src, &dst, subjects, &options, &mut report).await?;
+        Some(copied.manifests.len())
+    } else {
+        None
+    };
     if shown.json {
         let d = report.digest.as_ref();
         print_json(&serde_json::json!({
@@ -156,13 +182,19 @@ pub async fn copy(
             "copied": report.copied,
             "mounted": report.mounted,
             "present": report.skipped,
+            "referrers": referrers,
         }))?;
     } else if let Some(d) = &report.digest {
         println!("{}", d.digest);
     }
     eprintln!(
-        "copied {src_ref} to {dst_ref}: {} blobs copied, {} mounted, {} already present",
-        report.copied, report.mounted, report.skipped
+        "copied {src_ref} to {dst_ref}: {} blobs copied, {} mounted, {} already present{}",
+        report.copied,
+        report.mounted,
+        report.skipped,
+        referrers
+            .map(|n| format!(", {n} referrers"))
+            .unwrap_or_default()
     );
     Ok(())
 }
@@ -207,7 +239,7 @@ pub async fn push(
 }
 
 /// Prints one JSON object on a line.
-fn print_json(v: &serde_json::Value) -> CmdResult {
+pub(super) fn print_json(v: &serde_json::Value) -> CmdResult {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}")
