@@ -532,7 +532,8 @@ pub enum Command {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
         /// Print the result as JSON: {"source", "target", "digest",
-        /// "mediaType", "size", "copied", "mounted", "present"}.
+        /// "mediaType", "size", "copied", "mounted", "present",
+        /// "referrers"} (referrers null without --with-referrers).
         #[arg(long)]
         json: bool,
         /// No progress bars.
