@@ -402,8 +402,11 @@ pub struct PlatformFlags {
 /// Output format of `pull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
-    /// A `docker save` tarball.
+    /// A `docker save` tarball (layers as served, compressed).
     Docker,
+    /// A `docker save` tarball with uncompressed layers named by diff_id,
+    /// as docker and skopeo write it.
+    DockerSave,
     /// An OCI image layout tar.
     Oci,
     /// An OCI image layout directory.

@@ -26,6 +26,8 @@ const MAX_CONFIG_SIZE: u64 = 32 << 20;
 pub enum Format {
     /// A `docker save` tarball.
     Docker,
+    /// A `docker save` tarball with uncompressed layers named by diff_id.
+    DockerSave,
     /// An OCI image layout as a tar file.
     Oci,
     /// An OCI image layout as a directory.
@@ -407,7 +409,9 @@ impl Puller {
     ) -> Result<PullReport> {
         let resolved = self.resolve(reference, platform).await?;
         let config_type = &resolved.image.config.media_type;
-        if format == Format::Docker && !crate::summary::is_image_config(config_type) {
+        if matches!(format, Format::Docker | Format::DockerSave)
+            && !crate::summary::is_image_config(config_type)
+        {
             return Err(Error::new(
                 ErrorCode::Unsupported,
                 format!(
@@ -428,6 +432,25 @@ impl Puller {
                 )?,
                 Shape::Tar,
             ),
+            Format::DockerSave => {
+                let source = self.source(reference);
+                let config_descriptor = &resolved.image.config;
+                let bytes = crate::archive::docker_save::write(
+                    reference,
+                    config_descriptor,
+                    config,
+                    layers,
+                    &source,
+                    out,
+                    force,
+                )
+                .await?;
+                return Ok(PullReport {
+                    resolved,
+                    path: out.to_path_buf(),
+                    bytes,
+                });
+            }
             Format::Oci | Format::OciDir => {
                 let plan = oci::plan(
                     reference,

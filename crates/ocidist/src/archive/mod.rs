@@ -2,6 +2,7 @@
 //! planned as tar entries and written with parallel downloads.
 
 pub mod docker;
+pub mod docker_save;
 pub mod oci;
 pub mod read;
 pub mod tar;

@@ -156,11 +156,31 @@ fn ustar_block_typed(path: &str, size: u64, typeflag: u8) -> std::io::Result<[u8
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
     h[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
-    // The checksum is computed with its own field as spaces.
+    checksum(&mut h);
+    Ok(h)
+}
+
+/// Fills in a header block's checksum, computed with its own field as spaces.
+fn checksum(h: &mut [u8; 512]) {
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     let field = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(field.as_bytes());
+}
+
+/// The header of a symbolic link at `path` (which must fit ustar's
+/// fields) pointing at `target` (at most 100 bytes).
+pub fn symlink_header(path: &str, target: &str) -> std::io::Result<[u8; 512]> {
+    if target.len() > 100 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("link target {target:?} is too long for a tar header"),
+        ));
+    }
+    let mut h = ustar_block_typed(path, 0, b'2')?;
+    octal(&mut h[100..108], 0o777);
+    h[157..157 + target.len()].copy_from_slice(target.as_bytes());
+    checksum(&mut h);
     Ok(h)
 }
 

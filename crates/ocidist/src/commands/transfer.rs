@@ -59,7 +59,7 @@ fn default_output(r: &Reference, format: Format) -> PathBuf {
         (None, None) => "latest".to_owned(),
     };
     let suffix = match format {
-        Format::Docker => ".tar",
+        Format::Docker | Format::DockerSave => ".tar",
         Format::Oci => ".oci.tar",
         Format::OciDir => "",
     };
@@ -70,6 +70,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
     let r = reference(&args.reference)?;
     let format = match args.format {
         FormatArg::Docker => Format::Docker,
+        FormatArg::DockerSave => Format::DockerSave,
         FormatArg::Oci => Format::Oci,
         FormatArg::OciDir => Format::OciDir,
     };
@@ -88,6 +89,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
     if args.json {
         let format = match args.format {
             FormatArg::Docker => "docker",
+            FormatArg::DockerSave => "docker-save",
             FormatArg::Oci => "oci",
             FormatArg::OciDir => "oci-dir",
         };
