@@ -95,7 +95,15 @@ pub async fn copy_referrers(
                     ));
                 }
                 tracing::debug!(%subject, referrer = %referrer.digest, "copying a referrer");
-                let m = copy_manifest(src, dst, &referrer.digest, options, report, 0).await?;
+                let m = match copy_manifest(src, dst, &referrer.digest, options, report, 0).await {
+                    Ok(m) => m,
+                    // A referrers tag can list a manifest deleted since.
+                    Err(e) if e.is_not_found() && !src_has(src, &referrer.digest).await => {
+                        tracing::warn!(%subject, referrer = %referrer.digest, "a listed referrer is gone; not copied");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 copied.manifests.push(m.descriptor.clone());
                 next.push(referrer.digest);
             }
@@ -103,6 +111,14 @@ pub async fn copy_referrers(
         level = next;
     }
     Ok(copied)
+}
+
+/// Whether the source still has the manifest `digest`.
+async fn src_has(src: &Endpoint, digest: &Digest) -> bool {
+    src.registry
+        .resolve_manifest(src.reference.repository(), digest)
+        .await
+        .is_ok()
 }
 
 /// Copies one manifest by digest (an index with its children) with its
@@ -231,5 +247,67 @@ mod tests {
             listed[0].artifact_type.as_deref(),
             Some("application/vnd.example.sig")
         );
+    }
+
+    /// A store whose listing also names a referrer that is gone, as a
+    /// stale referrers tag can.
+    struct Stale(oci_mem::MemRegistry, Descriptor);
+
+    #[async_trait::async_trait]
+    impl oci_core::Registry for Stale {
+        fn forward_to(&self) -> Option<&dyn oci_core::Registry> {
+            Some(&self.0)
+        }
+
+        fn referrers(
+            &self,
+            repo: &oci_core::RepoName,
+            subject: &Digest,
+            artifact_type: Option<&str>,
+        ) -> oci_core::ListStream<Descriptor> {
+            use futures::StreamExt;
+            let gone = futures::stream::iter([Ok(self.1.clone())]);
+            gone.chain(self.0.referrers(repo, subject, artifact_type))
+                .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listed_referrer_that_is_gone_is_skipped() {
+        let gone = Descriptor::of(oci_core::media::OCI_MANIFEST, b"deleted long ago");
+        let src = Endpoint {
+            registry: Arc::new(Stale(oci_mem::MemRegistry::new(), gone)),
+            reference: "localhost/demo/hello:latest".parse().unwrap(),
+        };
+        crate::demo::seed(src.registry.as_ref()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sig");
+        std::fs::write(&file, "signed").unwrap();
+        let image = crate::puller::Puller::new(Arc::clone(&src.registry))
+            .manifest(&src.reference)
+            .await
+            .unwrap();
+        let sig = NewArtifact {
+            artifact_type: Some("application/vnd.example.sig".to_owned()),
+            files: vec![ArtifactFile::from_arg(file.to_str().unwrap()).unwrap()],
+            subject: Some(image.descriptor.clone()),
+        };
+        let untagged = Reference::parse_bare("localhost/demo/hello").unwrap();
+        let real = push_artifact(src.registry.as_ref(), &untagged, &sig)
+            .await
+            .unwrap();
+        let dst = endpoint("localhost/copy/hello:latest");
+        let options = CopyOptions {
+            platform: None,
+            same_registry: false,
+            concurrency: 2,
+            progress: crate::progress::Progress::hidden(),
+        };
+        let mut report = crate::copy::copy(&src, &dst, &options).await.unwrap();
+        let copied = copy_referrers(&src, &dst, subjects_of(&image), &options, &mut report)
+            .await
+            .unwrap();
+        let digests: Vec<&Digest> = copied.manifests.iter().map(|d| &d.digest).collect();
+        assert_eq!(digests, [&real.manifest.digest]);
     }
 }
