@@ -46,8 +46,15 @@ async fn put_blob(
 
 /// Pushes an image of gzip layers (the first one repeated on top, as
 /// identical empty layers are) under `tag`; with `wrong`, the config
-/// gives the second layer a false diff_id. Returns the config's digest.
-async fn push_image(reg: &dyn Registry, repo: &RepoName, tag: &str, wrong: bool) -> Digest {
+/// gives the second layer a false diff_id; with `zstd`, a zstd layer
+/// goes on top. Returns the config's digest.
+async fn push_image(
+    reg: &dyn Registry,
+    repo: &RepoName,
+    tag: &str,
+    wrong: bool,
+    zstd: bool,
+) -> Digest {
     let tars: Vec<Bytes> = (0..2)
         .map(|i| tar_layer(&format!("file{i}"), 3000 + i))
         .collect();
@@ -57,6 +64,12 @@ async fn push_image(reg: &dyn Registry, repo: &RepoName, tag: &str, wrong: bool)
     for &i in &order {
         layers.push(put_blob(reg, repo, media::OCI_LAYER_GZIP, gzip(&tars[i])).await);
         diff_ids.push(Digest::sha256(&tars[i]).to_string());
+    }
+    if zstd {
+        let tar = tar_layer("zstd-file", 5000);
+        let packed = zstd::encode_all(&tar[..], 3).unwrap();
+        layers.push(put_blob(reg, repo, media::OCI_LAYER_ZSTD, packed.into()).await);
+        diff_ids.push(Digest::sha256(&tar).to_string());
     }
     if wrong {
         diff_ids[1] = Digest::sha256(b"not this layer").to_string();
@@ -122,8 +135,9 @@ fn extract(tarball: &Path, dir: &Path) -> BTreeMap<String, String> {
 async fn docker_tarballs_carry_the_legacy_format_as_skopeo_writes_it() {
     let mem = Arc::new(oci_mem::MemRegistry::new());
     let repo: RepoName = "save/app".parse().unwrap();
-    let config = push_image(mem.as_ref(), &repo, "v1", false).await;
-    push_image(mem.as_ref(), &repo, "wrong", true).await;
+    let config = push_image(mem.as_ref(), &repo, "v1", false, false).await;
+    push_image(mem.as_ref(), &repo, "wrong", true, false).await;
+    let zstd_config = push_image(mem.as_ref(), &repo, "zstd", false, true).await;
     let server = TestServer::start(mem).await;
     let host = server.url().trim_start_matches("http://").to_owned();
     let image = format!("{host}/save/app:v1");
@@ -207,6 +221,26 @@ async fn docker_tarballs_carry_the_legacy_format_as_skopeo_writes_it() {
     assert_eq!(loaded, config.hex());
     let (loaded, _) = tokio::task::block_in_place(|| podman_load(&packed, &dir.path().join("p2")));
     assert_eq!(loaded, config.hex());
+
+    // zstd layers: refused compressed, written uncompressed and loaded.
+    let zstd_image = format!("{host}/save/app:zstd");
+    let zstd_out = dir.path().join("zstd.tar");
+    let zstd_args = |format: &'static str| {
+        [
+            "pull",
+            "--no-progress",
+            "--format",
+            format,
+            zstd_image.as_str(),
+            "-o",
+            zstd_out.to_str().unwrap(),
+        ]
+    };
+    fails(&ocidist(&zstd_args("docker")).await, "--format docker-save");
+    ok(&ocidist(&zstd_args("docker-save")).await);
+    let (loaded, _) =
+        tokio::task::block_in_place(|| podman_load(&zstd_out, &dir.path().join("p3")));
+    assert_eq!(loaded, zstd_config.hex());
 
     // A layer that does not decompress to its diff_id is refused, and
     // nothing is left behind.

@@ -276,7 +276,7 @@ pub fn plan(
             return Err(Error::new(
                 ErrorCode::Unsupported,
                 format!(
-                    "layer {} is zstd-compressed, which docker format cannot carry; use --format oci",
+                    "layer {} is zstd-compressed, which docker tarballs cannot carry compressed; use --format docker-save (layers uncompressed) or --format oci",
                     layer.digest
                 ),
             ));

@@ -5,7 +5,8 @@
 //! `<hex>.json`, `manifest.json` listing the `<diff_id hex>.tar` files and
 //! `repositories` (see [`super::docker`] for the ids).
 //!
-//! An uncompressed size is known only once a layer is decompressed, so
+//! Layers may be gzip- or zstd-compressed or plain (decompressed with
+//! flate2 and zstd). An uncompressed size is known only once a layer is decompressed, so
 //! the layers are first downloaded in parallel, each checked against its
 //! digest as it arrives and, decompressed, against its diff_id from the
 //! config, into a scratch directory beside the target; the tarball is then
@@ -282,13 +283,15 @@ impl DiffIdWriter {
     }
 }
 
-/// A layer's decompressor, chosen by its first bytes (a gzip or plain
-/// tar; zstd is refused).
+/// A layer's decompressor, chosen by its first bytes: gzip, zstd, or a
+/// plain tar.
 enum Unpacker {
     /// Fewer than four bytes seen yet.
     Undecided(Option<DiffIdWriter>, Vec<u8>),
     /// gzip (several members allowed, as pigz writes them).
     Gzip(Box<flate2::write::MultiGzDecoder<DiffIdWriter>>),
+    /// zstd.
+    Zstd(Box<zstd::stream::write::Decoder<'static, DiffIdWriter>>),
     /// Not compressed.
     Plain(DiffIdWriter),
 }
@@ -308,6 +311,7 @@ impl Unpacker {
         let io = |e: std::io::Error| bad_layer(layer, e);
         match self {
             Unpacker::Gzip(d) => d.write_all(data).map_err(io),
+            Unpacker::Zstd(d) => d.write_all(data).map_err(io),
             Unpacker::Plain(w) => w.write_all(data).map_err(io),
             Unpacker::Undecided(_, head) => {
                 head.extend_from_slice(data);
@@ -328,15 +332,11 @@ impl Unpacker {
         let sink = sink
             .take()
             .ok_or_else(|| Error::internal("layer decompressor used after a failure"))?;
-        if head.starts_with(&ZSTD_MAGIC) {
-            return Err(Error::new(
-                ErrorCode::Unsupported,
-                format!(
-                    "layer {layer} is zstd-compressed, which this format cannot carry yet; use --format oci"
-                ),
-            ));
-        }
-        *self = if head.starts_with(&GZIP_MAGIC) {
+        *self = if head.starts_with(&ZSTD_MAGIC) {
+            let decoder =
+                zstd::stream::write::Decoder::new(sink).map_err(|e| bad_layer(layer, e))?;
+            Unpacker::Zstd(Box::new(decoder))
+        } else if head.starts_with(&GZIP_MAGIC) {
             Unpacker::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink)))
         } else {
             Unpacker::Plain(sink)
@@ -349,6 +349,7 @@ impl Unpacker {
         self.decide(layer)?;
         match self {
             Unpacker::Gzip(d) => d.finish().map_err(|e| bad_layer(layer, e)),
+            Unpacker::Zstd(d) => d.finish().map_err(|e| bad_layer(layer, e)),
             Unpacker::Plain(w) => Ok(w),
             Unpacker::Undecided(..) => Err(Error::internal("layer decompressor left undecided")),
         }
