@@ -28,6 +28,7 @@ pub mod commands;
 pub mod connect;
 pub mod copy;
 pub mod demo;
+pub mod export;
 pub mod failure;
 pub mod login;
 pub mod pretty;

@@ -1,6 +1,7 @@
 //! What each subcommand does: parse its arguments into typed values,
 //! connect, act, print results on stdout and messages on stderr.
 
+mod export;
 mod inspect;
 mod login;
 mod serve;
@@ -88,6 +89,7 @@ fn first_reference(command: &Command) -> Option<String> {
         Command::Manifest { reference, .. }
         | Command::Config { reference, .. }
         | Command::Pull { reference, .. }
+        | Command::Export { reference, .. }
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
         | Command::Inspect { reference, .. }
@@ -119,6 +121,7 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         | Command::Config { reference, .. }
         | Command::Blob { reference, .. }
         | Command::Pull { reference, .. }
+        | Command::Export { reference, .. }
         | Command::Delete { reference }
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
@@ -193,6 +196,12 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             transfer::push(&connector()?, &source, &target, concurrency, shown).await
         }
         // --- end push ---
+        Command::Export {
+            reference,
+            output,
+            force,
+            platform,
+        } => export::export(&connector()?, &reference, &output, force, &platform).await,
         Command::Completions { shell } => completions(shell),
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
