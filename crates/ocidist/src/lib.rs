@@ -35,6 +35,7 @@ pub mod pretty;
 pub mod progress;
 pub mod puller;
 pub mod pusher;
+pub mod resume;
 pub mod server_auth;
 pub mod staged;
 pub mod summary;
