@@ -11,14 +11,23 @@
 //! image or format at the same target starts over.
 //!
 //! Pushes and copies skip blobs the target already has (a HEAD) or mount
-//! them.
+//! them, and [`upload`] big blobs in chunks whose session is kept in a
+//! state file ([`UploadJournal`]), so that a second run resumes the session
+//! where the registry says it stands (its upload status) and sends only the
+//! rest.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oci_core::{BlobStream, Descriptor, Digest, Error, ErrorCode, RangeRequest, Result, Verifier};
+use bytes::BytesMut;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use oci_core::{
+    BlobStream, BlobWriter, Descriptor, Digest, Error, ErrorCode, RangeRequest, Registry, RepoName,
+    Result, Verifier,
+};
 
 use crate::archive::tar::{Plan, Source};
 use crate::archive::write::BlobSource;
@@ -41,32 +50,8 @@ impl Partial {
     /// existing target unless `force`, and a partial output another
     /// process is writing.
     pub fn open(target: &Path, plan: &Plan, force: bool) -> Result<Partial> {
-        if target.symlink_metadata().is_ok() && !force {
-            return Err(Error::new(
-                ErrorCode::Unknown,
-                format!(
-                    "{} already exists (use --force to replace it)",
-                    target.display()
-                ),
-            ));
-        }
-        let name = target.file_name().ok_or_else(|| {
-            Error::new(
-                ErrorCode::Unknown,
-                format!("{} is not a file path", target.display()),
-            )
-        })?;
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !parent.is_dir() {
-            return Err(Error::new(
-                ErrorCode::Unknown,
-                format!("directory {} does not exist", parent.display()),
-            ));
-        }
-        let dir = parent.join(format!(".{}.partial", name.to_string_lossy()));
+        let (parent, name) = crate::staged::beside(target, force)?;
+        let dir = parent.join(format!(".{name}.partial"));
         std::fs::create_dir_all(dir.join("blobs")).map_err(|e| io_err(&dir, e))?;
         let lock = File::create(dir.join("lock")).map_err(|e| io_err(&dir, e))?;
         if lock.try_lock().is_err() {
@@ -162,15 +147,7 @@ impl Partial {
     /// Moves the finished output to its target, replacing what was there,
     /// and removes the partial directory.
     pub fn persist(self) -> Result<()> {
-        if let Ok(meta) = self.target.symlink_metadata() {
-            let removed = if meta.is_dir() {
-                std::fs::remove_dir_all(&self.target)
-            } else {
-                std::fs::remove_file(&self.target)
-            };
-            removed.map_err(|e| io_err(&self.target, e))?;
-        }
-        std::fs::rename(self.path(), &self.target).map_err(|e| io_err(&self.target, e))?;
+        crate::staged::move_into_place(&self.path(), &self.target)?;
         std::fs::remove_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))
     }
 }
@@ -281,4 +258,167 @@ pub fn open_for_writing(path: &Path) -> Result<File> {
         .truncate(false)
         .open(path)
         .map_err(|e| io_err(path, e))
+}
+
+/// Blobs at least this large upload in chunks whose session is journaled.
+pub const RESUMABLE_ABOVE: u64 = 16 << 20;
+
+/// The size of each chunk of a resumable upload (one PATCH each).
+pub const UPLOAD_CHUNK: usize = 8 << 20;
+
+/// The upload sessions of big blobs in flight, one small file each under
+/// the user's cache directory (`$XDG_CACHE_HOME/ocidist/uploads`, else
+/// `~/.cache/ocidist/uploads`), named by a digest of the registry,
+/// repository and blob: a push or copy run again finds its session there
+/// and resumes it where the registry says it stands.
+#[derive(Debug, Clone)]
+pub struct UploadJournal {
+    dir: PathBuf,
+}
+
+impl UploadJournal {
+    /// The user's journal; `None` without a home or cache directory.
+    pub fn user() -> Option<UploadJournal> {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(UploadJournal {
+            dir: cache.join("ocidist").join("uploads"),
+        })
+    }
+
+    fn path(&self, host: &str, repo: &RepoName, digest: &Digest) -> PathBuf {
+        let key = Digest::sha256(format!("{host}/{repo}@{digest}").as_bytes());
+        self.dir.join(key.hex())
+    }
+
+    fn get(&self, path: &Path) -> Option<String> {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+
+    /// Records the session `id`; a journal that cannot be written only
+    /// costs the resumption.
+    fn put(&self, path: &Path, id: &str) {
+        let written = std::fs::create_dir_all(&self.dir).and_then(|()| {
+            let temp = path.with_extension("tmp");
+            std::fs::write(&temp, id)?;
+            std::fs::rename(&temp, path)
+        });
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "cannot record the upload session");
+        }
+    }
+
+    fn remove(&self, path: &Path) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Opens the bytes of a blob from an offset on.
+pub type OpenFrom<'a> = Box<dyn Fn(u64) -> BoxFuture<'a, Result<BlobStream>> + Send + Sync + 'a>;
+
+/// Uploads blob `d` to `repo` on `host`, reading it with `open`. A big one
+/// goes in chunks whose session is journaled, resuming a session an
+/// earlier run left; the registry checks the digest of the whole.
+pub async fn upload(
+    reg: &dyn Registry,
+    host: &str,
+    repo: &RepoName,
+    d: &Descriptor,
+    open: OpenFrom<'_>,
+) -> Result<()> {
+    let journal = UploadJournal::user().filter(|_| d.size >= RESUMABLE_ABOVE);
+    let Some(journal) = journal else {
+        reg.push_blob(repo, &d.digest, Some(d.size), open(0).await?)
+            .await?;
+        return Ok(());
+    };
+    let path = journal.path(host, repo, &d.digest);
+    let mut resumed = None;
+    if let Some(id) = journal.get(&path) {
+        match reg.push_blob_chunked_resume(repo, &id).await {
+            Ok(w) if w.size() <= d.size => resumed = Some(w),
+            Ok(w) => {
+                let _ = w.cancel().await;
+            }
+            Err(e) => tracing::debug!(error = %e, "the journaled upload is gone"),
+        }
+    }
+    let was_resumed = resumed.is_some();
+    match upload_chunks(reg, repo, d, &open, &journal, &path, resumed).await {
+        Err(e)
+            if was_resumed
+                && (e.is(ErrorCode::DigestInvalid) || e.is(ErrorCode::BlobUploadInvalid)) =>
+        {
+            tracing::warn!(digest = %d.digest, "the resumed upload did not verify; uploading it whole");
+            journal.remove(&path);
+            upload_chunks(reg, repo, d, &open, &journal, &path, None).await
+        }
+        done => done,
+    }
+}
+
+async fn upload_chunks(
+    reg: &dyn Registry,
+    repo: &RepoName,
+    d: &Descriptor,
+    open: &OpenFrom<'_>,
+    journal: &UploadJournal,
+    path: &Path,
+    resumed: Option<Box<dyn BlobWriter>>,
+) -> Result<()> {
+    let mut writer = match resumed {
+        Some(w) => {
+            tracing::info!(digest = %d.digest, at = w.size(), "resuming an upload");
+            w
+        }
+        None => reg.push_blob_chunked(repo).await?,
+    };
+    journal.put(path, writer.id());
+    let mut stream = open(writer.size()).await?;
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk?);
+        if buf.len() >= UPLOAD_CHUNK {
+            writer.write(buf.split().freeze()).await?;
+            journal.put(path, writer.id());
+        }
+    }
+    if !buf.is_empty() {
+        writer.write(buf.freeze()).await?;
+    }
+    let committed = writer.commit(&d.digest).await;
+    let wrong = |e: &Error| e.is(ErrorCode::DigestInvalid) || e.is(ErrorCode::SizeInvalid);
+    if committed.as_ref().map_or_else(wrong, |_| true) {
+        journal.remove(path);
+    }
+    committed.map(drop)
+}
+
+/// `stream` without its first `n` bytes.
+pub fn skip(stream: BlobStream, n: u64) -> BlobStream {
+    if n == 0 {
+        return stream;
+    }
+    let mut left = n;
+    stream
+        .filter_map(move |chunk| {
+            let out = match chunk {
+                Ok(b) if left >= b.len() as u64 => {
+                    left -= b.len() as u64;
+                    None
+                }
+                Ok(b) => {
+                    let rest = b.slice(left as usize..);
+                    left = 0;
+                    Some(Ok(rest))
+                }
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        })
+        .boxed()
 }

@@ -23,11 +23,15 @@ use oci_mem::MemRegistry;
 use oci_server::TestServer;
 use support::tar_image;
 
-/// How many bytes pass, and how many may.
+/// How many bytes pass, and how many may. Closing it again starts a new
+/// run: transfers of the run before, still waiting, then fail (their
+/// client is gone).
 #[derive(Default)]
 struct Gate {
     passed: AtomicU64,
     limit: AtomicU64,
+    run: AtomicU64,
+    waiting: AtomicU64,
 }
 
 impl Gate {
@@ -36,6 +40,7 @@ impl Gate {
     }
 
     fn close_at(&self, limit: u64) {
+        self.run.fetch_add(1, Ordering::SeqCst);
         self.passed.store(0, Ordering::SeqCst);
         self.limit.store(limit, Ordering::SeqCst);
     }
@@ -44,9 +49,19 @@ impl Gate {
         self.passed.load(Ordering::SeqCst)
     }
 
+    /// Whether a transfer still waits at the gate.
+    fn busy(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+    }
+
     /// Waits until `n` more bytes may pass, and counts them.
-    async fn pass(&self, n: u64) {
-        loop {
+    async fn pass(&self, n: u64) -> Result<()> {
+        let run = self.run.load(Ordering::SeqCst);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let passed = loop {
+            if self.run.load(Ordering::SeqCst) != run {
+                break Err(oci_core::Error::internal("the client of this run is gone"));
+            }
             let passed = self.passed.load(Ordering::SeqCst);
             if passed + n <= self.limit.load(Ordering::SeqCst) {
                 if self
@@ -54,12 +69,14 @@ impl Gate {
                     .compare_exchange(passed, passed + n, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
                 {
-                    return;
+                    break Ok(());
                 }
                 continue;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        passed
     }
 }
 
@@ -86,7 +103,7 @@ fn gated(stream: BlobStream, gate: Arc<Gate>) -> BlobStream {
             let gate = Arc::clone(&gate);
             async move {
                 if let Ok(b) = &piece {
-                    gate.pass(b.len() as u64).await;
+                    gate.pass(b.len() as u64).await?;
                 }
                 piece
             }
@@ -126,7 +143,7 @@ impl BlobWriter for GatedWriter {
         let mut at = 0;
         while at < data.len() {
             let piece = data.slice(at..data.len().min(at + (64 << 10)));
-            self.gate.pass(piece.len() as u64).await;
+            self.gate.pass(piece.len() as u64).await?;
             at += piece.len();
             self.inner.write(piece).await?;
         }
@@ -342,4 +359,98 @@ async fn a_pull_killed_at_90_percent_fetches_only_the_rest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oci_directory_pull_killed_at_90_percent_fetches_only_the_rest() {
     pull_resumes("oci-dir").await;
+}
+
+/// Waits until the transfers of a killed run have left the gate.
+async fn settle(gate: &Gate) {
+    while gate.busy() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A push (`copy`: false) or a copy from a second server, killed when 90%
+/// of the big layer has reached the target, then run again.
+async fn upload_resumes(copy: bool) {
+    let (_target, host, gate, store) = gated_server().await;
+    let (_source, src_host, src_gate, src_store) = gated_server().await;
+    let image = tar_image(&Platform::new("linux", "amd64", None), 1, LAYER, false);
+    image
+        .push(
+            &src_store.inner,
+            &"big/app".parse().unwrap(),
+            &[Tag::latest()],
+        )
+        .await;
+    let layer = image.layers[0].size;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let source = dir.path().join("app.tar");
+    let src_ref = format!("{src_host}/big/app");
+    finish(start(
+        &["pull", &src_ref, "-o", source.to_str().unwrap()],
+        &[],
+    ))
+    .await;
+    let dst_ref = format!("{host}/moved/app:v1");
+    let run = || {
+        let from = if copy {
+            src_ref.clone()
+        } else {
+            source.to_str().unwrap().to_owned()
+        };
+        let command = if copy { "copy" } else { "push" };
+        start(&[command, &from, &dst_ref], &[("XDG_CACHE_HOME", &cache)])
+    };
+    let stop = layer * 9 / 10;
+    gate.close_at(stop);
+    src_gate.close_at(u64::MAX);
+    let piece = 64 << 10;
+    kill_when(run(), || gate.passed() + piece > stop).await;
+    let first = gate.passed();
+    gate.close_at(u64::MAX);
+    settle(&gate).await;
+    src_gate.close_at(u64::MAX);
+    let said = finish(run()).await;
+    let second = gate.passed();
+    let read = src_gate.passed();
+    let what = if copy { "copy" } else { "push" };
+    eprintln!(
+        "{what}: layer of {layer} bytes; killed after {first} arrived; the second run sent {second} (and read {read} from the source registry)"
+    );
+    assert!(
+        second < layer / 10 + (1 << 20),
+        "the second run sent {second}: {said}"
+    );
+    if copy {
+        assert!(read < layer / 10 + (1 << 20), "the second run read {read}");
+    }
+    // The same image, byte for byte.
+    let got = store
+        .inner
+        .get_tag(&"moved/app".parse().unwrap(), &"v1".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.digest(), image.manifest.digest());
+    let blob = store
+        .inner
+        .get_blob(&"moved/app".parse().unwrap(), &image.layers[0].digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(blob == image.layer_bytes[0]);
+    let journal = cache.join("ocidist/uploads");
+    let left = std::fs::read_dir(&journal).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "the journal is emptied once done");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_killed_at_90_percent_sends_only_the_rest() {
+    upload_resumes(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_killed_at_90_percent_moves_only_the_rest() {
+    upload_resumes(true).await;
 }
