@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use oci_core::testkit::Image;
 use oci_core::{Descriptor, Digest, ImageManifest, Manifest, Tag, media};
 use oci_mem::MemRegistry;
@@ -131,7 +132,8 @@ fn image(tars: &[Vec<u8>], c: Compression) -> Image {
 }
 
 /// Three layers: a base with a hard link; one removing a file, a
-/// directory and a directory's old contents (opaque) and changing a file;
+/// directory and a directory's old contents (opaque), changing a file and
+/// linking to a file of the base;
 /// one making the removed directory again, adding symlinks and replacing
 /// the file the base's hard link shares.
 fn whiteout_layers() -> Vec<Vec<u8>> {
@@ -165,6 +167,7 @@ fn whiteout_layers() -> Vec<Vec<u8>> {
             E::Dir("home", 0o755),
             E::Dir("home/user", 0o700),
             E::File("home/user/notes", 0o640, b"notes\n"),
+            E::HardLink("home/user/s", "setuid"),
         ]),
         layer(&[
             E::Dir("var", 0o711),
@@ -323,6 +326,7 @@ async fn export_matches_umoci(exported: Compression, unpacked: Compression) {
     assert_eq!(ours["opt"], "dir 750");
     assert_eq!(ours["setuid"], describe_file(0o4755, b"s"));
     assert_eq!(ours["usr/bin/t"], "symlink tool");
+    assert_eq!(ours["home/user/s"], ours["setuid"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -423,7 +427,7 @@ async fn hostile_layer_cannot_write_outside_the_root() {
         "skipped a/../../escaped2: a `..` component",
         "skipped lnk/through-symlink: below a non-directory of the same layer",
         "skipped hard: a hard link to ../../etc/passwd",
-        "skipped hard-abs: a hard link to /etc/passwd",
+        "skipped hard-abs: a hard link to etc/passwd, not a file of the image",
         "2097152-byte long-name or pax header",
     ] {
         assert!(stderr.contains(skipped), "{skipped:?} not in {stderr}");
@@ -446,4 +450,63 @@ async fn hostile_layer_cannot_write_outside_the_root() {
         std::fs::read(root.join("absolute")).unwrap(),
         b"kept, inside the root"
     );
+}
+
+/// Serves a store whose layer `bad` comes back with one byte changed.
+struct Corrupting {
+    inner: MemRegistry,
+    bad: Digest,
+}
+
+#[oci_core::async_trait]
+impl oci_core::Registry for Corrupting {
+    fn forward_to(&self) -> Option<&dyn oci_core::Registry> {
+        Some(&self.inner)
+    }
+
+    async fn get_blob(
+        &self,
+        repo: &oci_core::RepoName,
+        digest: &Digest,
+    ) -> oci_core::Result<oci_core::BlobReader> {
+        let reader = self.inner.get_blob(repo, digest).await?;
+        if *digest == self.bad {
+            let mut changed = reader.bytes().await?.to_vec();
+            let last = changed.len() - 1;
+            changed[last] ^= 1;
+            let descriptor = self.inner.resolve_blob(repo, digest).await?;
+            return Ok(oci_core::BlobReader {
+                descriptor,
+                range: None,
+                stream: futures::stream::iter([Ok(Bytes::from(changed))]).boxed(),
+            });
+        }
+        Ok(reader)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_layer_that_does_not_match_its_digest_fails_the_export() {
+    let image = image(&whiteout_layers(), Compression::Gzip);
+    let store = Corrupting {
+        inner: MemRegistry::new(),
+        bad: image.layers[0].digest.clone(),
+    };
+    image
+        .push(&store.inner, &"exp/bad".parse().unwrap(), &[Tag::latest()])
+        .await;
+    let server = TestServer::start(Arc::new(store)).await;
+    let host = server.url().trim_start_matches("http://").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rootfs.tar");
+    let said = ocidist(&[
+        "export",
+        &format!("{host}/exp/bad"),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    fails(&said, "does not match");
+    let left = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(left, 0, "nothing written at or beside the target");
 }

@@ -84,6 +84,8 @@ pub struct Flattener<W: Write> {
     pub skipped: Skipped,
     /// Hard links waiting for their layer to be read again.
     deferred: Vec<Deferred>,
+    /// Hard links to files of lower layers: path, target, header, layer.
+    late: Vec<(Vec<u8>, Vec<u8>, Header, String)>,
 }
 
 /// Long names and pax records that apply to the next entry.
@@ -163,7 +165,34 @@ impl<W: Write> Flattener<W> {
             written: 0,
             skipped: Skipped::default(),
             deferred: Vec::new(),
+            late: Vec::new(),
         }
+    }
+
+    /// Writes the hard links to files of lower layers, once all layers
+    /// are read: those whose file was written, the rest are skipped.
+    pub fn late_links(&mut self) -> io::Result<()> {
+        for (path, target, mut header, layer) in std::mem::take(&mut self.late) {
+            if self
+                .index
+                .get(&target)
+                .is_some_and(|s| s.kind == Kind::File)
+            {
+                self.out.append_link(
+                    &mut header,
+                    OsStr::from_bytes(&path),
+                    OsStr::from_bytes(&target),
+                )?;
+                self.written += 1;
+            } else {
+                let why = format!(
+                    "a hard link to {}, not a file of the image",
+                    String::from_utf8_lossy(&target)
+                );
+                self.skipped.add(&layer, &path, &why);
+            }
+        }
+        Ok(())
     }
 
     /// Ends the tar and returns the writer.
@@ -406,6 +435,14 @@ impl<W: Write> Flattener<W> {
                             target: t,
                             link: path.clone(),
                         });
+                        self.mark(&path, Kind::File);
+                        return Ok(());
+                    }
+                    (Some(t), None) => {
+                        // Its file may come from a layer below: linked at
+                        // the end, once it is written.
+                        header.set_entry_type(EntryType::Link);
+                        self.late.push((path.clone(), t, header, layer.to_owned()));
                         self.mark(&path, Kind::File);
                         return Ok(());
                     }

@@ -161,11 +161,15 @@ async fn flatten_layers(
         .await?;
         bytes += d.size;
     }
-    let (written, skipped) = (flat.written, std::mem::take(&mut flat.skipped));
-    tokio::task::spawn_blocking(move || flat.finish()?.flush())
-        .await
-        .map_err(|e| Error::internal(format!("export task failed: {e}")))?
-        .map_err(|e| Error::new(ErrorCode::Unknown, format!("cannot write the export: {e}")))?;
+    let (written, skipped) = tokio::task::spawn_blocking(move || {
+        flat.late_links()?;
+        let stats = (flat.written, std::mem::take(&mut flat.skipped));
+        flat.finish()?.flush()?;
+        Ok::<_, io::Error>(stats)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("export task failed: {e}")))?
+    .map_err(|e| Error::new(ErrorCode::Unknown, format!("cannot write the export: {e}")))?;
     Ok((written, skipped, bytes))
 }
 
