@@ -8,7 +8,10 @@
 //! dropped, as runtimes resolve them inside the root), and what could
 //! reach outside the output when it is unpacked is skipped and reported:
 //! a path with a `..` component, a hard link whose target is not a file
-//! already written, an entry under a symlink of its own layer. Symlinks
+//! of the image, an entry under a symlink of its own layer. Hard links are
+//! written after their file: to a file of their own layer at once, to one
+//! of a lower layer at the end, to one an upper layer replaced by reading
+//! their layer again. Symlinks
 //! are written as they are: data, never followed. Long-name and pax
 //! headers larger than [`MAX_META`] are skipped with the entry they
 //! describe rather than read into memory.
