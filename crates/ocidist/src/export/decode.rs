@@ -254,6 +254,25 @@ mod tests {
     }
 
     #[test]
+    fn damaged_compressed_streams_fail_but_never_panic() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &data).unwrap();
+        for stream in [zstd(&data), gz.finish().unwrap()] {
+            for at in (0..stream.len()).step_by(3) {
+                let mut damaged = stream.clone();
+                damaged[at] ^= 0x5a;
+                if let Ok(mut r) = decoder(&damaged[..], "") {
+                    let _ = r.read_to_end(&mut Vec::new());
+                }
+                if let Ok(mut r) = decoder(&stream[..at], "") {
+                    let _ = r.read_to_end(&mut Vec::new());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn compression_is_told_by_magic_before_media_type() {
         let gz = "application/vnd.oci.image.layer.v1.tar+gzip";
         assert_eq!(

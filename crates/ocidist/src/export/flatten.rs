@@ -591,6 +591,49 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A small layer: a directory, a file, a symlink, a hard link, a long
+    /// name and a whiteout.
+    fn sample_layer() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |kind: EntryType, path: &str, link: Option<&str>, data: &[u8]| {
+            let mut h = Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            match link {
+                Some(l) => b.append_link(&mut h, path, l).unwrap(),
+                None => b.append_data(&mut h, path, data).unwrap(),
+            }
+        };
+        add(EntryType::Directory, "etc", None, b"");
+        add(EntryType::Regular, "etc/passwd", None, b"root:x:0:0\n");
+        add(EntryType::Symlink, "etc/link", Some("/etc/passwd"), b"");
+        add(EntryType::Link, "etc/hard", Some("etc/passwd"), b"");
+        add(EntryType::Regular, &"long/".repeat(40), None, b"deep");
+        add(EntryType::Regular, "etc/.wh.gone", None, b"");
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn damaged_layers_fail_or_flatten_but_never_panic() {
+        let layer = sample_layer();
+        let mut out = Flattener::new(Vec::new());
+        out.layer(&layer[..], "good").unwrap();
+        assert_eq!(out.written, 5);
+        for at in (0..layer.len()).step_by(7) {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut damaged = layer.clone();
+                damaged[at] ^= flip;
+                let mut out = Flattener::new(Vec::new());
+                let _ = out.layer(&damaged[..], "damaged");
+                let _ = out.late_links();
+                let _ = out.finish();
+            }
+            let mut out = Flattener::new(Vec::new());
+            let _ = out.layer(&layer[..at], "truncated");
+        }
+    }
+
     #[test]
     fn paths_are_made_relative_and_dotdot_refused() {
         assert_eq!(clean(b"/etc//passwd").unwrap().unwrap(), b"etc/passwd");
