@@ -518,6 +518,26 @@ pub enum Command {
         #[command(flatten)]
         platform: PlatformFlags,
     },
+    // --- export (issue #17) ---
+    /// Write an image's filesystem as one tar, its layers flattened.
+    ///
+    /// Whiteouts are applied, as `crane export` does; entries that could
+    /// write outside the root when unpacked are skipped and listed on
+    /// stderr.
+    Export {
+        /// Reference: host[:port]/path[:tag][@digest].
+        reference: String,
+        /// Where to write the tar (`-` for stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace an existing FILE.
+        #[arg(long)]
+        force: bool,
+        /// Platform selection (an index's image; default: the host's).
+        #[command(flatten)]
+        platform: PlatformFlags,
+    },
+    // --- end export ---
     /// Copy an image or a whole index between repositories or registries.
     ///
     /// The global connection flags apply to both sides; --src-* and

@@ -203,20 +203,34 @@ async fn copy_blob(
             }
         }
     }
-    let reader = src.registry.get_blob(src_repo, &d.digest).await?;
     let bar = std::sync::Arc::new(progress.blob(&d));
     let counted = std::sync::Arc::clone(&bar);
-    let stream = reader
-        .stream
-        .inspect(move |chunk| {
-            if let Ok(b) = chunk {
-                counted.advance(b.len() as u64);
-            }
+    // Read from `at` on (a range) when resuming an upload.
+    let wanted = d.digest.clone();
+    let open: crate::resume::OpenFrom<'_> = Box::new(move |at| {
+        let counted = std::sync::Arc::clone(&counted);
+        let digest = wanted.clone();
+        Box::pin(async move {
+            let reader = if at == 0 {
+                src.registry.get_blob(src_repo, &digest).await?
+            } else {
+                let range = oci_core::RangeRequest::from(at);
+                src.registry
+                    .get_blob_range(src_repo, &digest, range)
+                    .await?
+            };
+            Ok(reader
+                .stream
+                .inspect(move |chunk| {
+                    if let Ok(b) = chunk {
+                        counted.advance(b.len() as u64);
+                    }
+                })
+                .boxed())
         })
-        .boxed();
-    dst.registry
-        .push_blob(dst_repo, &d.digest, Some(d.size), stream)
-        .await?;
+    });
+    let host = dst.reference.registry();
+    crate::resume::upload(dst.registry.as_ref(), host, dst_repo, &d, open).await?;
     bar.finish();
     Ok(BlobOutcome::Copied)
 }

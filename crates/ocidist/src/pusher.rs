@@ -155,18 +155,22 @@ impl Pusher {
                 }
                 let bar = Arc::new(progress.blob(d));
                 let counted = Arc::clone(&bar);
-                let stream = image
-                    .local
-                    .stream(name)?
-                    .inspect(move |chunk| {
-                        if let Ok(b) = chunk {
-                            counted.advance(b.len() as u64);
-                        }
-                    })
-                    .boxed();
-                self.registry
-                    .push_blob(repo, &d.digest, Some(d.size), stream)
-                    .await?;
+                // Read from `at` on when resuming an upload.
+                let open: crate::resume::OpenFrom<'_> = Box::new(move |at| {
+                    let counted = Arc::clone(&counted);
+                    let stream = image.local.stream(name).map(|s| {
+                        crate::resume::skip(s, at)
+                            .inspect(move |chunk| {
+                                if let Ok(b) = chunk {
+                                    counted.advance(b.len() as u64);
+                                }
+                            })
+                            .boxed()
+                    });
+                    Box::pin(async move { stream })
+                });
+                let host = target.registry();
+                crate::resume::upload(self.registry.as_ref(), host, repo, d, open).await?;
                 bar.finish();
                 Ok(true)
             })

@@ -19,39 +19,55 @@ pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::new(ErrorCode::Unknown, format!("{}: {e}", path.display()))
 }
 
+/// Renames a finished output `from` to `target`, replacing what was there.
+pub(crate) fn move_into_place(from: &Path, target: &Path) -> Result<()> {
+    if let Ok(meta) = target.symlink_metadata() {
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir_all(target)
+        } else {
+            std::fs::remove_file(target)
+        };
+        removed.map_err(|e| io_err(target, e))?;
+    }
+    std::fs::rename(from, target).map_err(|e| io_err(target, e))
+}
+
+/// The directory an output for `target` is staged in, and the target's
+/// file name; refuses an existing target unless `force`.
+pub(crate) fn beside(target: &Path, force: bool) -> Result<(PathBuf, String)> {
+    if target.symlink_metadata().is_ok() && !force {
+        return Err(Error::new(
+            ErrorCode::Unknown,
+            format!(
+                "{} already exists (use --force to replace it)",
+                target.display()
+            ),
+        ));
+    }
+    let name = target.file_name().ok_or_else(|| {
+        Error::new(
+            ErrorCode::Unknown,
+            format!("{} is not a file path", target.display()),
+        )
+    })?;
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::new(
+            ErrorCode::Unknown,
+            format!("directory {} does not exist", parent.display()),
+        ));
+    }
+    Ok((parent, name.to_string_lossy().into_owned()))
+}
+
 impl Staged {
     /// Plans a staged output; refuses an existing target unless `force`.
     pub fn new(target: &Path, dir: bool, force: bool) -> Result<Staged> {
-        if target.symlink_metadata().is_ok() && !force {
-            return Err(Error::new(
-                ErrorCode::Unknown,
-                format!(
-                    "{} already exists (use --force to replace it)",
-                    target.display()
-                ),
-            ));
-        }
-        let name = target.file_name().ok_or_else(|| {
-            Error::new(
-                ErrorCode::Unknown,
-                format!("{} is not a file path", target.display()),
-            )
-        })?;
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !parent.is_dir() {
-            return Err(Error::new(
-                ErrorCode::Unknown,
-                format!("directory {} does not exist", parent.display()),
-            ));
-        }
-        let temp = parent.join(format!(
-            ".{}.partial-{:08x}",
-            name.to_string_lossy(),
-            rand::random::<u32>()
-        ));
+        let (parent, name) = beside(target, force)?;
+        let temp = parent.join(format!(".{name}.partial-{:08x}", rand::random::<u32>()));
         Ok(Staged {
             temp,
             target: target.to_path_buf(),
@@ -84,15 +100,7 @@ impl Staged {
 
     /// Moves the finished output to its target, replacing what was there.
     pub fn persist(mut self) -> Result<()> {
-        if let Ok(meta) = self.target.symlink_metadata() {
-            let removed = if meta.is_dir() {
-                std::fs::remove_dir_all(&self.target)
-            } else {
-                std::fs::remove_file(&self.target)
-            };
-            removed.map_err(|e| io_err(&self.target, e))?;
-        }
-        std::fs::rename(&self.temp, &self.target).map_err(|e| io_err(&self.target, e))?;
+        move_into_place(&self.temp, &self.target)?;
         self.done = true;
         Ok(())
     }

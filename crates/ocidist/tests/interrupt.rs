@@ -1,5 +1,6 @@
 //! An interrupted pull (SIGINT while a layer is half downloaded) exits
-//! non-zero and leaves nothing at, or beside, the target path.
+//! non-zero and leaves nothing at the target path, only the hidden partial
+//! output beside it that a second run resumes from.
 
 #![allow(clippy::unwrap_used)]
 
@@ -45,7 +46,7 @@ impl Registry for Stalling {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigint_mid_download_leaves_no_output() {
+async fn sigint_mid_download_leaves_only_the_partial_output() {
     let store = MemRegistry::new();
     let image = tar_image(&Platform::new("linux", "amd64", None), 2, 1 << 20, false);
     image
@@ -88,9 +89,12 @@ async fn sigint_mid_download_leaves_no_output() {
     assert_eq!(done.status.code(), Some(130));
     let err = String::from_utf8_lossy(&done.stderr);
     assert_eq!(err.trim(), "ocidist: interrupted", "{err}");
+    // Nothing at the target: only the hidden partial output a second run
+    // resumes from.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(left, [".app.tar.partial"], "left behind: {left:?}");
+    assert!(!out.exists());
 }

@@ -1,9 +1,10 @@
 //! Writes a [`Plan`] to disk — as one tar file or as a directory tree —
 //! downloading its blobs in parallel straight to their final place.
 //!
-//! Everything goes to a temporary path beside the target and is renamed
-//! into place only when complete, so an interrupted or failed pull leaves
-//! nothing half-written at the target path.
+//! Everything goes to a hidden partial directory beside the target and is
+//! renamed into place only when complete, so an interrupted or failed pull
+//! leaves nothing half-written at the target path; run again, it resumes
+//! from what that directory holds ([`crate::resume`]).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -16,7 +17,8 @@ use oci_core::{Descriptor, Error, ErrorCode, Registry, RepoName, Result};
 
 use super::tar::{self, Plan, Source};
 use crate::progress::Progress;
-use crate::staged::{Staged, io_err};
+use crate::resume::{Partial, Resumed, open_for_writing, reopen};
+use crate::staged::io_err;
 
 /// How much of a blob is gathered (as the network's own buffers, not
 /// copied) before one hand-over to a writing thread.
@@ -56,23 +58,32 @@ pub async fn write(
     shape: Shape,
     force: bool,
 ) -> Result<u64> {
-    let staged = Staged::new(target, shape == Shape::Dir, force)?;
-    let downloaded = match shape {
-        Shape::Tar => write_tar(plan, from, staged.path()).await,
-        Shape::Dir => write_dir(plan, from, staged.path()).await,
+    let partial = Partial::open(target, plan, force)?;
+    let written = match shape {
+        Shape::Tar => write_tar(plan, from, &partial).await,
+        Shape::Dir => write_dir(plan, from, &partial).await,
+    };
+    match written {
+        Ok(downloaded) => {
+            partial.persist()?;
+            Ok(downloaded)
+        }
+        Err(e) => Err(partial.failed(e)),
     }
-    .map_err(|e| staged.hide_temp(e))?;
-    staged.persist()?;
-    Ok(downloaded)
 }
 
-async fn write_tar(plan: &Plan, from: &BlobSource, path: &Path) -> Result<u64> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
+/// A blob to download: its descriptor, the file and offset it goes to,
+/// and its plan entry's index (where its progress is recorded).
+type Job = (Descriptor, Arc<File>, u64, usize);
+
+async fn write_tar(plan: &Plan, from: &BlobSource, partial: &Partial) -> Result<u64> {
+    let path = &partial.path();
+    let file = open_for_writing(path)?;
     file.set_len(plan.total_size())
         .map_err(|e| io_err(path, e))?;
     let file = Arc::new(file);
     let mut jobs = Vec::new();
-    for entry in plan.entries() {
+    for (slot, entry) in plan.entries().iter().enumerate() {
         let header = tar::header(
             &entry.path,
             entry.size(),
@@ -84,11 +95,13 @@ async fn write_tar(plan: &Plan, from: &BlobSource, path: &Path) -> Result<u64> {
             Source::Inline(bytes) => file
                 .write_all_at(bytes, entry.data_offset())
                 .map_err(|e| io_err(path, e))?,
-            Source::Blob(d) => jobs.push(((**d).clone(), Arc::clone(&file), entry.data_offset())),
+            Source::Blob(d) => {
+                jobs.push(((**d).clone(), Arc::clone(&file), entry.data_offset(), slot))
+            }
             Source::Directory => {}
         }
     }
-    let total = download_all(from, jobs).await?;
+    let total = download_all(from, jobs, partial).await?;
     let file = Arc::clone(&file);
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || file.sync_all().map_err(|e| io_err(&p, e)))
@@ -97,40 +110,72 @@ async fn write_tar(plan: &Plan, from: &BlobSource, path: &Path) -> Result<u64> {
     Ok(total)
 }
 
-async fn write_dir(plan: &Plan, from: &BlobSource, root: &Path) -> Result<u64> {
+async fn write_dir(plan: &Plan, from: &BlobSource, partial: &Partial) -> Result<u64> {
+    let root = &partial.path();
     std::fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
     let mut jobs = Vec::new();
-    for entry in plan.entries() {
+    for (slot, entry) in plan.entries().iter().enumerate() {
         let path = root.join(entry.path.trim_end_matches('/'));
         match &entry.source {
             Source::Directory => std::fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?,
             Source::Inline(bytes) => std::fs::write(&path, bytes).map_err(|e| io_err(&path, e))?,
             Source::Blob(d) => {
-                let file = File::create(&path).map_err(|e| io_err(&path, e))?;
-                jobs.push(((**d).clone(), Arc::new(file), 0));
+                let file = open_for_writing(&path)?;
+                jobs.push(((**d).clone(), Arc::new(file), 0, slot));
             }
         }
     }
-    download_all(from, jobs).await
+    download_all(from, jobs, partial).await
 }
 
-async fn download_all(from: &BlobSource, jobs: Vec<(Descriptor, Arc<File>, u64)>) -> Result<u64> {
-    let sizes: Vec<u64> = jobs.iter().map(|j| j.0.size).collect();
+/// Downloads every job; returns the bytes fetched.
+async fn download_all(from: &BlobSource, jobs: Vec<Job>, partial: &Partial) -> Result<u64> {
+    let total = jobs.iter().map(|j| j.0.size).sum();
     let from = &BlobSource {
-        progress: from.progress.with_total(sizes.iter().sum()),
+        progress: from.progress.with_total(total),
         ..from.clone()
     };
     futures::stream::iter(jobs)
-        .map(|(d, file, offset)| download(from, d, file, offset))
+        .map(|job| download(from, job, partial))
         .buffer_unordered(from.concurrency.max(1))
-        .try_for_each(|_| async { Ok(()) })
-        .await?;
-    Ok(sizes.iter().sum())
+        .try_fold(0, |sum, n| async move { Ok(sum + n) })
+        .await
 }
 
-/// Streams one blob into `file` at `offset`, checking its length.
-async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64) -> Result<()> {
+/// Streams one blob into its file at its offset, checking its length,
+/// recording its progress; an earlier run's bytes are re-used (hashed
+/// again, the rest asked for by range). Returns the bytes fetched.
+async fn download(from: &BlobSource, job: Job, partial: &Partial) -> Result<u64> {
+    let (d, file, offset, slot) = job;
     let bar = from.progress.blob(&d);
+    let to = Place {
+        file: &file,
+        offset,
+        partial,
+        slot,
+    };
+    match reopen(from, &d, &file, offset, partial, slot).await? {
+        Resumed::Nothing => {}
+        Resumed::Complete => {
+            bar.advance(d.size);
+            bar.finish();
+            return Ok(0);
+        }
+        Resumed::Rest(rest) => {
+            bar.advance(rest.done);
+            match write_stream(rest.stream, &d, &to, rest.done, Some(rest.verifier), &bar).await {
+                Ok(fetched) => {
+                    bar.finish();
+                    return Ok(fetched);
+                }
+                Err(e) if e.is(ErrorCode::DigestInvalid) => {
+                    tracing::warn!(digest = %d.digest, "the resumed blob did not verify; downloading it whole");
+                    partial.record(slot, 0)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
     let reader = from.registry.get_blob(&from.repo, &d.digest).await?;
     if reader.descriptor.size != d.size {
         return Err(Error::new(
@@ -141,11 +186,35 @@ async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64
             ),
         ));
     }
-    let mut stream = reader.stream;
+    let fetched = write_stream(reader.stream, &d, &to, 0, None, &bar).await?;
+    bar.finish();
+    Ok(fetched)
+}
+
+/// Where a blob's bytes go: its file, its offset there, and the plan
+/// entry its progress is recorded for.
+struct Place<'a> {
+    file: &'a Arc<File>,
+    offset: u64,
+    partial: &'a Partial,
+    slot: usize,
+}
+
+/// Writes `stream` (the blob from byte `start` on) into place, recording
+/// progress after each write; checks the length, and with `verifier` the
+/// digest of the whole. Returns the bytes fetched.
+async fn write_stream(
+    mut stream: oci_core::BlobStream,
+    d: &Descriptor,
+    to: &Place<'_>,
+    start: u64,
+    mut verifier: Option<oci_core::Verifier>,
+    bar: &crate::progress::BlobBar,
+) -> Result<u64> {
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batched = 0;
-    let mut at = offset;
-    let mut written = 0u64;
+    let mut at = to.offset + start;
+    let mut written = start;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         written += chunk.len() as u64;
@@ -155,16 +224,20 @@ async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64
                 format!("blob {} is longer than {} bytes", d.digest, d.size),
             ));
         }
+        if let Some(v) = verifier.as_mut() {
+            v.update(&chunk)?;
+        }
         bar.advance(chunk.len() as u64);
         batched += chunk.len();
         batch.push(chunk);
         if batched >= WRITE_CHUNK {
-            at = write_at(&file, std::mem::take(&mut batch), at).await?;
+            at = write_at(to.file, std::mem::take(&mut batch), at).await?;
+            to.partial.record(to.slot, at - to.offset)?;
             batched = 0;
         }
     }
     if !batch.is_empty() {
-        write_at(&file, batch, at).await?;
+        at = write_at(to.file, batch, at).await?;
     }
     if written != d.size {
         return Err(Error::new(
@@ -175,8 +248,11 @@ async fn download(from: &BlobSource, d: Descriptor, file: Arc<File>, offset: u64
             ),
         ));
     }
-    bar.finish();
-    Ok(())
+    if let Some(v) = verifier {
+        v.finish()?;
+    }
+    to.partial.record(to.slot, at - to.offset)?;
+    Ok(written - start)
 }
 
 /// Writes `chunks` one after another from `at`; returns the offset after.

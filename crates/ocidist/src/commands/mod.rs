@@ -2,6 +2,7 @@
 //! connect, act, print results on stdout and messages on stderr.
 
 mod artifact;
+mod export;
 mod inspect;
 mod login;
 mod serve;
@@ -89,6 +90,7 @@ fn first_reference(command: &Command) -> Option<String> {
         Command::Manifest { reference, .. }
         | Command::Config { reference, .. }
         | Command::Pull { reference, .. }
+        | Command::Export { reference, .. }
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
         | Command::Inspect { reference, .. }
@@ -122,6 +124,7 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
         | Command::Config { reference, .. }
         | Command::Blob { reference, .. }
         | Command::Pull { reference, .. }
+        | Command::Export { reference, .. }
         | Command::Delete { reference }
         | Command::Digest { reference, .. }
         | Command::Tag { reference, .. }
@@ -219,6 +222,12 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
         } => artifact::attach(&connector()?, &reference, &artifact_type, &files, json).await,
         Command::Artifact { command } => artifact::artifact(&connector()?, command).await,
         // --- end referrers, attach, artifact ---
+        Command::Export {
+            reference,
+            output,
+            force,
+            platform,
+        } => export::export(&connector()?, &reference, &output, force, &platform).await,
         Command::Completions { shell } => completions(shell),
         Command::Catalog { host, json } => inspect::catalog(&connector()?, &host, json).await,
         Command::Delete { reference } => inspect::delete(&connector()?, &reference).await,
