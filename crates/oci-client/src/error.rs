@@ -281,8 +281,10 @@ mod tests {
         let err = Error::from(ClientError::network(NetworkFailure::Tls, "bad cert"));
         assert_eq!(NetworkFailure::of(&err), Some(NetworkFailure::Tls));
         let spent = Error::from(ClientError::Status {
+            status: 503,
+            body: Bytes::new(),
+            not_found: ErrorCode::BlobUnknown,
             retried: true,
-            ..status(503)
         });
         assert!(spent.is_transient() && spent.is_retried());
     }
@@ -293,7 +295,10 @@ mod tests {
         let err = Error::from(ClientError::url("invalid URL \"a b\"", parse));
         assert!(std::error::Error::source(&err).is_some());
         let io = std::io::Error::other("exec format error");
-        let err = Error::from(ClientError::helper("running x: exec format error", Some(io)));
+        let err = Error::from(ClientError::helper(
+            "running x: exec format error",
+            Some(io),
+        ));
         assert!(std::error::Error::source(&err).is_some());
     }
 }

@@ -36,22 +36,29 @@
 //! ```
 
 pub mod auth;
+mod authorize;
 mod blobs;
+mod call;
 mod client;
 mod connector;
+mod error;
 mod fallback;
 mod lists;
 mod manifests;
 pub mod options;
+mod redirect;
 mod registry;
 mod resume;
 pub mod retry;
+mod send;
+mod state;
 mod tls;
 mod transport;
 mod uploads;
 mod writer;
 
 pub use client::Client;
+pub use error::ClientError;
 pub use options::{AuthOptions, ClientOptions, ProxyOptions, Scheme, TlsOptions};
 pub use retry::RetryConfig;
 pub use transport::NetworkFailure;

@@ -211,7 +211,10 @@ mod tests {
             r.delay_after(&reset.clone().with_retried(), None).is_none(),
             "retried below"
         );
-        assert!(r.delay_after(&Error::new(ErrorCode::TooManyRequests, ""), None).is_some());
+        assert!(
+            r.delay_after(&Error::new(ErrorCode::TooManyRequests, ""), None)
+                .is_some()
+        );
     }
 
     #[test]
