@@ -107,9 +107,11 @@ mod tests {
     use crate::{AuthOptions, ClientOptions};
 
     fn client() -> Client {
-        let mut options = ClientOptions::default();
-        options.auth = AuthOptions::BearerToken("t0ken".into());
-        options.user_agent = "ocidist-test".into();
+        let options = ClientOptions {
+            auth: AuthOptions::BearerToken("t0ken".into()),
+            user_agent: "ocidist-test".into(),
+            ..ClientOptions::default()
+        };
         Client::new("127.0.0.1:5000", options).unwrap()
     }
 

@@ -73,7 +73,7 @@ fn client_retrying(server: &TestServer, max_retries: u32) -> Arc<dyn Registry> {
         ..RetryConfig::default()
     };
     let options = ClientOptions::default().anonymous().retry(retry);
-    Arc::new(Client::new(&server.addr().to_string(), options).unwrap())
+    Arc::new(Client::new(&server.addr().to_string(), options).expect("client"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
