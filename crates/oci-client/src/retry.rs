@@ -1,7 +1,7 @@
 //! The HTTP side of the retry policy: which statuses are transient, which
 //! mean the request was not acted on, and the server's `Retry-After`. The
 //! policy itself (budget, backoff, transience) is [`oci_core::retry`],
-//! shared with every layer; [`crate::send`] applies it to requests.
+//! shared with every layer; the client applies it to each request.
 
 use std::time::Duration;
 
