@@ -67,7 +67,12 @@ pub(crate) fn resuming(what: Resumable, body: BlobStream) -> BlobStream {
                         Ok(b) => st.body = Some(b),
                         Err(e) => {
                             let msg = format!("{err}; resuming at byte {} failed: {e}", st.what.offset);
-                            return Some((Err(Error::new(e.code(), msg)), st));
+                            let mut failed = Error::new(e.code(), msg)
+                                .with_transient(e.is_transient());
+                            if e.is_retried() {
+                                failed = failed.with_retried();
+                            }
+                            return Some((Err(failed.with_source(e)), st));
                         }
                     }
                 }
