@@ -21,7 +21,7 @@ use crate::options::{ClientOptions, Scheme};
 use crate::redirect::Redirects;
 use crate::send::Attempts;
 use crate::state::ClientState;
-use crate::transport::{Response, Transport};
+use crate::transport::{Response, Transport, redact};
 
 /// A registry reached over HTTP(S); implements [`oci_core::Registry`].
 ///
@@ -234,7 +234,8 @@ impl Client {
                 }
             }
             if let Some(delay) = attempts.after_status(res.status(), res.headers()) {
-                tracing::warn!(status = %res.status(), ?delay, url = %crate::transport::redact(&url), "transient failure; retrying");
+                let (status, url) = (res.status(), redact(&url));
+                tracing::warn!(%status, ?delay, %url, "transient failure; retrying");
                 drop((res, permit));
                 tokio::time::sleep(delay).await;
                 continue;
