@@ -1,22 +1,27 @@
-//! The [`Client`]: one registry host, its URLs, and the request loop that
-//! adds auth, retries transient failures and follows blob redirects.
+//! The [`Client`]: one registry host, its URLs, and [`Client::execute`],
+//! which runs a [`Call`] through its steps: authorize
+//! ([`crate::authorize`]), send with retries ([`crate::send`]), follow
+//! redirects ([`crate::redirect`]).
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderValue, Method, Uri};
+use oci_core::retry::RetryConfig;
 use oci_core::wire::encode_query_value;
 use oci_core::{Error, ErrorCode, Result};
 use tokio::sync::Semaphore;
 
 use crate::auth::Authenticator;
 use crate::auth::token::Scope;
+use crate::authorize::Authorization;
+pub(crate) use crate::call::Call;
 use crate::connector::Connector;
+use crate::error::ClientError;
 use crate::options::{ClientOptions, Scheme};
-use crate::retry::{self, Retrier, RetryConfig};
-use crate::transport::{Payload, Response, Transport, redact};
-
-/// The most redirects one blob read follows.
-const MAX_REDIRECTS: usize = 10;
+use crate::redirect::Redirects;
+use crate::send::Attempts;
+use crate::state::ClientState;
+use crate::transport::{Response, Transport, redact};
 
 /// A registry reached over HTTP(S); implements [`oci_core::Registry`].
 ///
@@ -31,18 +36,15 @@ pub(crate) struct Inner {
     host: String,
     scheme: Scheme,
     namespace: Option<String>,
-    transport: Transport,
-    auth: Authenticator,
-    slots: Arc<Semaphore>,
+    pub(crate) transport: Transport,
+    pub(crate) auth: Authenticator,
+    pub(crate) slots: Arc<Semaphore>,
     retry: RetryConfig,
-    user_agent: HeaderValue,
+    pub(crate) user_agent: HeaderValue,
     read_timeout: Option<std::time::Duration>,
-    /// Upload offsets this client left sessions at, by upload id (see
-    /// [`crate::writer`]).
-    pub(crate) upload_offsets: crate::writer::UploadOffsets,
-    /// Serialises this client's updates of referrers fallback tags (see
-    /// [`crate::fallback`]).
-    pub(crate) fallback_locks: crate::fallback::FallbackLocks,
+    /// What the operations remember across calls (upload offsets,
+    /// fallback locks).
+    pub(crate) state: ClientState,
 }
 
 impl std::fmt::Debug for Client {
@@ -52,59 +54,6 @@ impl std::fmt::Debug for Client {
             .field("scheme", &self.inner.scheme)
             .field("namespace", &self.inner.namespace)
             .finish_non_exhaustive()
-    }
-}
-
-/// One request to make: what, where, with which body, needing which access.
-pub(crate) struct Call {
-    pub(crate) method: Method,
-    pub(crate) url: Uri,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Payload,
-    pub(crate) scope: Scope,
-    pub(crate) follow_redirects: bool,
-    pub(crate) idempotent: bool,
-}
-
-impl Call {
-    /// A request without body.
-    pub(crate) fn new(method: Method, url: Uri, scope: Scope) -> Call {
-        let idempotent = method != Method::POST && method != Method::PATCH;
-        Call {
-            method,
-            url,
-            headers: HeaderMap::new(),
-            body: Payload::Empty,
-            scope,
-            follow_redirects: false,
-            idempotent,
-        }
-    }
-
-    /// Adds a header (values built by this crate are always valid).
-    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Call {
-        match HeaderValue::from_str(value) {
-            Ok(v) => {
-                self.headers.append(name, v);
-            }
-            Err(_) => tracing::warn!(%name, value, "dropping an invalid header value"),
-        }
-        self
-    }
-
-    /// Sets the body.
-    pub(crate) fn body(mut self, body: Payload) -> Call {
-        if let Some(len) = body.len() {
-            self = self.header(http::header::CONTENT_LENGTH, &len.to_string());
-        }
-        self.body = body;
-        self
-    }
-
-    /// Follows redirects (blob reads only).
-    pub(crate) fn follow_redirects(mut self) -> Call {
-        self.follow_redirects = true;
-        self
     }
 }
 
@@ -144,8 +93,9 @@ impl Client {
         let tls = Arc::new(crate::tls::TlsSetup::new(&options.tls)?);
         let connector = Connector::new(tls, &options.proxy, options.connect_timeout);
         let transport = Transport::new(connector, options.request_timeout);
-        let user_agent = HeaderValue::from_str(&options.user_agent)
-            .map_err(|_| Error::internal("the user agent is not a valid header value"))?;
+        let user_agent = HeaderValue::from_str(&options.user_agent).map_err(|_| {
+            ClientError::Config("the user agent is not a valid header value".into())
+        })?;
         let auth = Authenticator::new(
             &host,
             options.auth.clone(),
@@ -164,8 +114,7 @@ impl Client {
                 retry: options.retry.clone(),
                 user_agent,
                 read_timeout: options.read_timeout,
-                upload_offsets: crate::writer::UploadOffsets::default(),
-                fallback_locks: crate::fallback::FallbackLocks::default(),
+                state: ClientState::default(),
             }),
         })
     }
@@ -240,7 +189,7 @@ impl Client {
     }
 
     /// Adds the mirror namespace to a URL of this registry.
-    fn with_namespace(&self, url: Uri) -> Result<Uri> {
+    pub(crate) fn with_namespace(&self, url: Uri) -> Result<Uri> {
         let Some(ns) = &self.inner.namespace else {
             return Ok(url);
         };
@@ -258,144 +207,54 @@ impl Client {
         let mut parts = url.into_parts();
         parts.path_and_query = Some(
             pq.parse()
-                .map_err(|e| Error::internal(format!("invalid URL with namespace: {e}")))?,
+                .map_err(|e| ClientError::url(format!("invalid URL with namespace: {e}"), e))?,
         );
-        Uri::from_parts(parts).map_err(|e| Error::internal(format!("invalid URL: {e}")))
+        Ok(Uri::from_parts(parts).map_err(|e| ClientError::url(format!("invalid URL: {e}"), e))?)
     }
 
-    /// Makes a request: authenticates, retries transient failures (when the
-    /// body can be sent again), follows redirects when asked. Any status is
-    /// returned; a 401 after fresh credentials becomes `DENIED`.
+    /// Makes a request: authorizes each attempt, sends it with retries of
+    /// transient failures (when the body can be sent again), follows
+    /// redirects when asked. Any status is returned; a 401 after fresh
+    /// credentials becomes `UNAUTHORIZED` or `DENIED`.
     pub(crate) async fn execute(&self, call: Call) -> Result<Response> {
-        let Call {
-            method,
-            url,
-            headers: base_headers,
-            body,
-            scope,
-            follow_redirects,
-            idempotent,
-        } = call;
-        let mut retrier = Retrier::new(&self.inner.retry);
-        let mut url = self.with_namespace(url)?;
-        let mut body = Some(body);
-        let mut fresh_auth: Option<HeaderValue> = None;
-        let mut redirects = 0;
+        let mut url = self.with_namespace(call.url)?;
+        let mut authorization = Authorization::new(call.scope);
+        let mut attempts = Attempts::new(&self.inner.retry, call.body, call.idempotent);
+        let mut redirects = Redirects::new(call.follow_redirects);
         loop {
-            let own = self.is_own(&url);
-            let mut headers = base_headers.clone();
-            headers.insert(http::header::USER_AGENT, self.inner.user_agent.clone());
-            if own {
-                let auth = match &fresh_auth {
-                    Some(h) => Some(h.clone()),
-                    None => self.inner.auth.header_for(&scope).await?,
-                };
-                if let Some(h) = auth {
-                    headers.insert(http::header::AUTHORIZATION, h);
-                }
-            }
-            let payload = body.take().unwrap_or(Payload::Empty);
-            body = payload.replay();
-            let permit = self
-                .inner
-                .slots
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::internal("client closed"))?;
-            tracing::debug!(%method, url = %redact(&url), "request");
-            let res = match self
-                .inner
-                .transport
-                .send(method.clone(), url.clone(), headers, payload)
-                .await
-            {
-                Ok(res) => res,
-                Err(e) => {
-                    drop(permit);
-                    if body.is_some()
-                        && !e.permanent
-                        && (e.connect || idempotent)
-                        && let Some(delay) = retrier.next_delay(None)
-                    {
-                        tracing::warn!(error = %e.error, ?delay, "request failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                    return Err(e.error);
-                }
+            let headers = authorization.headers(self, &call.headers, &url).await?;
+            let sent = self.send_attempt(&call.method, &url, headers, &mut attempts);
+            let Some((mut res, permit)) = sent.await? else {
+                continue;
             };
-            let status = res.status();
-            if status == StatusCode::UNAUTHORIZED && own && body.is_some() {
-                if let Some(sent) = &fresh_auth {
-                    let code = if sent.as_bytes().starts_with(b"Bearer") {
-                        ErrorCode::Denied
-                    } else {
-                        ErrorCode::Unauthorized
-                    };
-                    let err = Response::new(res, url, None).into_error(code).await;
-                    // An anonymous token refused is no verdict on credentials.
-                    let what = if self.inner.auth.has_credentials().await {
-                        "rejected the credentials"
-                    } else {
-                        "requires authentication"
-                    };
-                    return Err(Error::new(
-                        code,
-                        format!("{} {what}: {}", self.inner.host, err.message()),
-                    ));
-                }
-                if let Some(h) = self
-                    .inner
-                    .auth
-                    .on_unauthorized(res.headers(), &scope)
-                    .await?
-                {
-                    fresh_auth = Some(h);
-                    continue;
+            if Authorization::is_challenge(self, &res, &url) && attempts.can_repeat() {
+                match authorization.after_challenge(self, res, &url).await? {
+                    Some(unanswered) => res = unanswered,
+                    None => continue,
                 }
             }
-            if retry::is_retryable_status(status)
-                && body.is_some()
-                && (idempotent || retry::is_unprocessed_status(status))
-                && let Some(delay) = retrier.next_delay(retry::retry_after(res.headers()))
-            {
-                tracing::warn!(%status, ?delay, url = %redact(&url), "transient failure; retrying");
-                drop(res);
-                drop(permit);
+            if let Some(delay) = attempts.after_status(res.status(), res.headers()) {
+                let (status, url) = (res.status(), redact(&url));
+                tracing::warn!(%status, ?delay, %url, "transient failure; retrying");
+                drop((res, permit));
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            if follow_redirects && status.is_redirection() && status != StatusCode::NOT_MODIFIED {
-                let location = res
-                    .headers()
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                if let Some(location) = location {
-                    redirects += 1;
-                    if redirects > MAX_REDIRECTS {
-                        return Err(Error::internal(format!(
-                            "more than {MAX_REDIRECTS} redirects from {}",
-                            redact(&url)
-                        )));
-                    }
-                    url = self.with_namespace(self.resolve(&url, &location)?)?;
-                    tracing::debug!(url = %redact(&url), "following redirect");
-                    body = Some(Payload::Empty);
-                    continue;
-                }
+            if let Some(next) = redirects.next(self, &url, res.status(), res.headers())? {
+                url = next;
+                attempts.redirected();
+                continue;
             }
-            return Ok(
-                Response::new(res, url, Some(permit)).with_read_timeout(self.inner.read_timeout)
-            );
+            return Ok(Response::new(res, url, Some(permit))
+                .with_read_timeout(self.inner.read_timeout)
+                .with_retried(attempts.spent()));
         }
     }
 }
 
 fn parse_uri(s: &str) -> Result<Uri> {
-    s.parse()
-        .map_err(|e| Error::internal(format!("invalid URL {s:?}: {e}")))
+    Ok(s.parse::<Uri>()
+        .map_err(|e| ClientError::url(format!("invalid URL {s:?}: {e}"), e))?)
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@
 //! conditional manifest writes, so updates from different processes can
 //! still race, as the spec acknowledges.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use oci_core::media::OCI_INDEX;
 use oci_core::{
     Descriptor, Digest, Error, ErrorCode, ImageIndex, Manifest, ParsedManifest, RepoName, Result,
@@ -18,23 +16,7 @@ use oci_core::{
 };
 
 use crate::client::Client;
-
-/// Locks for fallback-tag updates, striped by repository and subject.
-pub(crate) struct FallbackLocks([tokio::sync::Mutex<()>; 16]);
-
-impl Default for FallbackLocks {
-    fn default() -> Self {
-        FallbackLocks(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
-    }
-}
-
-impl FallbackLocks {
-    fn of(&self, repo: &RepoName, subject: &Digest) -> &tokio::sync::Mutex<()> {
-        let mut hasher = DefaultHasher::new();
-        (repo.as_str(), subject.to_string()).hash(&mut hasher);
-        &self.0[(hasher.finish() % self.0.len() as u64) as usize]
-    }
-}
+use crate::error::ClientError;
 
 impl Client {
     /// The fallback index of `subject`, or `None` if there is none.
@@ -97,8 +79,10 @@ impl Client {
         subject: &Digest,
         index: &ImageIndex,
     ) -> Result<()> {
-        let bytes = serde_json::to_vec(index)
-            .map_err(|e| Error::internal(format!("encoding a referrers index: {e}")))?;
+        let bytes = serde_json::to_vec(index).map_err(|source| ClientError::Encode {
+            what: "encoding a referrers index",
+            source,
+        })?;
         let manifest = Manifest::new(OCI_INDEX, bytes);
         self.put_manifest_bytes(repo, &manifest, &[Tag::referrers_fallback(subject)])
             .await
@@ -112,7 +96,13 @@ impl Client {
         subject: &Digest,
         referrer: Descriptor,
     ) -> Result<()> {
-        let _serialised = self.inner.fallback_locks.of(repo, subject).lock().await;
+        let _serialised = self
+            .inner
+            .state
+            .fallback_locks
+            .of(repo, subject)
+            .lock()
+            .await;
         let mut index = self
             .fallback_index(repo, subject)
             .await?
@@ -133,7 +123,13 @@ impl Client {
         subject: &Digest,
         referrer: &Digest,
     ) -> Result<Option<Descriptor>> {
-        let _serialised = self.inner.fallback_locks.of(repo, subject).lock().await;
+        let _serialised = self
+            .inner
+            .state
+            .fallback_locks
+            .of(repo, subject)
+            .lock()
+            .await;
         let Some(mut index) = self.fallback_index(repo, subject).await? else {
             return Ok(None);
         };

@@ -20,6 +20,12 @@
 //!   up to date, and listing reads it.
 //! - Mount answered with a new upload session (202) cancels it and
 //!   returns `BLOB_UNKNOWN`, so callers copy instead.
+//! - Failures are [`ClientError`]s converted into [`oci_core::Error`] with
+//!   their spec code, their cause as the source, and whether they are
+//!   transient. Requests are retried under the shared policy of
+//!   [`oci_core::retry`] ([`RetryConfig`]); a failure retried until the
+//!   budget was spent comes back marked, so layers above (`oci-large`) do
+//!   not retry it again.
 //!
 //! ```no_run
 //! use oci_client::{Client, ClientOptions};
@@ -36,22 +42,29 @@
 //! ```
 
 pub mod auth;
+mod authorize;
 mod blobs;
+mod call;
 mod client;
 mod connector;
+mod error;
 mod fallback;
 mod lists;
 mod manifests;
 pub mod options;
+mod redirect;
 mod registry;
 mod resume;
 pub mod retry;
+mod send;
+mod state;
 mod tls;
 mod transport;
 mod uploads;
 mod writer;
 
 pub use client::Client;
+pub use error::ClientError;
 pub use options::{AuthOptions, ClientOptions, ProxyOptions, Scheme, TlsOptions};
 pub use retry::RetryConfig;
 pub use transport::NetworkFailure;

@@ -10,7 +10,7 @@ use oci_core::{BlobStream, Error, ErrorCode, Result};
 
 use crate::auth::token::Scope;
 use crate::client::{Call, Client};
-use crate::retry::Retrier;
+use oci_core::retry::Retrier;
 
 /// What to ask for again: the blob URL and the bytes wanted.
 pub(crate) struct Resumable {
@@ -55,7 +55,10 @@ pub(crate) fn resuming(what: Resumable, body: BlobStream) -> BlobStream {
                     if st.what.offset > st.what.end {
                         return Some((Err(err), st));
                     }
-                    let Some(delay) = st.retrier.next_delay(None) else {
+                    // A dropped body is transient whatever the stream said.
+                    let err = if err.is_retried() { err } else { err.with_transient(true) };
+                    let Some(delay) = st.retrier.delay_after(&err, None) else {
+                        let err = st.retrier.give_up(err);
                         return Some((Err(err), st));
                     };
                     tracing::warn!(error = %err, offset = st.what.offset, "blob read dropped; resuming");
@@ -64,7 +67,12 @@ pub(crate) fn resuming(what: Resumable, body: BlobStream) -> BlobStream {
                         Ok(b) => st.body = Some(b),
                         Err(e) => {
                             let msg = format!("{err}; resuming at byte {} failed: {e}", st.what.offset);
-                            return Some((Err(Error::new(e.code(), msg)), st));
+                            let mut failed = Error::new(e.code(), msg)
+                                .with_transient(e.is_transient());
+                            if e.is_retried() {
+                                failed = failed.with_retried();
+                            }
+                            return Some((Err(failed.with_source(e)), st));
                         }
                     }
                 }

@@ -1,96 +1,13 @@
-//! Retry policy: which failures are worth another try, and how long to
-//! wait before it (exponential backoff with full jitter, or the server's
-//! `Retry-After`), bounded in attempts and total time.
+//! The HTTP side of the retry policy: which statuses are transient, which
+//! mean the request was not acted on, and the server's `Retry-After`. The
+//! policy itself (budget, backoff, transience) is [`oci_core::retry`],
+//! shared with every layer; the client applies it to each request.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 
-/// How often and how patiently a request is retried.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryConfig {
-    /// Retries after the first attempt (0 disables retrying).
-    pub max_retries: u32,
-    /// No retry starts after this much time since the first attempt.
-    pub max_elapsed: Duration,
-    /// The first backoff.
-    pub initial_backoff: Duration,
-    /// The largest backoff (and the largest `Retry-After` honoured).
-    pub max_backoff: Duration,
-    /// Each backoff is this many times the previous one.
-    pub base: f64,
-}
-
-impl Default for RetryConfig {
-    fn default() -> RetryConfig {
-        RetryConfig {
-            max_retries: 4,
-            max_elapsed: Duration::from_secs(120),
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(15),
-            base: 2.0,
-        }
-    }
-}
-
-impl RetryConfig {
-    /// No retries at all.
-    pub fn none() -> RetryConfig {
-        RetryConfig {
-            max_retries: 0,
-            ..RetryConfig::default()
-        }
-    }
-}
-
-/// The retry state of one request: attempts made, time spent, next backoff.
-#[derive(Debug)]
-pub(crate) struct Retrier {
-    config: RetryConfig,
-    started: Instant,
-    retries: u32,
-    next_backoff: Duration,
-}
-
-impl Retrier {
-    /// A fresh state for a request about to be made.
-    pub(crate) fn new(config: &RetryConfig) -> Retrier {
-        Retrier {
-            config: config.clone(),
-            started: Instant::now(),
-            retries: 0,
-            next_backoff: config.initial_backoff,
-        }
-    }
-
-    /// How long to wait before the next attempt, or `None` when the budget
-    /// (attempts or time) is spent. `retry_after` is the server's hint.
-    pub(crate) fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
-        if self.retries >= self.config.max_retries {
-            return None;
-        }
-        let backoff = self.next_backoff;
-        let grown = backoff.as_secs_f64() * self.config.base.max(1.0);
-        self.next_backoff = Duration::from_secs_f64(grown).min(self.config.max_backoff);
-        // Full jitter: anywhere between nothing and the current backoff.
-        let jittered = backoff.mul_f64(rand::random::<f64>());
-        let delay = match retry_after {
-            Some(hint) => hint.min(self.config.max_backoff).max(jittered),
-            None => jittered,
-        };
-        if self.started.elapsed() + delay > self.config.max_elapsed {
-            return None;
-        }
-        self.retries += 1;
-        Some(delay)
-    }
-
-    /// How many retries were made.
-    #[cfg(test)]
-    pub(crate) fn retries(&self) -> u32 {
-        self.retries
-    }
-}
+pub use oci_core::retry::RetryConfig;
 
 /// Whether a response status is a transient failure worth retrying.
 pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
@@ -157,50 +74,6 @@ fn httpdate_parse(value: &str) -> Option<std::time::SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(max_retries: u32) -> RetryConfig {
-        RetryConfig {
-            max_retries,
-            max_elapsed: Duration::from_secs(3600),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(400),
-            base: 2.0,
-        }
-    }
-
-    #[test]
-    fn backoff_is_bounded_in_attempts_and_size() {
-        let mut r = Retrier::new(&config(5));
-        let delays: Vec<_> = std::iter::from_fn(|| r.next_delay(None)).collect();
-        assert_eq!(delays.len(), 5);
-        assert_eq!(r.retries(), 5);
-        let caps = [100, 200, 400, 400, 400];
-        for (d, cap) in delays.iter().zip(caps) {
-            assert!(*d <= Duration::from_millis(cap), "{d:?} > {cap}ms");
-        }
-        assert!(
-            Retrier::new(&RetryConfig::none())
-                .next_delay(None)
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn retry_after_is_honoured_up_to_the_cap() {
-        let mut r = Retrier::new(&config(3));
-        let d = r.next_delay(Some(Duration::from_millis(300))).unwrap();
-        assert_eq!(d, Duration::from_millis(300));
-        let d = r.next_delay(Some(Duration::from_secs(60))).unwrap();
-        assert_eq!(d, Duration::from_millis(400));
-    }
-
-    #[test]
-    fn total_time_budget_stops_retries() {
-        let mut c = config(10);
-        c.max_elapsed = Duration::from_millis(50);
-        let mut r = Retrier::new(&c);
-        assert!(r.next_delay(Some(Duration::from_millis(300))).is_none());
-    }
 
     #[test]
     fn retry_after_header_forms() {

@@ -10,10 +10,15 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::error::ClientError;
 use crate::options::TlsOptions;
 
 fn tls_error(what: &str, err: impl std::fmt::Display) -> Error {
-    Error::internal(format!("TLS setup: {what}: {err}"))
+    ClientError::Tls {
+        what: what.to_owned(),
+        message: err.to_string(),
+    }
+    .into()
 }
 
 /// The client's TLS configuration, built when the first TLS connection

@@ -11,10 +11,11 @@ use http_body_util::{BodyExt, BodyStream, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use oci_core::{BlobStream, Error, ErrorBody, ErrorCode, Result};
+use oci_core::{BlobStream, Error, ErrorCode, Result};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::connector::Connector;
+use crate::error::ClientError;
 
 /// The body type hyper sends.
 pub(crate) type HyperBody = UnsyncBoxBody<Bytes, Error>;
@@ -71,10 +72,8 @@ pub(crate) struct Transport {
 pub(crate) struct SendError {
     /// Whether the connection was never made (the request was not sent).
     pub(crate) connect: bool,
-    /// Whether trying again cannot help (a TLS failure: an untrusted or
-    /// mismatched certificate, a protocol mismatch).
-    pub(crate) permanent: bool,
-    /// The error, coded `UNKNOWN`.
+    /// The error, coded `UNKNOWN`; not transient when trying again cannot
+    /// help (TLS refused the certificate or the protocol).
     pub(crate) error: Error,
 }
 
@@ -117,7 +116,6 @@ impl Transport {
                 Err(_) => {
                     return Err(SendError {
                         connect: false,
-                        permanent: false,
                         error: network_error(
                             NetworkFailure::Timeout,
                             format!(
@@ -148,8 +146,12 @@ impl Transport {
             };
             SendError {
                 connect: e.is_connect(),
-                permanent,
-                error: network_error(kind, msg),
+                error: ClientError::Transport {
+                    kind,
+                    message: msg,
+                    source: Some(Box::new(e)),
+                }
+                .into(),
             }
         })
     }
@@ -195,9 +197,10 @@ impl NetworkFailure {
     }
 }
 
-/// An `UNKNOWN` error recording a network failure.
+/// An `UNKNOWN` error recording a network failure (transient, unless TLS
+/// refused the connection).
 pub(crate) fn network_error(kind: NetworkFailure, message: String) -> Error {
-    Error::internal(message).with_detail(serde_json::json!({"network": kind.as_str()}))
+    ClientError::network(kind, message).into()
 }
 
 /// Whether an error in a failure's chain is rustls refusing the
@@ -231,6 +234,8 @@ pub(crate) struct Response {
     body: Incoming,
     permit: Option<OwnedSemaphorePermit>,
     read_timeout: Option<Duration>,
+    /// Whether the client gave up retrying this answer's status.
+    retried: bool,
 }
 
 impl Response {
@@ -248,6 +253,7 @@ impl Response {
             body,
             permit,
             read_timeout: None,
+            retried: false,
         }
     }
 
@@ -271,7 +277,11 @@ impl Response {
         let mut body = self.body;
         let mut out = BytesMut::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::internal(format!("reading response: {e}")))?;
+            let frame = frame.map_err(|e| ClientError::Transport {
+                kind: NetworkFailure::Connection,
+                message: format!("reading response: {e}"),
+                source: Some(Box::new(e)),
+            })?;
             if let Ok(data) = frame.into_data() {
                 if out.len() + data.len() > limit {
                     return Err(too_large((out.len() + data.len()) as u64, limit));
@@ -281,6 +291,13 @@ impl Response {
         }
         drop(self.permit);
         Ok(out.freeze())
+    }
+
+    /// Marks the answer as one the client retried until its budget was
+    /// spent (its error then says so, see [`oci_core::retry`]).
+    pub(crate) fn with_retried(mut self, retried: bool) -> Response {
+        self.retried = retried;
+        self
     }
 
     /// How long a body read may wait for the next bytes before it fails
@@ -336,10 +353,15 @@ impl Response {
     /// a body-less 404 means for the request at hand.
     pub(crate) async fn into_error(self, not_found: ErrorCode) -> Error {
         let status = self.status.as_u16();
-        match self.bytes_limited(64 * 1024).await {
-            Ok(body) => ErrorBody::parse_response(status, &body, not_found),
-            Err(_) => ErrorBody::parse_response(status, b"", not_found),
+        let retried = self.retried;
+        let body = self.bytes_limited(64 * 1024).await.unwrap_or_default();
+        ClientError::Status {
+            status,
+            body,
+            not_found,
+            retried,
         }
+        .into()
     }
 }
 

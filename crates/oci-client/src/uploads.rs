@@ -12,6 +12,7 @@ use oci_core::{BlobStream, Descriptor, Digest, Error, ErrorCode, RepoName, Resul
 
 use crate::auth::token::Scope;
 use crate::client::{Call, Client};
+use crate::error::ClientError;
 use crate::transport::{Payload, Response};
 
 /// An upload session the registry opened.
@@ -33,9 +34,10 @@ pub(crate) fn with_query(url: &Uri, key: &str, value: &str) -> Result<Uri> {
     let mut parts = url.clone().into_parts();
     parts.path_and_query = Some(
         pq.parse()
-            .map_err(|e| Error::internal(format!("invalid upload URL: {e}")))?,
+            .map_err(|e| ClientError::url(format!("invalid upload URL: {e}"), e))?,
     );
-    Uri::from_parts(parts).map_err(|e| Error::internal(format!("invalid upload URL: {e}")))
+    Ok(Uri::from_parts(parts)
+        .map_err(|e| ClientError::url(format!("invalid upload URL: {e}"), e))?)
 }
 
 /// The `Location` of an upload response, resolved to an absolute URL.

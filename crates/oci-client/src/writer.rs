@@ -32,34 +32,6 @@ use crate::client::{Call, Client};
 use crate::transport::{Payload, Response};
 use crate::uploads::{Session, chunk_min, location, with_query};
 
-/// The offsets this client closed upload sessions at, by upload id;
-/// bounded, forgetting everything when full.
-#[derive(Debug, Default)]
-pub(crate) struct UploadOffsets(std::sync::Mutex<std::collections::HashMap<String, u64>>);
-
-/// How many closed sessions are remembered.
-const REMEMBERED_UPLOADS: usize = 4096;
-
-impl UploadOffsets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn remember(&self, id: &str, offset: u64) {
-        let mut map = self.lock();
-        if map.len() >= REMEMBERED_UPLOADS {
-            map.clear();
-        }
-        map.insert(id.to_owned(), offset);
-    }
-
-    fn take(&self, id: &str) -> Option<u64> {
-        self.lock().remove(id)
-    }
-}
-
 /// A chunked upload to a remote registry.
 pub(crate) struct ChunkedWriter {
     client: Client,
@@ -134,7 +106,7 @@ impl ChunkedWriter {
             }
             return Err(err);
         }
-        let remembered = client.inner.upload_offsets.take(id);
+        let remembered = client.inner.state.upload_offsets.take(id);
         let offset = match (res.header("range"), remembered) {
             // Ambiguous: nothing, or one byte. Only this client can know.
             (Some("0-0"), Some(known)) if known <= 1 => known,
@@ -294,6 +266,7 @@ impl BlobWriter for ChunkedWriter {
         self.send(rest).await?;
         self.client
             .inner
+            .state
             .upload_offsets
             .remember(&self.id, self.offset);
         Ok(())

@@ -2,6 +2,7 @@
 //! error type every crate converts into at its boundary.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -142,24 +143,54 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
-/// A registry error: a spec code, a message, an optional detail and an
-/// optional HTTP status that overrides the code's usual one.
-#[derive(Debug, Clone, PartialEq)]
+/// A registry error: a spec code, a message, an optional detail, an
+/// optional HTTP status that overrides the code's usual one, an optional
+/// cause, and whether another attempt may succeed.
+///
+/// Only the code, message, detail and status cross HTTP: the cause
+/// ([`std::error::Error::source`]) stays on this side, so it may name
+/// files or hosts. Errors compare by code, message, detail and status.
+///
+/// ```
+/// use oci_core::{Error, ErrorCode};
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+/// let err = Error::transient("the connection broke").with_source(io);
+/// assert!(err.is(ErrorCode::Unknown) && err.is_transient());
+/// assert!(std::error::Error::source(&err).is_some());
+/// assert!(!Error::internal("bad configuration").is_transient());
+/// ```
+#[derive(Debug, Clone)]
 pub struct Error {
     code: ErrorCode,
     message: String,
     detail: Option<serde_json::Value>,
     status: Option<u16>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    transient: bool,
+    retried: bool,
+}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        self.code == other.code
+            && self.message == other.message
+            && self.detail == other.detail
+            && self.status == other.status
+    }
 }
 
 impl Error {
-    /// An error with a code and a message.
+    /// An error with a code and a message; transient only for
+    /// `TOOMANYREQUESTS` (see [`Error::is_transient`]).
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
         Error {
             code,
             message: message.into(),
             detail: None,
             status: None,
+            source: None,
+            transient: code == ErrorCode::TooManyRequests,
+            retried: false,
         }
     }
 
@@ -176,6 +207,35 @@ impl Error {
         self
     }
 
+    /// The same error caused by `source`, which [`std::error::Error::source`]
+    /// shows. The source never reaches a client: a server writes only the
+    /// code, message and detail.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The same error with a cause already shared (e.g. one kept by another
+    /// error).
+    pub fn with_shared_source(mut self, source: Arc<dyn std::error::Error + Send + Sync>) -> Error {
+        self.source = Some(source);
+        self
+    }
+
+    /// The same error, saying whether another attempt may succeed.
+    pub fn with_transient(mut self, transient: bool) -> Error {
+        self.transient = transient;
+        self
+    }
+
+    /// The same error, marked as already retried by the layer that met it
+    /// until its retry budget was spent, so no layer above retries it again
+    /// (see [`crate::retry`]).
+    pub fn with_retried(mut self) -> Error {
+        self.retried = true;
+        self
+    }
+
     /// An `UNSUPPORTED` error naming the operation.
     pub fn unsupported(operation: &str) -> Error {
         Error::new(
@@ -184,9 +244,27 @@ impl Error {
         )
     }
 
-    /// An `UNKNOWN` error for an internal failure.
+    /// An `UNKNOWN` error for an internal failure: a bug, a configuration
+    /// that cannot work, corrupt data. Not transient.
     pub fn internal(message: impl Into<String>) -> Error {
         Error::new(ErrorCode::Unknown, message)
+    }
+
+    /// An `UNKNOWN` error that another attempt may not meet: a transport
+    /// failure, a dropped connection, a timeout.
+    pub fn transient(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::Unknown, message).with_transient(true)
+    }
+
+    /// The error a registry's HTTP answer carries: `status` overrides the
+    /// code's usual one when it differs, and a 5xx or 429 is transient.
+    pub fn from_response(code: ErrorCode, message: impl Into<String>, status: u16) -> Error {
+        let mut err = Error::new(code, message);
+        if status != code.status() {
+            err.status = Some(status);
+        }
+        err.transient = status == 429 || (500..=599).contains(&status);
+        err
     }
 
     /// The spec code.
@@ -214,6 +292,19 @@ impl Error {
         self.status.unwrap_or_else(|| self.code.status())
     }
 
+    /// Whether another attempt may succeed: transport failures, a
+    /// registry's 5xx and 429 are transient; configuration, authentication,
+    /// corrupt data and the spec's client errors are not.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// Whether a lower layer already retried this failure until its budget
+    /// was spent (see [`crate::retry`]).
+    pub fn is_retried(&self) -> bool {
+        self.retried
+    }
+
     /// Whether a "not found" code (blob, manifest, name, upload unknown).
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -236,11 +327,31 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<std::io::Error> for Error {
+    /// An `UNKNOWN` error keeping the io error as its source; transient
+    /// when the kind is a broken or timed-out connection.
     fn from(err: std::io::Error) -> Error {
+        use std::io::ErrorKind;
+        let transient = matches!(
+            err.kind(),
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::ConnectionRefused
+                | ErrorKind::BrokenPipe
+                | ErrorKind::TimedOut
+                | ErrorKind::Interrupted
+        );
         Error::internal(format!("i/o error: {err}"))
+            .with_transient(transient)
+            .with_source(err)
     }
 }
 
@@ -287,11 +398,8 @@ impl ErrorBody {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         match parsed.and_then(|b| b.errors.into_iter().next()) {
             Some(entry) => {
-                let mut err = Error::new(entry.code, entry.message);
+                let mut err = Error::from_response(entry.code, entry.message, status);
                 err.detail = entry.detail;
-                if status != entry.code.status() {
-                    err.status = Some(status);
-                }
                 err
             }
             None => {
@@ -303,11 +411,7 @@ impl ErrorBody {
                 } else {
                     format!("HTTP status {status}: {text}")
                 };
-                let mut err = Error::new(code, message);
-                if status != code.status() {
-                    err.status = Some(status);
-                }
-                err
+                Error::from_response(code, message, status)
             }
         }
     }
@@ -375,5 +479,44 @@ mod tests {
             ErrorCode::Unknown,
         );
         assert!(e.is(ErrorCode::ManifestInvalid));
+    }
+
+    #[test]
+    fn transience_of_each_kind_of_error() {
+        // Transport failures and a registry's 5xx and 429 may pass.
+        assert!(Error::transient("connection reset").is_transient());
+        assert!(Error::new(ErrorCode::TooManyRequests, "slow down").is_transient());
+        for status in [500, 502, 503, 504] {
+            let e = ErrorBody::parse_response(status, b"", ErrorCode::BlobUnknown);
+            assert!(e.is_transient(), "{status}");
+        }
+        let e = ErrorBody::parse_response(429, b"", ErrorCode::BlobUnknown);
+        assert!(e.is_transient() && e.is(ErrorCode::TooManyRequests));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(Error::from(reset).is_transient());
+        // Configuration, auth, corrupt data and spec client errors do not.
+        assert!(!Error::internal("the user agent is not a valid header").is_transient());
+        assert!(!Error::unsupported("mount").is_transient());
+        for code in ErrorCode::all().filter(|c| *c != ErrorCode::TooManyRequests) {
+            assert!(!Error::new(code, "").is_transient(), "{code}");
+            let body = ErrorBody::from_error(&Error::new(code, "")).to_json();
+            let back = ErrorBody::parse_response(code.status(), &body, ErrorCode::Unknown);
+            assert_eq!(back.is_transient(), code.status() >= 500, "{code}");
+        }
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(!Error::from(missing).is_transient());
+    }
+
+    #[test]
+    fn the_source_is_kept_but_never_written() {
+        let cause = std::io::Error::other("open /srv/secret/blobs/sha256/ab: permission denied");
+        let err = Error::internal("the store could not open a file").with_source(cause);
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(source.is_some_and(|s| s.contains("/srv/secret")));
+        assert!(!err.to_string().contains("/srv/secret"));
+        let body = String::from_utf8(ErrorBody::from_error(&err).to_json()).unwrap();
+        assert!(!body.contains("/srv/secret"), "{body}");
+        // Errors compare by what crosses the wire.
+        assert_eq!(err, Error::internal("the store could not open a file"));
     }
 }

@@ -12,6 +12,11 @@
 //! - [`upload`] and [`upload_file`] push a blob as a chunked upload,
 //!   retrying a failed chunk by resuming the upload at the offset the
 //!   store reports.
+//! - Retries follow the one policy of [`oci_core::retry`]: a chunk is
+//!   retried only for a transient failure (a dropped connection, a 5xx or
+//!   429) that the registry below did not already retry with its own
+//!   budget, so attempts never multiply across layers; a corrupt store or
+//!   a failing credential helper is not retried at all.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -1,9 +1,11 @@
-//! Settings of a download or an upload, and which failures are worth
-//! another attempt.
+//! Settings of a download or an upload, and their retry budgets under the
+//! shared policy ([`oci_core::retry`]): a chunk is retried only for a
+//! transient failure that the registry below (`oci-client`) did not
+//! already retry.
 
 use std::time::Duration;
 
-use oci_core::{Error, ErrorCode};
+use oci_core::retry::RetryConfig;
 
 /// One mebibyte.
 pub const MIB: u64 = 1024 * 1024;
@@ -23,9 +25,11 @@ pub struct DownloadOptions {
     /// The span of time one range request should take; the chunk size is
     /// tuned towards it as the transfer goes.
     pub target_request_time: (Duration, Duration),
-    /// Further attempts per chunk after a retryable failure.
+    /// Further attempts per chunk after a transient failure that the
+    /// registry below did not retry itself.
     pub retries: u32,
-    /// The wait before the first retry; it doubles with each retry.
+    /// The longest wait before the first retry (jittered); it doubles with
+    /// each retry.
     pub retry_delay: Duration,
 }
 
@@ -48,10 +52,12 @@ impl Default for DownloadOptions {
 pub struct UploadOptions {
     /// Bytes per chunk (raised to the store's minimum if it has one).
     pub chunk: u64,
-    /// Further attempts per chunk after a retryable failure, each resuming
-    /// the upload at the offset the store reports.
+    /// Further attempts per chunk after a transient failure that the
+    /// registry below did not retry itself, each resuming the upload at the
+    /// offset the store reports.
     pub retries: u32,
-    /// The wait before the first retry; it doubles with each retry.
+    /// The longest wait before the first retry (jittered); it doubles with
+    /// each retry.
     pub retry_delay: Duration,
 }
 
@@ -65,44 +71,64 @@ impl Default for UploadOptions {
     }
 }
 
-/// Whether another attempt may succeed: internal or transport failures
-/// (`UNKNOWN`) and rate limiting, not answers about the content.
-pub(crate) fn is_retryable(err: &Error) -> bool {
-    matches!(err.code(), ErrorCode::Unknown | ErrorCode::TooManyRequests)
+/// The shared retry policy ([`oci_core::retry`]) with `retries` retries,
+/// the first after up to `delay` (full jitter), doubling up to 30 s.
+fn policy(retries: u32, delay: Duration) -> RetryConfig {
+    RetryConfig {
+        max_retries: retries,
+        initial_backoff: delay,
+        max_backoff: Duration::from_secs(30),
+        ..RetryConfig::default()
+    }
 }
 
-/// The wait before retry number `attempt` (0-based): `base` doubled per
-/// attempt, at most 30 s.
-pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1u32 << attempt.min(16))
-        .min(Duration::from_secs(30))
+impl DownloadOptions {
+    /// The retry budget of one chunk.
+    pub(crate) fn retry_config(&self) -> RetryConfig {
+        policy(self.retries, self.retry_delay)
+    }
 }
 
-/// Waits before retry number `attempt`.
-pub(crate) async fn wait_before_retry(base: Duration, attempt: u32) {
-    let wait = backoff(base, attempt);
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+impl UploadOptions {
+    /// The retry budget of one chunk (its writes and the resumes between).
+    pub(crate) fn retry_config(&self) -> RetryConfig {
+        policy(self.retries, self.retry_delay)
+    }
+}
+
+/// Waits `delay` unless it is nothing.
+pub(crate) async fn wait(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_core::retry::Retrier;
+    use oci_core::{Error, ErrorCode};
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        let base = Duration::from_millis(100);
-        assert_eq!(backoff(base, 0), base);
-        assert_eq!(backoff(base, 3), Duration::from_millis(800));
-        assert_eq!(backoff(base, 40), Duration::from_secs(30));
-    }
-
-    #[test]
-    fn only_transient_failures_are_retried() {
-        assert!(is_retryable(&Error::internal("connection reset")));
-        assert!(is_retryable(&Error::new(ErrorCode::TooManyRequests, "")));
-        assert!(!is_retryable(&Error::new(ErrorCode::BlobUnknown, "")));
-        assert!(!is_retryable(&Error::new(ErrorCode::Denied, "")));
+    fn a_chunk_is_retried_only_for_transient_failures_not_retried_below() {
+        let options = UploadOptions::default();
+        let mut r = Retrier::new(&options.retry_config());
+        assert!(
+            r.delay_after(&Error::transient("connection reset"), None)
+                .is_some()
+        );
+        assert!(
+            r.delay_after(&Error::new(ErrorCode::TooManyRequests, ""), None)
+                .is_some()
+        );
+        for permanent in [
+            Error::new(ErrorCode::BlobUnknown, ""),
+            Error::new(ErrorCode::Denied, ""),
+            Error::internal("corrupt data in the store: invalid index.json"),
+            Error::internal("docker-credential-x get failed"),
+            Error::transient("reset after four retries").with_retried(),
+        ] {
+            assert!(r.delay_after(&permanent, None).is_none(), "{permanent}");
+        }
     }
 }

@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 // tokio's clock, so that tests with a paused clock see simulated speeds.
 use tokio::time::Instant;
 
-use crate::options::{DownloadOptions, is_retryable, wait_before_retry};
+use oci_core::retry::{Retrier, RetryConfig};
+
+use crate::options::{DownloadOptions, wait};
 use crate::tuner::ChunkTuner;
 
 /// A finished piece of work.
@@ -129,32 +131,34 @@ impl ChunkSource {
                 self.repo.clone(),
                 self.digest.clone(),
             );
-            let (retries, delay) = (self.options.retries, self.options.retry_delay);
+            let retry = self.options.retry_config();
             self.tasks.spawn(async move {
-                let fetched = fetch(reg.as_ref(), &repo, &digest, range, retries, delay).await;
+                let fetched = fetch(reg.as_ref(), &repo, &digest, range, &retry).await;
                 (range.start, fetched)
             });
         }
     }
 }
 
-/// One chunk, retried up to `retries` times on retryable failures.
+/// One chunk, retried within its budget on transient failures that the
+/// registry did not retry itself.
 async fn fetch(
     reg: &dyn Registry,
     repo: &RepoName,
     digest: &Digest,
     range: ByteRange,
-    retries: u32,
-    delay: Duration,
+    retry: &RetryConfig,
 ) -> Result<Fetched> {
-    let mut attempt = 0;
+    let mut retrier = Retrier::new(retry);
     loop {
         match fetch_once(reg, repo, digest, range).await {
-            Err(err) if attempt < retries && is_retryable(&err) => {
-                tracing::debug!(%digest, start = range.start, attempt, %err, "retrying chunk");
-                wait_before_retry(delay, attempt).await;
-                attempt += 1;
-            }
+            Err(err) => match retrier.delay_after(&err, None) {
+                Some(delay) => {
+                    tracing::debug!(%digest, start = range.start, %err, "retrying chunk");
+                    wait(delay).await;
+                }
+                None => return Err(retrier.give_up(err)),
+            },
             done => return done,
         }
     }
@@ -183,7 +187,7 @@ async fn fetch_once(
     while let Some(piece) = stream.next().await {
         let piece = piece?;
         if buf.len() + piece.len() > len {
-            return Err(Error::internal(format!(
+            return Err(Error::transient(format!(
                 "range {}-{} of {digest} brought more than {len} bytes",
                 range.start, range.end
             )));
@@ -191,7 +195,7 @@ async fn fetch_once(
         buf.extend_from_slice(&piece);
     }
     if buf.len() != len {
-        return Err(Error::internal(format!(
+        return Err(Error::transient(format!(
             "range {}-{} of {digest} ended after {} of {len} bytes",
             range.start,
             range.end,

@@ -10,7 +10,9 @@ use oci_core::{
 };
 use tokio::io::AsyncReadExt;
 
-use crate::options::{UploadOptions, is_retryable, wait_before_retry};
+use oci_core::retry::Retrier;
+
+use crate::options::{UploadOptions, wait};
 
 /// Bytes read from a file per read.
 const FILE_READ: usize = 256 * 1024;
@@ -99,7 +101,7 @@ async fn write_chunk(
 ) -> Result<Box<dyn BlobWriter>> {
     let start = writer.size();
     let end = start + data.len() as u64;
-    let mut attempt = 0;
+    let mut retrier = Retrier::new(&options.retry_config());
     loop {
         let have = writer.size();
         if have < start || have > end {
@@ -119,32 +121,35 @@ async fn write_chunk(
         let id = writer.id().to_owned();
         match writer.write(rest).await {
             Ok(()) => return Ok(writer),
-            Err(err) if attempt < options.retries && is_retryable(&err) => {
-                tracing::debug!(upload = %id, offset = have, attempt, %err, "retrying chunk");
-                writer = resume(reg, repo, &id, options, &mut attempt).await?;
-            }
-            Err(err) => return Err(err),
+            Err(err) => match retrier.delay_after(&err, None) {
+                Some(delay) => {
+                    tracing::debug!(upload = %id, offset = have, %err, "retrying chunk");
+                    wait(delay).await;
+                    writer = resume(reg, repo, &id, &mut retrier).await?;
+                }
+                None => return Err(retrier.give_up(err)),
+            },
         }
     }
 }
 
-/// Reopens upload `id` after a wait, itself retried while attempts remain.
+/// Reopens upload `id`, itself retried within the chunk's budget.
 async fn resume(
     reg: &dyn Registry,
     repo: &RepoName,
     id: &str,
-    options: &UploadOptions,
-    attempt: &mut u32,
+    retrier: &mut Retrier,
 ) -> Result<Box<dyn BlobWriter>> {
     loop {
-        wait_before_retry(options.retry_delay, *attempt).await;
-        *attempt += 1;
         match reg.push_blob_chunked_resume(repo, id).await {
             Ok(writer) => return Ok(writer),
-            Err(err) if *attempt <= options.retries && is_retryable(&err) => {
-                tracing::debug!(upload = %id, %err, "retrying resume");
-            }
-            Err(err) => return Err(err),
+            Err(err) => match retrier.delay_after(&err, None) {
+                Some(delay) => {
+                    tracing::debug!(upload = %id, %err, "retrying resume");
+                    wait(delay).await;
+                }
+                None => return Err(retrier.give_up(err)),
+            },
         }
     }
 }

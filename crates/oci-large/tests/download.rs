@@ -242,3 +242,21 @@ async fn the_chunk_size_follows_the_measured_speed() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failure_that_is_not_transient_is_not_retried() {
+    let (reg, d, _) = setup(Quirk::RangesCorrupt, 1_000_000).await;
+    assert_code(read_all(Arc::clone(&reg), &d).await, ErrorCode::Unknown);
+    assert_eq!(
+        count(&reg.counters.ranges),
+        1,
+        "a corrupt store is asked once, not 1 + 2 retries"
+    );
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_within_the_chunk_budget() {
+    let (reg, d, _) = setup(Quirk::RangesUnavailable, 1_000_000).await;
+    assert_code(read_all(Arc::clone(&reg), &d).await, ErrorCode::Unknown);
+    assert_eq!(count(&reg.counters.ranges), 3, "1 try + 2 retries");
+}

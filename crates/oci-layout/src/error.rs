@@ -1,7 +1,10 @@
 //! [`LayoutError`]: what can go wrong on disk, always naming the path, and
 //! its conversion into the core [`oci_core::Error`]. The path stays on this
-//! side: the conversion logs the whole error (path and cause) and gives the
+//! side: the conversion logs the whole error (path and cause), keeps it as
+//! the core error's source (which never crosses HTTP), and gives the
 //! caller, who may be a client across the network, a message without it.
+//! None of these failures is transient: retrying a corrupt file or a full
+//! disk does not help.
 
 use std::path::{Path, PathBuf};
 
@@ -75,7 +78,7 @@ impl From<LayoutError> for Error {
             LayoutError::Corrupt { .. } => tracing::error!(error = %err, "layout store corrupt"),
             _ => tracing::warn!(error = %err, "layout store failure"),
         }
-        Error::new(ErrorCode::Unknown, err.public_message())
+        Error::new(ErrorCode::Unknown, err.public_message()).with_source(err)
     }
 }
 
@@ -89,5 +92,24 @@ pub(crate) fn io_err<'a>(
 
 /// An error for a blocking task that did not finish (it panicked).
 pub(crate) fn join_err(err: tokio::task::JoinError) -> Error {
-    Error::internal(format!("a blocking file task failed: {err}"))
+    Error::internal(format!("a blocking file task failed: {err}")).with_source(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_is_kept_as_the_source_not_the_message() {
+        let path = Path::new("/srv/registry/secret-dir/index.json");
+        let cause = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let err: Error = LayoutError::io("read", path, cause).into();
+        assert!(!err.message().contains("secret-dir"), "{err}");
+        assert!(!err.is_transient());
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(source.is_some_and(|s| s.contains("/srv/registry/secret-dir")));
+        let err: Error = LayoutError::corrupt(path, "invalid index.json").into();
+        assert!(!err.message().contains("secret-dir") && !err.is_transient());
+        assert!(std::error::Error::source(&err).is_some());
+    }
 }

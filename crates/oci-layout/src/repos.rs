@@ -315,8 +315,9 @@ fn sync_manifest_dirs(dir: &Path) -> Durable {
 async fn append_journal(dir: &Path, slot: &SlotInner, changes: &[Change]) -> Result<()> {
     let mut lines = Vec::new();
     for change in changes {
-        serde_json::to_writer(&mut lines, change)
-            .map_err(|e| Error::internal(format!("cannot serialize a journal line: {e}")))?;
+        serde_json::to_writer(&mut lines, change).map_err(|e| {
+            Error::internal(format!("cannot serialize a journal line: {e}")).with_source(e)
+        })?;
         lines.push(b'\n');
     }
     // Every manifest file these changes list was linked (and marked)

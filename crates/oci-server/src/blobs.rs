@@ -6,8 +6,8 @@ use http::header::{ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use oci_core::{BlobReader, Digest, Error, ErrorCode, RepoName, media, wire};
 
 use crate::body;
+use crate::ctx::Ctx;
 use crate::response::{Answer, Failure, Reply};
-use crate::service::Ctx;
 
 /// HEAD or GET of a blob; a `Range` header on a GET asks for one range
 /// (one of another unit, or several ranges, is ignored).

@@ -41,9 +41,11 @@ mod activity;
 mod auth;
 mod blobs;
 mod body;
+mod ctx;
 mod limits;
 mod lists;
 mod manifests;
+mod options;
 mod response;
 mod routes;
 mod serve;
@@ -60,8 +62,9 @@ pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_UPLOADS,
     DEFAULT_MAX_UPLOADS_PER_REPO, DEFAULT_UPLOAD_EXPIRY, Limits, RateLimit,
 };
+pub use options::ServerOptions;
 pub use serve::{TestServer, serve};
-pub use service::{RegistryService, ResponseFuture, ServerOptions};
+pub use service::{RegistryService, ResponseFuture};
 #[cfg(feature = "tls")]
 pub use tls::{serve_tls, tls_config};
 

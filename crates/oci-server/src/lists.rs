@@ -18,8 +18,8 @@ use oci_core::{
 };
 
 use crate::body;
+use crate::ctx::Ctx;
 use crate::response::{Answer, Reply};
-use crate::service::Ctx;
 
 /// GET `/v2/<name>/tags/list?n=&last=`.
 pub(crate) async fn tags(ctx: &Ctx<'_>, repo: &RepoName) -> Answer {

@@ -10,9 +10,9 @@ use oci_core::{
 };
 
 use crate::body;
+use crate::ctx::Ctx;
 use crate::response::{Answer, Reply};
 use crate::routes::manifest_location;
-use crate::service::Ctx;
 
 /// HEAD or GET of a manifest by tag or digest: its exact stored bytes.
 pub(crate) async fn get(

@@ -11,64 +11,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
-use oci_core::manifest::MAX_MANIFEST_SIZE;
 use oci_core::{BlobStream, Error, ErrorCode, Registry, wire};
 
-use crate::auth::{self, AuthHook, Authorize};
+use crate::auth;
 use crate::body::{self, BoxError, ResponseBody};
+use crate::ctx::Ctx;
 use crate::limits::{Limits, RateLimiter};
+use crate::options::ServerOptions;
 use crate::response::{Answer, Failure, Reply};
 use crate::routes::{Query, Route};
 use crate::sessions::Sessions;
 use crate::{blobs, lists, manifests, uploads};
-
-/// How a [`RegistryService`] behaves.
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    pub(crate) max_manifest_size: usize,
-    pub(crate) authorizer: Option<AuthHook>,
-    pub(crate) limits: Limits,
-}
-
-impl Default for ServerOptions {
-    fn default() -> ServerOptions {
-        ServerOptions {
-            max_manifest_size: MAX_MANIFEST_SIZE,
-            authorizer: None,
-            limits: Limits::default(),
-        }
-    }
-}
-
-impl ServerOptions {
-    /// The default options: manifests up to 4 MiB, the default [`Limits`].
-    pub fn new() -> ServerOptions {
-        ServerOptions::default()
-    }
-
-    /// The limits on connections, requests and upload sessions.
-    pub fn limits(mut self, limits: Limits) -> ServerOptions {
-        self.limits = limits;
-        self
-    }
-
-    /// The largest manifest a PUT may carry; a larger one is a 413
-    /// `SIZE_INVALID`.
-    pub fn max_manifest_size(mut self, bytes: usize) -> ServerOptions {
-        self.max_manifest_size = bytes;
-        self
-    }
-
-    /// Checks every request with `authorizer` before any store call (and
-    /// serves its token endpoint, if it has one). Without one, every
-    /// request is let through.
-    pub fn authorizer(mut self, authorizer: Arc<dyn Authorize>) -> ServerOptions {
-        self.authorizer = Some(AuthHook(authorizer));
-        self
-    }
-}
 
 /// A hyper service exposing a [`Registry`] over the OCI distribution API.
 ///
@@ -86,20 +41,6 @@ struct Shared {
     options: ServerOptions,
     sessions: Sessions,
     rate: Option<RateLimiter>,
-}
-
-/// What a handler sees of a request.
-pub(crate) struct Ctx<'a> {
-    /// The registry served.
-    pub(crate) registry: &'a dyn Registry,
-    /// The service's options.
-    pub(crate) options: &'a ServerOptions,
-    /// The request headers.
-    pub(crate) headers: &'a HeaderMap,
-    /// The decoded query parameters.
-    pub(crate) query: Query,
-    /// The upload sessions open, against their caps.
-    pub(crate) sessions: &'a Sessions,
 }
 
 impl RegistryService {

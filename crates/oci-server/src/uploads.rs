@@ -14,9 +14,9 @@ use http::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
 use oci_core::{BlobStream, BlobWriter, Digest, Error, ErrorCode, RepoName, Result, wire};
 
 use crate::body;
+use crate::ctx::Ctx;
 use crate::response::{Answer, Failure, Reply};
 use crate::routes::{blob_location, upload_location};
-use crate::service::Ctx;
 use crate::sessions::RETRY_AFTER as SESSION_RETRY;
 
 /// POST `/v2/<name>/blobs/uploads/`: mount, monolithic push, or a new session.

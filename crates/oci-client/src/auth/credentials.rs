@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use oci_core::Result;
 use oci_core::reference::is_docker_hub;
-use oci_core::{Error, Result};
 use serde::Deserialize;
+
+use crate::error::ClientError;
 
 /// What the client presents to a registry.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -89,18 +91,24 @@ pub fn normalize_host(key: &str) -> String {
 impl ConfigFile {
     /// Parses a config file's JSON.
     pub fn parse(json: &[u8]) -> Result<ConfigFile> {
-        serde_json::from_slice(json)
-            .map_err(|e| Error::internal(format!("invalid auth config file: {e}")))
+        serde_json::from_slice(json).map_err(|e| {
+            let message = format!("invalid auth config file: {e}");
+            ClientError::auth_config(message, Some(Box::new(e))).into()
+        })
     }
 
     /// Reads a config file; `None` if it does not exist.
     pub fn load(path: &Path) -> Result<Option<ConfigFile>> {
         match std::fs::read(path) {
-            Ok(bytes) => ConfigFile::parse(&bytes)
-                .map(Some)
-                .map_err(|e| Error::internal(format!("{}: {}", path.display(), e.message()))),
+            Ok(bytes) => ConfigFile::parse(&bytes).map(Some).map_err(|e| {
+                let message = format!("{}: {}", path.display(), e.message());
+                ClientError::auth_config(message, Some(Box::new(e))).into()
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::internal(format!("{}: {e}", path.display()))),
+            Err(e) => {
+                let message = format!("{}: {e}", path.display());
+                Err(ClientError::auth_config(message, Some(Box::new(e))).into())
+            }
         }
     }
 
@@ -138,12 +146,16 @@ impl AuthEntry {
         if let Some(auth) = self.auth.as_ref().filter(|a| !a.is_empty()) {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
-                .map_err(|e| Error::internal(format!("auth config: bad base64 auth: {e}")))?;
-            let text = String::from_utf8(raw)
-                .map_err(|_| Error::internal("auth config: auth is not UTF-8"))?;
-            let (username, password) = text
-                .split_once(':')
-                .ok_or_else(|| Error::internal("auth config: auth is not user:password"))?;
+                .map_err(|e| {
+                    let message = format!("auth config: bad base64 auth: {e}");
+                    ClientError::auth_config(message, Some(Box::new(e)))
+                })?;
+            let text = String::from_utf8(raw).map_err(|e| {
+                ClientError::auth_config("auth config: auth is not UTF-8", Some(Box::new(e)))
+            })?;
+            let (username, password) = text.split_once(':').ok_or_else(|| {
+                ClientError::auth_config("auth config: auth is not user:password", None)
+            })?;
             return Ok(Some(Credentials::Basic {
                 username: username.to_owned(),
                 password: password.to_owned(),
@@ -192,28 +204,34 @@ fn run_helper_program(program: &str, host: &str) -> Result<Option<Credentials>> 
             tracing::debug!(program, "credential helper not installed; no credentials");
             return Ok(None);
         }
-        Err(e) => return Err(Error::internal(format!("running {program}: {e}"))),
+        Err(e) => {
+            return Err(ClientError::helper(format!("running {program}: {e}"), Some(e)).into());
+        }
     };
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(server.as_bytes())
-            .map_err(|e| Error::internal(format!("writing to {program}: {e}")))?;
+            .map_err(|e| ClientError::helper(format!("writing to {program}: {e}"), Some(e)))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| Error::internal(format!("running {program}: {e}")))?;
+        .map_err(|e| ClientError::helper(format!("running {program}: {e}"), Some(e)))?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stdout);
         if text.to_ascii_lowercase().contains("credentials not found") {
             return Ok(None);
         }
-        return Err(Error::internal(format!(
+        let message = format!(
             "{program} get failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        );
+        return Err(ClientError::helper(message, None).into());
     }
-    let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Error::internal(format!("{program} answered invalid JSON: {e}")))?;
+    let answer: HelperAnswer =
+        serde_json::from_slice(&out.stdout).map_err(|e| ClientError::CredentialHelper {
+            message: format!("{program} answered invalid JSON: {e}"),
+            source: Some(Box::new(e)),
+        })?;
     Ok(Some(if answer.username == "<token>" {
         Credentials::IdentityToken(answer.secret)
     } else {

@@ -14,7 +14,10 @@ use oci_core::{Error, ErrorCode, Result};
 use tokio::sync::OnceCell;
 
 use crate::options::AuthOptions;
-use crate::retry::{self, Retrier, RetryConfig};
+use oci_core::retry::{Retrier, RetryConfig};
+
+use crate::error::ClientError;
+use crate::retry;
 use crate::transport::{Payload, Response, Transport, redact};
 use challenge::{Challenge, parse_challenges};
 use credentials::Credentials;
@@ -81,7 +84,7 @@ impl Authenticator {
                             credentials::lookup_files(&files, &host)
                         })
                         .await
-                        .map_err(|e| Error::internal(format!("credential lookup: {e}")))??
+                        .map_err(|e| ClientError::Closed(format!("credential lookup: {e}")))??
                     }
                 })
             })
@@ -270,21 +273,22 @@ impl Authenticator {
                 .await
             {
                 Ok(res) => {
-                    if retry::is_retryable_status(res.status())
+                    let busy = retry::is_retryable_status(res.status());
+                    if busy
                         && let Some(delay) = retrier.next_delay(retry::retry_after(res.headers()))
                     {
                         tracing::warn!(status = %res.status(), ?delay, "token endpoint busy; retrying");
                         tokio::time::sleep(delay).await;
                         continue;
                     }
-                    return Ok(Response::new(res, uri, None));
+                    return Ok(Response::new(res, uri, None).with_retried(busy));
                 }
-                Err(e) => match retrier.next_delay(None) {
+                Err(e) => match retrier.delay_after(&e.error, None) {
                     Some(delay) => {
                         tracing::warn!(error = %e.error, ?delay, "token request failed; retrying");
                         tokio::time::sleep(delay).await;
                     }
-                    None => return Err(e.error),
+                    None => return Err(retrier.give_up(e.error)),
                 },
             }
         }

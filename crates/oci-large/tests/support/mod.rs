@@ -29,6 +29,15 @@ pub enum Quirk {
     CorruptRanges,
     /// Every Nth upload write stores half its bytes, then fails.
     BreakEveryNthWrite(usize),
+    /// Every range read fails as a busy registry does: `UNKNOWN` with
+    /// status 503, transient.
+    RangesUnavailable,
+    /// Every range read fails as a corrupt store does: `UNKNOWN`, not
+    /// transient.
+    RangesCorrupt,
+    /// Every upload write fails as a busy registry does (503), storing
+    /// nothing.
+    WritesUnavailable,
     /// Each range read takes as long as this many bytes per second allow
     /// (on tokio's clock, so a paused clock makes it instant).
     Throttled(u64),
@@ -99,8 +108,13 @@ impl Drop for OpenGuard {
     }
 }
 
+/// What a registry too busy to answer says.
+fn unavailable() -> Error {
+    Error::from_response(ErrorCode::Unknown, "service unavailable", 503)
+}
+
 fn injected(what: &str) -> Error {
-    Error::internal(format!("injected failure: {what}"))
+    Error::transient(format!("injected failure: {what}"))
 }
 
 #[async_trait]
@@ -125,6 +139,12 @@ impl Registry for Quirky {
         match self.quirk {
             Quirk::RangesUnsupported => return Err(Error::unsupported("get_blob_range")),
             Quirk::RangesIgnored => return self.inner.get_blob(repo, digest).await,
+            Quirk::RangesUnavailable => return Err(unavailable()),
+            Quirk::RangesCorrupt => {
+                return Err(Error::internal(
+                    "corrupt data in the store: invalid index.json",
+                ));
+            }
             _ => {}
         }
         let reader = self.inner.get_blob_range(repo, digest, range).await?;
@@ -231,6 +251,7 @@ impl BlobWriter for QuirkyWriter {
                 self.inner.write(data.slice(..data.len() / 2)).await?;
                 Err(injected("upload connection reset"))
             }
+            Quirk::WritesUnavailable => Err(unavailable()),
             _ => self.inner.write(data).await,
         }
     }
