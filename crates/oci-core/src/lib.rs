@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod media;
 pub mod reference;
 pub mod registry;
+pub mod tee;
 pub mod upload_id;
 pub mod verify;
 pub mod wire;
