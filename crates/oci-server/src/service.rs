@@ -30,6 +30,7 @@ pub struct ServerOptions {
     pub(crate) max_manifest_size: usize,
     pub(crate) authorizer: Option<AuthHook>,
     pub(crate) limits: Limits,
+    pub(crate) namespaces: bool,
 }
 
 impl Default for ServerOptions {
@@ -38,6 +39,7 @@ impl Default for ServerOptions {
             max_manifest_size: MAX_MANIFEST_SIZE,
             authorizer: None,
             limits: Limits::default(),
+            namespaces: false,
         }
     }
 }
@@ -58,6 +60,16 @@ impl ServerOptions {
     /// `SIZE_INVALID`.
     pub fn max_manifest_size(mut self, bytes: usize) -> ServerOptions {
         self.max_manifest_size = bytes;
+        self
+    }
+
+    /// Names repositories by the registry a request's `?ns=HOST` names, as
+    /// pull-through mirrors do: `GET /v2/library/alpine/manifests/3.20?ns=docker.io`
+    /// reaches the registry (and the authorizer) as repository
+    /// `docker.io/library/alpine` (a port after `_`:
+    /// `oci_core::RepoName::in_namespace`). Off by default: `ns` is ignored.
+    pub fn namespaces(mut self, on: bool) -> ServerOptions {
+        self.namespaces = on;
         self
     }
 
@@ -232,8 +244,13 @@ impl RegistryService {
         {
             return auth::token(hook, parts, body).await;
         }
-        let route = Route::parse(parts.uri.path())?;
+        let mut route = Route::parse(parts.uri.path())?;
         let query = Query::parse(parts.uri.query())?;
+        if self.shared.options.namespaces
+            && let Some(ns) = query.get("ns")
+        {
+            route = route.in_namespace(ns)?;
+        }
         let authorized;
         let registry = match hook {
             None => self.shared.registry.as_ref(),
