@@ -30,6 +30,7 @@ pub mod copy;
 pub mod demo;
 pub mod failure;
 pub mod login;
+pub mod mirror;
 pub mod pretty;
 pub mod progress;
 pub mod puller;

@@ -252,6 +252,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             tls_key,
             auth,
             limits,
+            mirror,
         } => {
             let options = serve::ServeOptions {
                 addr,
@@ -261,6 +262,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 tls: tls_cert.zip(tls_key),
                 auth,
                 limits: serve::limits(&limits),
+                mirror,
             };
             Ok(serve::serve(options).await?)
         }
