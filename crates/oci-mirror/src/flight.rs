@@ -64,6 +64,11 @@ impl Flights {
 }
 
 impl Landing {
+    /// A handle to wait for this flight's outcome, as a follower would.
+    pub(crate) fn watch(&self) -> Waiting {
+        Waiting(self.tx.subscribe())
+    }
+
     /// Ends the flight: later requests start afresh; the followers get
     /// `outcome`.
     pub(crate) fn finish(mut self, outcome: Result<()>) {

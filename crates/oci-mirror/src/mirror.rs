@@ -13,7 +13,7 @@ use oci_core::{
     ListStream, Manifest, RangeRequest, Registry, RepoName, Result, Tag, VerifyStream,
 };
 
-use crate::flight::{Flights, Role};
+use crate::flight::{Flights, Role, Waiting};
 use crate::record::{keep_manifest, keep_tag, kept_manifest, kept_tag};
 use crate::upstream::{Connect, Stats, Target, Upstream, Upstreams};
 
@@ -199,13 +199,18 @@ impl Mirror {
         checked.insert((target.cache.clone(), tag.clone()), Instant::now());
     }
 
-    /// A blob: from the cache, or fetched once while streaming it.
-    async fn blob(&self, target: &Target, digest: &Digest) -> Result<BlobReader> {
+    /// A blob: from the cache, or fetched once while streaming it; with
+    /// the fetch to wait for when this call started one.
+    async fn blob(
+        &self,
+        target: &Target,
+        digest: &Digest,
+    ) -> Result<(BlobReader, Option<Waiting>)> {
         for _ in 0..2 {
             match self.cache.get_blob(&target.cache, digest).await {
                 Ok(reader) => {
                     self.note(target, "blob", digest, Outcome::Hit);
-                    return Ok(reader);
+                    return Ok((reader, None));
                 }
                 Err(e) if e.is_not_found() => {}
                 Err(e) => {
@@ -218,7 +223,7 @@ impl Mirror {
                     if let Ok(reader) = self.cache.get_blob(&target.cache, digest).await {
                         landing.finish(Ok(()));
                         self.note(target, "blob", digest, Outcome::Hit);
-                        return Ok(reader);
+                        return Ok((reader, None));
                     }
                     let upstream = match target
                         .upstream
@@ -247,6 +252,7 @@ impl Mirror {
                         })
                         .boxed();
                     let (to_cache, to_client, feed) = tee(verified);
+                    let stored = landing.watch();
                     let cache = self.cache.clone();
                     let repo = target.cache.clone();
                     let digest = digest.clone();
@@ -266,11 +272,12 @@ impl Mirror {
                         }
                         landing.finish(stored.map(|_| ()));
                     });
-                    return Ok(BlobReader {
+                    let reader = BlobReader {
                         descriptor,
                         range: None,
                         stream: to_client,
-                    });
+                    };
+                    return Ok((reader, Some(stored)));
                 }
             }
         }
@@ -435,7 +442,7 @@ impl Outcome {
 impl Registry for Mirror {
     async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
         let target = self.upstreams.route(repo)?;
-        self.blob(&target, digest).await
+        self.blob(&target, digest).await.map(|(reader, _)| reader)
     }
 
     async fn get_blob_range(
@@ -451,12 +458,15 @@ impl Registry for Mirror {
             .await
         {
             Err(e) if e.is_not_found() => {
-                // A part is not cached: it passes through.
-                self.note(&target, "blob range", digest, Outcome::Miss);
-                target
-                    .upstream
-                    .registry
-                    .get_blob_range(&target.name, digest, range)
+                // The whole blob is fetched once (or its fetch joined),
+                // then the part is read from the cache.
+                let (whole, fetching) = self.blob(&target, digest).await?;
+                drop(whole);
+                if let Some(fetching) = fetching {
+                    fetching.outcome().await?;
+                }
+                self.cache
+                    .get_blob_range(&target.cache, digest, range)
                     .await
             }
             answer => {

@@ -412,3 +412,24 @@ async fn the_mirror_is_read_only() {
             .is(ErrorCode::Denied)
     );
 }
+
+#[tokio::test]
+async fn a_range_of_an_uncached_blob_caches_the_whole_blob_once() {
+    let up = Upstream::new();
+    let repo = name("library/big");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    let layer = &image.layers[0].digest;
+    let ranges = [(0, 99), (100, 511), (512, 1023)];
+    for (start, end) in ranges {
+        let range = oci_core::RangeRequest::bounded(start, end);
+        let part = mirror.get_blob_range(&repo, layer, range).await.unwrap();
+        let part = part.bytes().await.unwrap();
+        assert_eq!(
+            part,
+            image.layer_bytes[0].slice(start as usize..=end as usize)
+        );
+    }
+    assert_eq!(up.calls("get_blob"), 1);
+    assert!(up.calls("get_blob_range") == 0);
+}
