@@ -383,11 +383,34 @@ impl Mirror {
 
     /// A tag the cache has: served as it is while fresh, else checked.
     async fn cached_tag(&self, target: &Target, tag: &Tag, kept: &Descriptor) -> Result<Manifest> {
-        let cached = || self.manifest(target, &kept.digest, Some(&kept.media_type), false);
         if self.fresh(target, tag) {
             self.note(target, "tag", tag, Outcome::Hit);
-            return cached().await;
+            return self
+                .manifest(target, &kept.digest, Some(&kept.media_type), false)
+                .await;
         }
+        // One check upstream at a time; the others then take what it found.
+        match self.flights.join(format!("check {}:{tag}", target.cache)) {
+            Role::Follower(waiting) => {
+                waiting.outcome().await?;
+                let now = kept_tag(self.cache.as_ref(), &target.cache, tag).await?;
+                let now = now.as_ref().unwrap_or(kept);
+                self.note(target, "tag", tag, Outcome::Hit);
+                self.manifest(target, &now.digest, Some(&now.media_type), false)
+                    .await
+            }
+            Role::Leader(landing) => {
+                let checked = self.check_tag(target, tag, kept).await;
+                landing.finish(checked.as_ref().map(|_| ()).map_err(Clone::clone));
+                checked
+            }
+        }
+    }
+
+    /// Checks a cached tag upstream with a HEAD: the cached manifest if
+    /// unchanged or the upstream fails, else the new one, fetched.
+    async fn check_tag(&self, target: &Target, tag: &Tag, kept: &Descriptor) -> Result<Manifest> {
+        let cached = || self.manifest(target, &kept.digest, Some(&kept.media_type), false);
         match target
             .upstream
             .registry

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 /// An upstream that counts the calls reaching it and can be switched
 /// off (500s), rate limited (429s), made to corrupt blobs, or to hold
-/// blob bodies until released.
+/// blob bodies and tag checks until released.
 struct Upstream {
     inner: MemRegistry,
     calls: Mutex<HashMap<&'static str, usize>>,
@@ -98,6 +98,7 @@ impl Registry for Upstream {
 
     async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<oci_core::Descriptor> {
         self.count("resolve_tag")?;
+        let _ = self.hold.subscribe().wait_for(|held| !held).await;
         self.inner.resolve_tag(repo, tag).await
     }
 }
@@ -432,4 +433,28 @@ async fn a_range_of_an_uncached_blob_caches_the_whole_blob_once() {
     }
     assert_eq!(up.calls("get_blob"), 1);
     assert!(up.calls("get_blob_range") == 0);
+}
+
+#[tokio::test]
+async fn concurrent_pulls_of_a_stale_tag_check_it_once() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    mirror.get_tag(&repo, &tag("3.20")).await.unwrap();
+    up.reset();
+    let t = tag("3.20");
+    up.hold.send_replace(true);
+    let pulls = futures::future::join_all((0..10).map(|_| mirror.get_tag(&repo, &t)));
+    let release = async {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        up.hold.send_replace(false);
+    };
+    let (got, ()) = tokio::join!(pulls, release);
+    for got in got {
+        assert_eq!(got.unwrap(), image.manifest);
+    }
+    assert_eq!(up.calls("resolve_tag"), 1);
 }
