@@ -412,3 +412,43 @@ async fn an_upstream_with_tls_and_basic_auth_is_mirrored_with_its_ca_and_credent
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an upstream"));
 }
+
+#[tokio::test]
+async fn a_mirror_with_basic_auth_serves_only_those_who_log_in() {
+    let upstream = Distribution::start(Setup::default()).unwrap();
+    let image = push(&plain_client(upstream.host()), "team/app", 4096).await;
+    let dir = tempfile::tempdir().unwrap();
+    // `htpasswd -nbB alice wonderland`
+    let users = dir.path().join("users");
+    std::fs::write(
+        &users,
+        "alice:$2y$05$LrK7zJ7kI66wHXvOJ41mKeYCcCQXqZP2aEz.RaiLY26SOVLFdgUxC\n",
+    )
+    .unwrap();
+    let mirror = serve(&[
+        "--mirror",
+        upstream.host(),
+        "--htpasswd",
+        users.to_str().unwrap(),
+    ])
+    .unwrap();
+    let reference = format!("{}/team/app:v1", mirror.host);
+    let out = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+
+    let anonymous = ocidist(&["pull", "--ns", upstream.host(), &reference, "-o", &out("a")]).await;
+    assert_eq!(anonymous.status.code(), Some(4), "{anonymous:?}");
+    let alice = ocidist(&[
+        "pull",
+        "-u",
+        "alice",
+        "-p",
+        "wonderland",
+        "--ns",
+        upstream.host(),
+        &reference,
+        "-o",
+        &out("b"),
+    ])
+    .await;
+    assert_eq!(ok(&alice).trim(), image.digest().to_string());
+}
