@@ -133,6 +133,40 @@ fn unavailable(err: &Error) -> bool {
     err.status() >= 500 || err.is(ErrorCode::TooManyRequests)
 }
 
+/// An upstream's failure as the mirror's client sees it, when nothing
+/// cached could stand in: the upstream named; an unreachable or failing
+/// upstream a `502` (without the client library's network detail, which
+/// would tell the client its own connection failed); a refusal of the
+/// mirror's credentials a `DENIED` (a `401` would ask the client to log
+/// in to the mirror); a `429` and real answers ("not found") as they are.
+fn upstream_error(target: &Target, what: &dyn std::fmt::Display, err: Error) -> Error {
+    let host = &target.upstream.host;
+    if err.is(ErrorCode::TooManyRequests)
+        || (!unavailable(&err) && !err.is(ErrorCode::Unauthorized))
+    {
+        return err;
+    }
+    if err.is(ErrorCode::Unauthorized) {
+        return Error::new(
+            ErrorCode::Denied,
+            format!(
+                "the upstream {host} refused the mirror's credentials: {}",
+                err.message()
+            ),
+        );
+    }
+    tracing::warn!(target: "oci_mirror", upstream = host.as_str(), repository = %target.name, %what, error = %err, "the upstream failed and nothing is cached");
+    Error::new(
+        ErrorCode::Unknown,
+        format!(
+            "the upstream {host} failed and {} {what} is not cached: {}",
+            target.name,
+            err.message()
+        ),
+    )
+    .with_status(502)
+}
+
 fn read_only() -> Error {
     Error::new(ErrorCode::Denied, "this mirror is read-only")
 }
@@ -233,6 +267,7 @@ impl Mirror {
                     {
                         Ok(reader) => reader,
                         Err(e) => {
+                            let e = upstream_error(target, digest, e);
                             landing.finish(Err(e.clone()));
                             return Err(e);
                         }
@@ -327,7 +362,8 @@ impl Mirror {
             .upstream
             .registry
             .get_manifest(&target.name, digest)
-            .await?;
+            .await
+            .map_err(|e| upstream_error(target, digest, e))?;
         self.note(target, "manifest", digest, Outcome::Miss);
         self.keep(target, &m, digest).await?;
         Ok(m)
@@ -373,7 +409,12 @@ impl Mirror {
 
     /// Fetches a tag's manifest upstream and keeps both.
     async fn fetch_tag(&self, target: &Target, tag: &Tag) -> Result<Manifest> {
-        let m = target.upstream.registry.get_tag(&target.name, tag).await?;
+        let m = target
+            .upstream
+            .registry
+            .get_tag(&target.name, tag)
+            .await
+            .map_err(|e| upstream_error(target, tag, e))?;
         self.note(target, "tag", tag, Outcome::Miss);
         self.keep(target, &m, &m.descriptor.digest.clone()).await?;
         keep_tag(self.cache.as_ref(), &target.cache, tag, &m.descriptor).await?;
@@ -436,7 +477,7 @@ impl Mirror {
                 self.note(target, "tag", tag, Outcome::Stale);
                 cached().await
             }
-            Err(e) => Err(e),
+            Err(e) => Err(upstream_error(target, tag, e)),
         }
     }
 }

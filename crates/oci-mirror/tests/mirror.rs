@@ -247,7 +247,9 @@ async fn an_offline_upstream_leaves_the_cache_served_and_the_rest_failing() {
     assert_eq!(pull(&mirror, &cached, &tag("3.20")).await.unwrap(), before);
     assert_eq!(mirror.stats("docker.io").unwrap().stale, 1);
     let err = pull(&mirror, &uncached, &tag("12")).await.unwrap_err();
-    assert_eq!(err.status(), 500, "{err}");
+    assert_eq!(err.status(), 502, "{err}");
+    assert!(err.message().contains("upstream docker.io failed"), "{err}");
+    assert!(err.detail().is_none(), "{err:?}");
     let tags = oci_core::registry::collect_list(mirror.tags(&cached, &Default::default()));
     assert_eq!(tags.await.unwrap(), [tag("3.20")]);
 

@@ -309,8 +309,8 @@ async fn a_stale_tag_costs_one_head_and_a_stopped_upstream_leaves_the_cache_serv
     assert!(!uncached.status.success());
     let err = String::from_utf8_lossy(&uncached.stderr);
     assert!(
-        err.contains(&proxy.host),
-        "names the unreachable upstream: {err}"
+        err.contains(&proxy.host) && err.contains("is not cached"),
+        "names the unreachable upstream and what is missing: {err}"
     );
     assert!(!out("d").exists());
 
