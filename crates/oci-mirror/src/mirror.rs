@@ -10,7 +10,7 @@ use futures::StreamExt;
 use oci_core::tee::tee;
 use oci_core::{
     BlobReader, BlobStream, BlobWriter, Descriptor, Digest, Error, ErrorCode, ListOptions,
-    ListStream, Manifest, RangeRequest, Registry, RepoName, Result, Tag, VerifyStream,
+    ListStream, Manifest, RangeRequest, Registry, RepoName, Result, Tag,
 };
 
 use crate::flight::{Flights, Role, Waiting};
@@ -34,7 +34,10 @@ pub const DEFAULT_TAG_FRESHNESS: Duration = Duration::from_secs(60);
 ///   the cache store, keyed by upstream (`HOST/NAME` there too). A blob
 ///   streams to the first client as it arrives while the same bytes are
 ///   written to the cache, and is committed only if its size and digest
-///   verify; a failed or corrupt read leaves nothing behind.
+///   verify; a failed or corrupt read leaves nothing behind. The
+///   upstream's stream must end in an error when its bytes are wrong, as
+///   every `Registry`'s does (`oci-client` verifies what it reads); the
+///   client then gets that error.
 /// - Concurrent requests for the same uncached blob or manifest cause one
 ///   upstream fetch; the others wait for it and read the cache.
 /// - A tag is served from the cache for its freshness time after it was
@@ -276,7 +279,12 @@ impl Mirror {
                     let descriptor = upstream.descriptor.clone();
                     let size = descriptor.size;
                     let upstream_bytes = target.upstream.clone();
-                    let verified = VerifyStream::new(upstream.stream, digest.clone(), Some(size))
+                    // The upstream's stream ends in an error unless its bytes
+                    // match (every Registry's contract; oci-client verifies
+                    // them), and the cache verifies them again before it
+                    // commits: a third hash here would only cost time.
+                    let counted = upstream
+                        .stream
                         .inspect(move |chunk| {
                             if let Ok(chunk) = chunk {
                                 upstream_bytes
@@ -286,7 +294,7 @@ impl Mirror {
                             }
                         })
                         .boxed();
-                    let (to_cache, to_client, feed) = tee(verified);
+                    let (to_cache, to_client, feed) = tee(counted);
                     let stored = landing.watch();
                     let cache = self.cache.clone();
                     let repo = target.cache.clone();

@@ -74,7 +74,11 @@ impl Registry for Upstream {
             let mut bytes = reader.bytes().await?.to_vec();
             bytes[0] ^= 0xff;
             reader = self.inner.get_blob(repo, digest).await?;
-            reader.stream = oci_core::registry::bytes_stream(bytes.into(), 1000);
+            // Wrong bytes, checked as every registry's stream is (as
+            // oci-client checks what a server sends).
+            let wrong = oci_core::registry::bytes_stream(bytes.into(), 1000);
+            let size = Some(reader.descriptor.size);
+            reader.stream = oci_core::VerifyStream::new(wrong, digest.clone(), size).boxed();
         }
         let mut hold = self.hold.subscribe();
         let held = futures::stream::once(async move {
