@@ -5,7 +5,7 @@
 # of one MIB MiB layer (default 200) with `ocidist pull` (one stream per
 # blob: `--ranged-above 0`):
 #   cold: a fresh cache each run (the mirror's on disk, --storage, as the
-#         proxy's is); warm: the same pull again;
+#         proxy's is; and ours in memory); warm: the same pull again;
 #   direct: the same pull from the upstream itself;
 #   20 concurrent cold pulls through each: wall time, and the blob GETs
 #         the upstream served (from its access log).
@@ -36,11 +36,13 @@ proxy:
   remoteurl: $up_url
 EOF2
 
-# Fresh caches: start_cache ours|theirs N sets $cache_host and $cache_pid.
+# Fresh caches: start_cache ours|mem|theirs N sets $cache_host and
+# $cache_pid (mem: ours caching in memory).
 start_cache() {
-  local kind=$1 n=$2
-  if [ "$kind" = ours ]; then
-    "$bin" serve --addr 127.0.0.1:0 --storage "$work/ours-$n" \
+  local kind=$1 n=$2 storage=()
+  if [ "$kind" != theirs ]; then
+    [ "$kind" = ours ] && storage=(--storage "$work/ours-$n")
+    "$bin" serve --addr 127.0.0.1:0 "${storage[@]}" \
       --mirror "$up" --mirror-default "$up" 2>"$work/ours-$n.err" &
     cache_pid=$!
     pids+=("$cache_pid")
@@ -69,7 +71,7 @@ pull() { # HOST OUT
 blob_gets() { grep -c '"GET /v2/bench/big/blobs/sha256:' "$up_log" || true; }
 
 declare -A cold warm
-for kind in ours theirs; do
+for kind in ours theirs mem; do
   c=() w=()
   for i in $(seq "$RUNS"); do
     start_cache "$kind" "$i"
@@ -110,5 +112,6 @@ printf '%-34s %10s %16s %7s\n' "cold (fresh cache)" "${cold[ours]}s" "${cold[the
 printf '%-34s %10s %16s %7s\n' "warm (cached)" "${warm[ours]}s" "${warm[theirs]}s" "$(ratio "${warm[ours]}" "${warm[theirs]}")"
 printf '%-34s %10s %16s %7s\n' "$CONCURRENT concurrent cold pulls" "${many[ours]}s" "${many[theirs]}s" "$(ratio "${many[ours]}" "${many[theirs]}")"
 printf '%-34s %10s %16s\n' "  upstream blob GETs (2 blobs)" "${gets[ours]}" "${gets[theirs]}"
+printf '%-34s %10s %16s\n' "ours caching in memory: cold, warm" "${cold[mem]}s" "${warm[mem]}s"
 printf '%-34s %10s %16s\n' "direct from the upstream" "${direct}s" ""
 printf '%-34s %10s %16s\n' "cold through mirror / direct" "$(ratio "${cold[ours]}" "$direct")" "$(ratio "${cold[theirs]}" "$direct")"
