@@ -31,8 +31,9 @@ free_port() {
 
 # start_distribution [NAME]: Debian's docker-registry with filesystem
 # storage in $work (its own per NAME, for several at once), deletes
-# enabled, plus the YAML in the file $DIST_EXTRA_CONFIG if set; sets
-# $dist_url and $dist_pid.
+# enabled, plus the YAML in the file $DIST_EXTRA_CONFIG if set (and its
+# access log in $work/distNAME.log when DIST_ACCESSLOG_DISABLED=false);
+# sets $dist_url and $dist_pid.
 start_distribution() {
   local port name=${1:-}
   port=$(free_port)
@@ -41,7 +42,7 @@ version: 0.1
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: ${DIST_ACCESSLOG_DISABLED:-true}
 storage:
   filesystem:
     rootdirectory: $work/registry-data$name
@@ -77,6 +78,28 @@ start_ours() {
 }
 
 digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+
+# make_image URL REPO LAYERS MIB: pushes REPO:latest, an OCI image of
+# LAYERS uncompressed tar layers of MIB MiB of random data each.
+make_image() {
+  local url=$1 repo=$2 n=$3 mib=$4 layers="" diff_ids="" i f
+  for i in $(seq "$n"); do
+    mkdir -p "$work/$repo/l$i"
+    head -c $((mib * 1024 * 1024)) /dev/urandom >"$work/$repo/l$i/data$i"
+    tar -C "$work/$repo/l$i" -cf "$work/$repo/layer$i.tar" "data$i"
+    f="$work/$repo/layer$i.tar"
+    push_blob "$url" "$repo" "$f"
+    layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$(digest "$f")\",\"size\":$(stat -c %s "$f")}"
+    diff_ids="$diff_ids${diff_ids:+,}\"$(digest "$f")\""
+  done
+  printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diff_ids" >"$work/$repo/config"
+  push_blob "$url" "$repo" "$work/$repo/config"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
+    "$(digest "$work/$repo/config")" "$(stat -c %s "$work/$repo/config")" "$layers" >"$work/$repo/manifest"
+  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary "@$work/$repo/manifest" "$url/v2/$repo/manifests/latest"
+  rm -rf "$work/$repo"
+}
 
 # Absolute URL of a (possibly relative) Location header value.
 absolute() { case "$2" in http*) echo "$2" ;; *) echo "$1$2" ;; esac; }

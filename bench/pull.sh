@@ -23,30 +23,9 @@ start_distribution
 url=$dist_url
 host=${url#http://}
 
-# make_image REPO LAYERS MIB: uncompressed tar layers of random data.
-make_image() {
-  local repo=$1 n=$2 mib=$3 layers="" diff_ids="" i f
-  for i in $(seq "$n"); do
-    mkdir -p "$work/$repo/l$i"
-    head -c $((mib * 1024 * 1024)) /dev/urandom >"$work/$repo/l$i/data$i"
-    tar -C "$work/$repo/l$i" -cf "$work/$repo/layer$i.tar" "data$i"
-    f="$work/$repo/layer$i.tar"
-    push_blob "$url" "$repo" "$f"
-    layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$(digest "$f")\",\"size\":$(stat -c %s "$f")}"
-    diff_ids="$diff_ids${diff_ids:+,}\"$(digest "$f")\""
-  done
-  printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$diff_ids" >"$work/$repo/config"
-  push_blob "$url" "$repo" "$work/$repo/config"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
-    "$(digest "$work/$repo/config")" "$(stat -c %s "$work/$repo/config")" "$layers" >"$work/$repo/manifest"
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-    --data-binary "@$work/$repo/manifest" "$url/v2/$repo/manifests/latest"
-  rm -rf "$work/$repo"
-}
-
 echo "generating images..." >&2
-make_image bench/single 1 200
-make_image bench/multi 8 25
+make_image "$url" bench/single 1 200
+make_image "$url" bench/multi 8 25
 
 # timed_fresh OUT CMD...: removes OUT, then times CMD.
 timed_fresh() { rm -rf "$1"; shift; timed "$@"; }

@@ -23,6 +23,7 @@ pub mod media;
 pub mod reference;
 pub mod registry;
 pub mod retry;
+pub mod tee;
 pub mod upload_id;
 pub mod verify;
 pub mod wire;

@@ -49,6 +49,24 @@ impl RepoName {
         let rest = self.0.strip_prefix(prefix.as_str())?.strip_prefix('/')?;
         Some(RepoName(rest.to_owned()))
     }
+
+    /// This name qualified by the registry `host[:port]` it belongs to, as
+    /// a pull-through mirror sees it: `namespace_component(host)/self`
+    /// (`docker.io/library/alpine`, `localhost_5000/app`).
+    pub fn in_namespace(&self, host: &str) -> Result<RepoName> {
+        format!("{}/{}", namespace_component(host)?, self.0).parse()
+    }
+
+    /// The registry host a namespaced name starts with (see
+    /// [`RepoName::in_namespace`]) and the rest of the name, if its first
+    /// component looks like a host by docker's rule: it has a `.` or a
+    /// port, or is `localhost`.
+    pub fn split_namespace(&self) -> Option<(String, RepoName)> {
+        let (first, rest) = self.0.split_once('/')?;
+        let host = namespace_host(first);
+        let looks_like_host = first.contains('.') || host.contains(':') || first == "localhost";
+        looks_like_host.then(|| (host, RepoName(rest.to_owned())))
+    }
 }
 
 fn is_alnum(b: u8) -> bool {
@@ -435,6 +453,47 @@ impl Reference {
     }
 }
 
+/// The repository path component that stands for the registry
+/// `host[:port]` in a namespaced name: the host in lower case, and a port
+/// after `_` (`localhost:5000` becomes `localhost_5000`; no DNS name has an
+/// `_`, so the form is unambiguous). An IPv6 literal has no such form and
+/// is `NAME_INVALID`.
+pub fn namespace_component(host: &str) -> Result<String> {
+    let invalid = |why: &str| {
+        Error::new(
+            ErrorCode::NameInvalid,
+            format!("invalid registry host {host:?}: {why}"),
+        )
+    };
+    if host.starts_with('[') {
+        return Err(invalid("an IPv6 address cannot name a mirrored registry"));
+    }
+    let lower = host.to_ascii_lowercase();
+    let component = match lower.split_once(':') {
+        Some((name, port)) => {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid("the port must be a number"));
+            }
+            format!("{name}_{port}")
+        }
+        None => lower,
+    };
+    if !valid_component(&component) {
+        return Err(invalid("not a host name"));
+    }
+    Ok(component)
+}
+
+/// The `host[:port]` a [`namespace_component`] stands for.
+pub fn namespace_host(component: &str) -> String {
+    match component.rsplit_once('_') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{name}:{port}")
+        }
+        _ => component.to_owned(),
+    }
+}
+
 /// Whether a `host[:port]` is `localhost`, `127.x.x.x` or `[::1]`.
 pub fn is_loopback_host(host_port: &str) -> bool {
     let host = if let Some(rest) = host_port.strip_prefix('[') {
@@ -530,6 +589,30 @@ impl fmt::Debug for Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespaced_names_round_trip_hosts_with_ports() {
+        let name: RepoName = "library/alpine".parse().unwrap();
+        for (host, qualified) in [
+            ("docker.io", "docker.io/library/alpine"),
+            ("Quay.IO", "quay.io/library/alpine"),
+            ("127.0.0.1:5000", "127.0.0.1_5000/library/alpine"),
+            ("localhost:5000", "localhost_5000/library/alpine"),
+            ("localhost", "localhost/library/alpine"),
+        ] {
+            let q = name.in_namespace(host).unwrap();
+            assert_eq!(q.as_str(), qualified);
+            let (back, rest) = q.split_namespace().unwrap();
+            assert_eq!(back, host.to_ascii_lowercase());
+            assert_eq!(rest, name);
+        }
+        for bad in ["[::1]:5000", "host:", "host:x", "-host", "a b"] {
+            let err = name.in_namespace(bad).unwrap_err();
+            assert!(err.is(ErrorCode::NameInvalid), "{bad}");
+        }
+        let plain: RepoName = "team/app".parse().unwrap();
+        assert_eq!(plain.split_namespace(), None);
+    }
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

@@ -1,5 +1,5 @@
 //! [`ServerOptions`]: how a [`RegistryService`](crate::RegistryService)
-//! behaves (manifest size cap, authorizer, limits).
+//! behaves (manifest size cap, authorizer, limits, `?ns=` namespaces).
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ pub struct ServerOptions {
     pub(crate) max_manifest_size: usize,
     pub(crate) authorizer: Option<AuthHook>,
     pub(crate) limits: Limits,
+    pub(crate) namespaces: bool,
 }
 
 impl Default for ServerOptions {
@@ -22,6 +23,7 @@ impl Default for ServerOptions {
             max_manifest_size: MAX_MANIFEST_SIZE,
             authorizer: None,
             limits: Limits::default(),
+            namespaces: false,
         }
     }
 }
@@ -42,6 +44,16 @@ impl ServerOptions {
     /// `SIZE_INVALID`.
     pub fn max_manifest_size(mut self, bytes: usize) -> ServerOptions {
         self.max_manifest_size = bytes;
+        self
+    }
+
+    /// Names repositories by the registry a request's `?ns=HOST` names, as
+    /// pull-through mirrors do: `GET /v2/library/alpine/manifests/3.20?ns=docker.io`
+    /// reaches the registry (and the authorizer) as repository
+    /// `docker.io/library/alpine` (a port after `_`:
+    /// `oci_core::RepoName::in_namespace`). Off by default: `ns` is ignored.
+    pub fn namespaces(mut self, on: bool) -> ServerOptions {
+        self.namespaces = on;
         self
     }
 

@@ -109,6 +109,38 @@ impl Route {
 }
 
 impl Route {
+    /// The route with its repository named within the registry `ns`
+    /// (`?ns=docker.io` turns `library/alpine` into
+    /// `docker.io/library/alpine`: [`RepoName::in_namespace`]); an `ns`
+    /// that names no host is a 400 `NAME_INVALID`.
+    pub(crate) fn in_namespace(self, ns: &str) -> Result<Route> {
+        let q = |repo: RepoName| repo.in_namespace(ns);
+        Ok(match self {
+            Route::Base | Route::Catalog => self,
+            Route::Blob { repo, digest } => Route::Blob {
+                repo: q(repo)?,
+                digest,
+            },
+            Route::UploadStart { repo } => Route::UploadStart { repo: q(repo)? },
+            Route::Upload { repo, id } => Route::Upload { repo: q(repo)?, id },
+            Route::Manifest { repo, reference } => Route::Manifest {
+                repo: q(repo)?,
+                reference,
+            },
+            Route::ManifestBadRef { repo, reference } => Route::ManifestBadRef {
+                repo: q(repo)?,
+                reference,
+            },
+            Route::Tags { repo } => Route::Tags { repo: q(repo)? },
+            Route::Referrers { repo, subject } => Route::Referrers {
+                repo: q(repo)?,
+                subject,
+            },
+        })
+    }
+}
+
+impl Route {
     /// The route's canonical path, which parses back to the same route.
     pub(crate) fn path(&self) -> String {
         match self {

@@ -173,8 +173,13 @@ impl RegistryService {
         {
             return auth::token(hook, parts, body).await;
         }
-        let route = Route::parse(parts.uri.path())?;
+        let mut route = Route::parse(parts.uri.path())?;
         let query = Query::parse(parts.uri.query())?;
+        if self.shared.options.namespaces
+            && let Some(ns) = query.get("ns")
+        {
+            route = route.in_namespace(ns)?;
+        }
         let authorized;
         let registry = match hook {
             None => self.shared.registry.as_ref(),

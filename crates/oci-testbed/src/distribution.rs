@@ -149,6 +149,12 @@ impl Distribution {
         format!("{scheme}://{}", self.host)
     }
 
+    /// The registry's storage root (`storage.filesystem.rootdirectory`);
+    /// a blob's bytes are at `docker/registry/v2/blobs/sha256/AB/ABCD…/data`.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// The certificates of a TLS setup.
     pub fn certs(&self) -> Option<&TestCerts> {
         self.certs.as_ref()

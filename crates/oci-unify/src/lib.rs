@@ -29,7 +29,6 @@
 
 mod merge;
 mod outcome;
-mod tee;
 mod unify;
 mod writer;
 

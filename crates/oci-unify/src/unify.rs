@@ -12,8 +12,8 @@ use oci_core::{
 use crate::ReadPolicy;
 use crate::merge::{merge_referrers, merge_sorted};
 use crate::outcome::{Side, agree, both, both_deleted, both_written, first_success, side_failed};
-use crate::tee::tee;
 use crate::writer::{decode_id, join_writers};
+use oci_core::tee::tee;
 
 /// Two registries, `r0` and `r1`, served as one.
 ///

@@ -754,6 +754,9 @@ pub enum Command {
         /// Limits on clients, connections and upload sessions.
         #[command(flatten)]
         limits: LimitFlags,
+        /// A pull-through cache of upstream registries.
+        #[command(flatten)]
+        mirror: crate::mirror::MirrorFlags,
     },
 }
 

@@ -118,6 +118,12 @@ impl Connector {
         }
     }
 
+    /// Retries requests by `retry` instead of the client's default policy.
+    pub fn retry(mut self, retry: oci_client::RetryConfig) -> Connector {
+        self.options.retry = retry;
+        self
+    }
+
     /// The credentials the flags chose.
     pub fn auth(&self) -> &AuthOptions {
         &self.options.auth

@@ -32,6 +32,7 @@ pub mod demo;
 pub mod export;
 pub mod failure;
 pub mod login;
+pub mod mirror;
 pub mod pretty;
 pub mod progress;
 pub mod puller;

@@ -292,6 +292,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             tls_key,
             auth,
             limits,
+            mirror,
         } => {
             let options = serve::ServeOptions {
                 addr,
@@ -301,6 +302,7 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
                 tls: tls_cert.zip(tls_key),
                 auth,
                 limits: serve::limits(&limits),
+                mirror,
             };
             Ok(serve::serve(options).await?)
         }

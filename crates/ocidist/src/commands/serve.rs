@@ -19,6 +19,7 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub auth: crate::server_auth::AuthFlags,
     pub limits: Limits,
+    pub mirror: crate::mirror::MirrorFlags,
 }
 
 /// The server limits the flags ask for.
@@ -61,6 +62,11 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         let pushed = crate::demo::seed(store.as_ref()).await?;
         eprintln!("seeded demo/hello:latest ({pushed})");
     }
+    let (store, server_options) = crate::mirror::apply(
+        &options.mirror,
+        store,
+        ServerOptions::new().limits(options.limits),
+    )?;
     let registry: Arc<dyn Registry> = if options.read_only {
         Arc::new(oci_filter::ReadOnly::new(store))
     } else {
@@ -74,7 +80,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .await
         .map_err(|e| io(&format!("cannot listen on {addr}"), e))?;
     let local = listener.local_addr().map_err(|e| io("listener", e))?;
-    let mut server_options = ServerOptions::new().limits(options.limits);
+    let mut server_options = server_options;
     match authenticator {
         Some(auth) => {
             eprintln!("authentication: {auth:?}");

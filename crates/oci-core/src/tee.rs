@@ -1,12 +1,16 @@
-//! One blob body fed to two pushes at once, chunk by chunk, through a
+//! One blob stream fed to two consumers at once, chunk by chunk, through a
 //! small bounded channel per side: never more than a few chunks held.
+//! `oci-unify` pushes one body to two registries with it; `oci-mirror`
+//! streams an upstream blob to a client and into its cache.
 
 use std::future::Future;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use oci_core::{BlobStream, Result};
-use tokio::sync::mpsc;
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+
+use crate::error::Result;
+use crate::registry::BlobStream;
 
 /// Chunks buffered per side before the reader of the body waits.
 const CHUNKS_PER_SIDE: usize = 4;
@@ -14,9 +18,24 @@ const CHUNKS_PER_SIDE: usize = 4;
 /// Splits `body` into two streams carrying the same chunks (cheap `Bytes`
 /// clones) and the future that moves them; run the three together.
 ///
-/// A side that stops reading (its push failed early) is dropped and the
-/// other is still fed. An error in `body` reaches both sides.
-pub(crate) fn tee(mut body: BlobStream) -> (BlobStream, BlobStream, impl Future<Output = ()>) {
+/// A side that stops reading (it failed early, or was dropped) is let go
+/// and the other is still fed. An error in `body` reaches both sides and
+/// ends the feed.
+///
+/// ```
+/// use bytes::Bytes;
+/// use oci_core::registry::{bytes_stream, collect_list};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let data = Bytes::from_static(b"one body, two readers");
+/// let (a, b, feed) = oci_core::tee::tee(bytes_stream(data.clone(), 4));
+/// let (_, a, b) = futures::join!(feed, collect_list(a), collect_list(b));
+/// assert_eq!(a.unwrap().concat(), data);
+/// assert_eq!(b.unwrap().concat(), data);
+/// # }
+/// ```
+pub fn tee(mut body: BlobStream) -> (BlobStream, BlobStream, impl Future<Output = ()> + Send) {
     let (tx0, rx0) = mpsc::channel::<Result<Bytes>>(CHUNKS_PER_SIDE);
     let (tx1, rx1) = mpsc::channel::<Result<Bytes>>(CHUNKS_PER_SIDE);
     let feed = async move {
@@ -35,22 +54,13 @@ pub(crate) fn tee(mut body: BlobStream) -> (BlobStream, BlobStream, impl Future<
             }
         }
     };
-    (receive(rx0), receive(rx1), feed)
-}
-
-/// The receiving end of a channel as a blob stream.
-fn receive(rx: mpsc::Receiver<Result<Bytes>>) -> BlobStream {
-    futures::stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await?;
-        Some((item, rx))
-    })
-    .boxed()
+    (rx0.boxed(), rx1.boxed(), feed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_core::registry::{bytes_stream, collect_list};
+    use crate::registry::{bytes_stream, collect_list};
 
     #[tokio::test]
     async fn both_sides_get_every_chunk() {
@@ -68,5 +78,17 @@ mod tests {
         drop(a);
         let (_, b) = futures::join!(feed, collect_list(b));
         assert_eq!(b.unwrap().concat(), data);
+    }
+
+    #[tokio::test]
+    async fn an_error_in_the_body_reaches_both_sides() {
+        let body = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"part")),
+            Err(crate::Error::internal("upstream broke")),
+        ])
+        .boxed();
+        let (a, b, feed) = tee(body);
+        let (_, a, b) = futures::join!(feed, collect_list(a), collect_list(b));
+        assert!(a.is_err() && b.is_err());
     }
 }

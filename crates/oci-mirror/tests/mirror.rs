@@ -1,0 +1,466 @@
+//! The mirror over in-memory upstreams behind a counting wrapper: what
+//! reaches the upstream, and what clients get, when things are cached,
+//! concurrent, stale, offline or corrupt.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use oci_core::testkit::{ImageOptions, build_image, push_image};
+use oci_core::{BlobReader, Digest, Error, ErrorCode, Manifest, Registry, RepoName, Result, Tag};
+use oci_mem::MemRegistry;
+use oci_mirror::Mirror;
+use tokio::sync::watch;
+
+/// An upstream that counts the calls reaching it and can be switched
+/// off (500s), rate limited (429s), made to corrupt blobs, or to hold
+/// blob bodies and tag checks until released.
+struct Upstream {
+    inner: MemRegistry,
+    calls: Mutex<HashMap<&'static str, usize>>,
+    offline: AtomicBool,
+    limited: AtomicBool,
+    corrupt: AtomicBool,
+    hold: watch::Sender<bool>,
+}
+
+impl Upstream {
+    fn new() -> Arc<Upstream> {
+        Arc::new(Upstream {
+            inner: MemRegistry::new(),
+            calls: Mutex::default(),
+            offline: AtomicBool::new(false),
+            limited: AtomicBool::new(false),
+            corrupt: AtomicBool::new(false),
+            hold: watch::channel(false).0,
+        })
+    }
+
+    fn count(&self, call: &'static str) -> Result<()> {
+        *self.calls.lock().unwrap().entry(call).or_default() += 1;
+        if self.offline.load(Ordering::SeqCst) {
+            return Err(Error::internal("upstream down"));
+        }
+        if self.limited.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorCode::TooManyRequests, "slow down"));
+        }
+        Ok(())
+    }
+
+    fn calls(&self, call: &str) -> usize {
+        self.calls.lock().unwrap().get(call).copied().unwrap_or(0)
+    }
+
+    fn reset(&self) {
+        self.calls.lock().unwrap().clear();
+    }
+}
+
+#[oci_core::async_trait]
+impl Registry for Upstream {
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        Some(&self.inner)
+    }
+
+    async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
+        self.count("get_blob")?;
+        let mut reader = self.inner.get_blob(repo, digest).await?;
+        if self.corrupt.load(Ordering::SeqCst) {
+            let mut bytes = reader.bytes().await?.to_vec();
+            bytes[0] ^= 0xff;
+            reader = self.inner.get_blob(repo, digest).await?;
+            // Wrong bytes, checked as every registry's stream is (as
+            // oci-client checks what a server sends).
+            let wrong = oci_core::registry::bytes_stream(bytes.into(), 1000);
+            let size = Some(reader.descriptor.size);
+            reader.stream = oci_core::VerifyStream::new(wrong, digest.clone(), size).boxed();
+        }
+        let mut hold = self.hold.subscribe();
+        let held = futures::stream::once(async move {
+            let _ = hold.wait_for(|held| !held).await;
+            futures::stream::empty()
+        })
+        .flatten();
+        reader.stream = held.chain(reader.stream).boxed();
+        Ok(reader)
+    }
+
+    async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
+        self.count("get_manifest")?;
+        self.inner.get_manifest(repo, digest).await
+    }
+
+    async fn get_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
+        self.count("get_tag")?;
+        self.inner.get_tag(repo, tag).await
+    }
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<oci_core::Descriptor> {
+        self.count("resolve_tag")?;
+        let _ = self.hold.subscribe().wait_for(|held| !held).await;
+        self.inner.resolve_tag(repo, tag).await
+    }
+}
+
+fn name(s: &str) -> RepoName {
+    s.parse().unwrap()
+}
+
+fn tag(s: &str) -> Tag {
+    s.parse().unwrap()
+}
+
+/// A mirror of `docker.io` (the default) over `up`, caching in memory.
+fn mirror(up: &Arc<Upstream>, freshness: Duration) -> (Mirror, Arc<MemRegistry>) {
+    let cache = Arc::new(MemRegistry::new());
+    let mirror = Mirror::builder(cache.clone())
+        .upstream("docker.io", up.clone())
+        .default_upstream("docker.io")
+        .tag_freshness(freshness)
+        .build()
+        .unwrap();
+    (mirror, cache)
+}
+
+/// Pulls an image by tag through `registry`: the manifest and every blob,
+/// checked against the manifest.
+async fn pull(registry: &dyn Registry, repo: &RepoName, t: &Tag) -> Result<Manifest> {
+    let manifest = registry.get_tag(repo, t).await?;
+    let oci_core::ParsedManifest::Image(image) = manifest.parse()? else {
+        panic!("an image");
+    };
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        let bytes = registry.get_blob(repo, &blob.digest).await?.bytes().await?;
+        assert_eq!(Digest::sha256(&bytes), blob.digest);
+    }
+    Ok(manifest)
+}
+
+#[tokio::test]
+async fn a_second_pull_reaches_the_upstream_not_at_all() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+
+    let first = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(first, image.manifest);
+    assert_eq!((up.calls("get_tag"), up.calls("get_blob")), (1, 3));
+    up.reset();
+    let second = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(second.bytes, image.manifest.bytes);
+    assert!(up.calls.lock().unwrap().is_empty(), "{:?}", up.calls);
+    let stats = mirror.stats("docker.io").unwrap();
+    assert_eq!((stats.misses, stats.hits), (4, 4));
+    let sizes: u64 = image.layers.iter().map(|l| l.size).sum::<u64>()
+        + image.config.size
+        + image.manifest.bytes.len() as u64;
+    assert_eq!(stats.upstream_bytes, sizes);
+}
+
+#[tokio::test]
+async fn concurrent_pulls_of_an_uncached_blob_fetch_it_once() {
+    let up = Upstream::new();
+    let repo = name("library/big");
+    let image = build_image(&ImageOptions {
+        layers: 1,
+        layer_size: 8 << 20,
+        ..ImageOptions::default()
+    });
+    image.push(up.as_ref(), &repo, &[tag("v1")]).await;
+    let (mirror, cache) = mirror(&up, Duration::from_secs(3600));
+    let mirror = Arc::new(mirror);
+    let layer = image.layers[0].digest.clone();
+
+    up.hold.send_replace(true);
+    let pulls: Vec<_> = (0..20)
+        .map(|_| {
+            let (mirror, repo, layer) = (mirror.clone(), repo.clone(), layer.clone());
+            tokio::spawn(async move { mirror.get_blob(&repo, &layer).await?.bytes().await })
+        })
+        .collect();
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    up.hold.send_replace(false);
+    for pull in pulls {
+        assert_eq!(pull.await.unwrap().unwrap(), image.layer_bytes[0]);
+    }
+    assert_eq!(up.calls("get_blob"), 1);
+    let cached = cache.get_blob(&name("docker.io/library/big"), &layer).await;
+    assert_eq!(cached.unwrap().bytes().await.unwrap(), image.layer_bytes[0]);
+}
+
+#[tokio::test]
+async fn a_tag_past_its_freshness_costs_one_head_and_follows_a_change() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    up.reset();
+
+    pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(up.calls("resolve_tag"), 1);
+    assert_eq!(up.calls.lock().unwrap().len(), 1, "{:?}", up.calls);
+    assert_eq!(mirror.stats("docker.io").unwrap().revalidated, 1);
+
+    up.reset();
+    let newer = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let got = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(got, newer.manifest);
+    assert_eq!(
+        (
+            up.calls("resolve_tag"),
+            up.calls("get_manifest"),
+            up.calls("get_blob")
+        ),
+        (1, 1, 3)
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_tag_is_served_without_asking() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    mirror.get_tag(&repo, &tag("3.20")).await.unwrap();
+    up.reset();
+    mirror.resolve_tag(&repo, &tag("3.20")).await.unwrap();
+    mirror.get_tag(&repo, &tag("3.20")).await.unwrap();
+    assert!(up.calls.lock().unwrap().is_empty(), "{:?}", up.calls);
+}
+
+#[tokio::test]
+async fn an_offline_upstream_leaves_the_cache_served_and_the_rest_failing() {
+    let up = Upstream::new();
+    let cached = name("library/alpine");
+    let uncached = name("library/debian");
+    push_image(up.as_ref(), &cached, Some(&tag("3.20"))).await;
+    push_image(up.as_ref(), &uncached, Some(&tag("12"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    let before = pull(&mirror, &cached, &tag("3.20")).await.unwrap();
+
+    up.offline.store(true, Ordering::SeqCst);
+    assert_eq!(pull(&mirror, &cached, &tag("3.20")).await.unwrap(), before);
+    assert_eq!(mirror.stats("docker.io").unwrap().stale, 1);
+    let err = pull(&mirror, &uncached, &tag("12")).await.unwrap_err();
+    assert_eq!(err.status(), 502, "{err}");
+    assert!(err.message().contains("upstream docker.io failed"), "{err}");
+    assert!(err.detail().is_none(), "{err:?}");
+    let tags = oci_core::registry::collect_list(mirror.tags(&cached, &Default::default()));
+    assert_eq!(tags.await.unwrap(), [tag("3.20")]);
+
+    up.offline.store(false, Ordering::SeqCst);
+    pull(&mirror, &uncached, &tag("12")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rate_limit_passes_back_only_when_nothing_is_cached() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    push_image(up.as_ref(), &repo, Some(&tag("3.21"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+
+    up.limited.store(true, Ordering::SeqCst);
+    pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    let err = mirror.get_tag(&repo, &tag("3.21")).await.unwrap_err();
+    assert!(err.is(ErrorCode::TooManyRequests), "{err}");
+}
+
+#[tokio::test]
+async fn corrupt_upstream_bytes_never_reach_the_cache() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, cache) = mirror(&up, Duration::from_secs(3600));
+    let layer = &image.layers[0].digest;
+
+    up.corrupt.store(true, Ordering::SeqCst);
+    let err = mirror
+        .get_blob(&repo, layer)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap_err();
+    assert!(
+        err.is(ErrorCode::DigestInvalid) || err.is(ErrorCode::SizeInvalid),
+        "{err}"
+    );
+    // The cache is written beside the client; wait for its verdict.
+    let cache_repo = name("docker.io/library/alpine");
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let missing = cache.resolve_blob(&cache_repo, layer).await.unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+
+    up.corrupt.store(false, Ordering::SeqCst);
+    let bytes = mirror
+        .get_blob(&repo, layer)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes, image.layer_bytes[0]);
+    assert_eq!(up.calls("get_blob"), 2);
+}
+
+#[tokio::test]
+async fn upstreams_are_kept_apart_and_only_those_configured_are_reached() {
+    let docker = Upstream::new();
+    let quay = Upstream::new();
+    let repo = name("library/alpine");
+    let a = push_image(docker.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let b = push_image(quay.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let cache = Arc::new(MemRegistry::new());
+    let mirror = Mirror::builder(cache.clone())
+        .upstream("docker.io", docker.clone())
+        .upstream("quay.io:8443", quay.clone())
+        .default_upstream("docker.io")
+        .build()
+        .unwrap();
+
+    let at_docker = repo.in_namespace("docker.io").unwrap();
+    let at_quay = repo.in_namespace("quay.io:8443").unwrap();
+    let from_docker = mirror.get_tag(&at_docker, &tag("3.20")).await;
+    assert_eq!(from_docker.unwrap(), a.manifest);
+    let from_quay = mirror.get_tag(&at_quay, &tag("3.20")).await;
+    assert_eq!(from_quay.unwrap(), b.manifest);
+    // The default upstream for a name without a host; its hub form.
+    assert_eq!(
+        mirror.get_tag(&name("alpine"), &tag("3.20")).await.unwrap(),
+        a.manifest
+    );
+    let listed = oci_core::registry::collect_list(cache.repositories(&Default::default()));
+    let listed: Vec<String> = listed
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        ["docker.io/library/alpine", "quay.io_8443/library/alpine"]
+    );
+
+    let elsewhere = repo.in_namespace("evil.example").unwrap();
+    let err = mirror.get_tag(&elsewhere, &tag("3.20")).await.unwrap_err();
+    assert!(err.is(ErrorCode::Denied), "{err}");
+}
+
+#[tokio::test]
+async fn any_upstream_connects_on_first_use() {
+    let up = Upstream::new();
+    let repo = name("team/app");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (up2, opened2) = (up.clone(), opened.clone());
+    let mirror = Mirror::builder(Arc::new(MemRegistry::new()))
+        .any_upstream(Arc::new(move |host: &str| {
+            opened2.lock().unwrap().push(host.to_owned());
+            Ok(up2.clone() as Arc<dyn Registry>)
+        }))
+        .build()
+        .unwrap();
+    let qualified = repo.in_namespace("registry.example:5000").unwrap();
+    assert_eq!(
+        pull(&mirror, &qualified, &tag("v1")).await.unwrap(),
+        image.manifest
+    );
+    assert_eq!(*opened.lock().unwrap(), ["registry.example:5000"]);
+    let err = mirror.get_tag(&repo, &tag("v1")).await.unwrap_err();
+    assert!(err.is(ErrorCode::NameUnknown), "{err}");
+}
+
+#[tokio::test]
+async fn the_mirror_is_read_only() {
+    let up = Upstream::new();
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    let repo = name("library/alpine");
+    let data = Bytes::from_static(b"x");
+    let body = oci_core::registry::bytes_stream(data.clone(), 1);
+    let err = mirror
+        .push_blob(&repo, &Digest::sha256(&data), None, body)
+        .await
+        .unwrap_err();
+    assert!(err.is(ErrorCode::Denied));
+    assert!(
+        mirror
+            .push_blob_chunked(&repo)
+            .await
+            .err()
+            .unwrap()
+            .is(ErrorCode::Denied)
+    );
+    let m = build_image(&ImageOptions::default()).manifest;
+    assert!(
+        mirror
+            .push_manifest(&repo, &m, &[])
+            .await
+            .unwrap_err()
+            .is(ErrorCode::Denied)
+    );
+    assert!(
+        mirror
+            .delete_tag(&repo, &tag("x"))
+            .await
+            .unwrap_err()
+            .is(ErrorCode::Denied)
+    );
+}
+
+#[tokio::test]
+async fn a_range_of_an_uncached_blob_caches_the_whole_blob_once() {
+    let up = Upstream::new();
+    let repo = name("library/big");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    let layer = &image.layers[0].digest;
+    let ranges = [(0, 99), (100, 511), (512, 1023)];
+    for (start, end) in ranges {
+        let range = oci_core::RangeRequest::bounded(start, end);
+        let part = mirror.get_blob_range(&repo, layer, range).await.unwrap();
+        let part = part.bytes().await.unwrap();
+        assert_eq!(
+            part,
+            image.layer_bytes[0].slice(start as usize..=end as usize)
+        );
+    }
+    assert_eq!(up.calls("get_blob"), 1);
+    assert!(up.calls("get_blob_range") == 0);
+}
+
+#[tokio::test]
+async fn concurrent_pulls_of_a_stale_tag_check_it_once() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    mirror.get_tag(&repo, &tag("3.20")).await.unwrap();
+    up.reset();
+    let t = tag("3.20");
+    up.hold.send_replace(true);
+    let pulls = futures::future::join_all((0..10).map(|_| mirror.get_tag(&repo, &t)));
+    let release = async {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        up.hold.send_replace(false);
+    };
+    let (got, ()) = tokio::join!(pulls, release);
+    for got in got {
+        assert_eq!(got.unwrap(), image.manifest);
+    }
+    assert_eq!(up.calls("resolve_tag"), 1);
+}
