@@ -354,14 +354,19 @@ impl Response {
     pub(crate) async fn into_error(self, not_found: ErrorCode) -> Error {
         let status = self.status.as_u16();
         let retried = self.retried;
+        let wait = crate::retry::retry_after(&self.headers);
         let body = self.bytes_limited(64 * 1024).await.unwrap_or_default();
-        ClientError::Status {
+        let err: Error = ClientError::Status {
             status,
             body,
             not_found,
             retried,
         }
-        .into()
+        .into();
+        match wait {
+            Some(wait) => err.with_retry_after(wait),
+            None => err,
+        }
     }
 }
 

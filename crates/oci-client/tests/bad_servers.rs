@@ -311,6 +311,8 @@ async fn throttling_that_never_ends_is_toomanyrequests() {
         .await
         .unwrap_err();
     assert!(err.is(ErrorCode::TooManyRequests), "{err}");
+    // The registry's Retry-After stays with the error, for a mirror to pass on.
+    assert_eq!(err.retry_after(), Some(std::time::Duration::ZERO));
     assert_eq!(
         script.seen().len(),
         4,

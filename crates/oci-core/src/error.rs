@@ -168,6 +168,7 @@ pub struct Error {
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     transient: bool,
     retried: bool,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl PartialEq for Error {
@@ -191,6 +192,7 @@ impl Error {
             source: None,
             transient: code == ErrorCode::TooManyRequests,
             retried: false,
+            retry_after: None,
         }
     }
 
@@ -234,6 +236,20 @@ impl Error {
     pub fn with_retried(mut self) -> Error {
         self.retried = true;
         self
+    }
+
+    /// The same error with how long the client should wait before trying
+    /// again: a registry's `Retry-After`, kept so that a layer passing the
+    /// error on (a mirror, a proxy) can pass the hint on too. A server
+    /// answering with this error writes it as `Retry-After`.
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Error {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long to wait before trying again, when the failure said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// An `UNSUPPORTED` error naming the operation.

@@ -47,7 +47,8 @@ impl Upstream {
             return Err(Error::internal("upstream down"));
         }
         if self.limited.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorCode::TooManyRequests, "slow down"));
+            return Err(Error::new(ErrorCode::TooManyRequests, "slow down")
+                .with_retry_after(Duration::from_secs(7)));
         }
         Ok(())
     }
@@ -274,6 +275,8 @@ async fn a_rate_limit_passes_back_only_when_nothing_is_cached() {
     pull(&mirror, &repo, &tag("3.20")).await.unwrap();
     let err = mirror.get_tag(&repo, &tag("3.21")).await.unwrap_err();
     assert!(err.is(ErrorCode::TooManyRequests), "{err}");
+    // The upstream's Retry-After goes back with it.
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Responses: the success builder every handler uses, and errors written as
 //! the spec's JSON body with the status from the core error table.
 
-use http::header::{CONTENT_TYPE, HeaderValue, IntoHeaderName};
+use http::header::{CONTENT_TYPE, HeaderValue, IntoHeaderName, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 use oci_core::{Error, ErrorBody};
 
@@ -54,6 +54,11 @@ impl Failure {
             r
         };
         *response.status_mut() = status;
+        if let Some(wait) = error.retry_after()
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
         response.headers_mut().extend(headers);
         response
     }
@@ -108,5 +113,26 @@ impl Reply {
     /// The finished response.
     pub(crate) fn done(self) -> Answer {
         Ok(self.response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use oci_core::ErrorCode;
+
+    #[test]
+    fn a_wait_the_error_carries_is_written_as_retry_after() {
+        let limited = Error::new(ErrorCode::TooManyRequests, "slow down")
+            .with_retry_after(Duration::from_secs(7));
+        let response = Failure::from(limited).into_response(false);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "7");
+
+        let plain = Error::new(ErrorCode::TooManyRequests, "slow down");
+        let response = Failure::from(plain).into_response(true);
+        assert!(response.headers().get(RETRY_AFTER).is_none());
     }
 }
