@@ -66,14 +66,15 @@ EOF
 
 # start_ours CMD...: a server of ours that prints `listening on URL` on
 # stdout once bound (give it `--addr 127.0.0.1:0`); sets $ours_url and
-# $ours_pid.
+# $ours_pid. Several at once: a distinct $OURS_NAME for each.
 start_ours() {
-  "$@" >"$work/ours.out" 2>"$work/ours.err" &
+  local name=${OURS_NAME:-ours}
+  "$@" >"$work/$name.out" 2>"$work/$name.err" &
   ours_pid=$!
   pids+=("$ours_pid")
-  for _ in $(seq 200); do grep -q '^listening on ' "$work/ours.out" && break; sleep 0.05; done
-  ours_url=$(sed -n 's/^listening on //p' "$work/ours.out")
-  [ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/ours.err")" >&2; exit 1; }
+  for _ in $(seq 200); do grep -q '^listening on ' "$work/$name.out" && break; sleep 0.05; done
+  ours_url=$(sed -n 's/^listening on //p' "$work/$name.out")
+  [ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/$name.err")" >&2; exit 1; }
 }
 
 digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
