@@ -10,6 +10,11 @@
 //! garbage collection in another process takes before removing a stale
 //! upload. So a commit hashes and links exactly the bytes the data file
 //! holds, and no write can append to a file once it is committed.
+//!
+//! A writer handle past its first [`STREAM_AFTER`] bytes keeps both locks
+//! from one write to the next until it closes, commits or is dropped, and
+//! streams its writes through helper threads (one appends, one hashes):
+//! the request's receiving never waits on the disk or the hash.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};

@@ -44,6 +44,7 @@ mod body;
 mod limits;
 mod lists;
 mod manifests;
+mod memory;
 mod response;
 mod routes;
 mod serve;
@@ -60,6 +61,7 @@ pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_UPLOADS,
     DEFAULT_MAX_UPLOADS_PER_REPO, DEFAULT_UPLOAD_EXPIRY, Limits, RateLimit,
 };
+pub use memory::tune_allocator;
 pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture, ServerOptions};
 #[cfg(feature = "tls")]
