@@ -67,20 +67,23 @@ EOF
 
 # start_ours CMD...: a server of ours that prints `listening on URL` on
 # stdout once bound (give it `--addr 127.0.0.1:0`); sets $ours_url and
-# $ours_pid.
+# $ours_pid. Several at once: a distinct $OURS_NAME for each.
 start_ours() {
-  "$@" >"$work/ours.out" 2>"$work/ours.err" &
+  local name=${OURS_NAME:-ours}
+  "$@" >"$work/$name.out" 2>"$work/$name.err" &
   ours_pid=$!
   pids+=("$ours_pid")
-  for _ in $(seq 200); do grep -q '^listening on ' "$work/ours.out" && break; sleep 0.05; done
-  ours_url=$(sed -n 's/^listening on //p' "$work/ours.out")
-  [ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/ours.err")" >&2; exit 1; }
+  for _ in $(seq 200); do grep -q '^listening on ' "$work/$name.out" && break; sleep 0.05; done
+  ours_url=$(sed -n 's/^listening on //p' "$work/$name.out")
+  [ -n "$ours_url" ] || { echo "our server did not start: $(cat "$work/$name.err")" >&2; exit 1; }
 }
 
 digest() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 
 # make_image URL REPO LAYERS MIB: pushes REPO:latest, an OCI image of
-# LAYERS uncompressed tar layers of MIB MiB of random data each.
+# LAYERS uncompressed tar layers of MIB MiB of random data each. The layers
+# stay in $work/REPO.layers/ (for a hashing floor), their digests in
+# $work/REPO.digests.
 make_image() {
   local url=$1 repo=$2 n=$3 mib=$4 layers="" diff_ids="" i f
   for i in $(seq "$n"); do
@@ -89,6 +92,10 @@ make_image() {
     tar -C "$work/$repo/l$i" -cf "$work/$repo/layer$i.tar" "data$i"
     f="$work/$repo/layer$i.tar"
     push_blob "$url" "$repo" "$f"
+    mkdir -p "$work/$repo.layers"
+    mv "$f" "$work/$repo.layers/"
+    f="$work/$repo.layers/layer$i.tar"
+    digest "$f" >>"$work/$repo.digests"
     layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$(digest "$f")\",\"size\":$(stat -c %s "$f")}"
     diff_ids="$diff_ids${diff_ids:+,}\"$(digest "$f")\""
   done

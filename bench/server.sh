@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Benchmarks this project's server (oci-conformance-server, mem store) against
-# Debian's docker-registry (CNCF distribution 2.8, filesystem storage in a
-# temporary directory), side by side on loopback, and prints a table.
+# Benchmarks this project's server (oci-conformance-server) over its disk
+# store (oci-layout, every write synced) and over its memory store against
+# Debian's docker-registry (CNCF distribution 2.8, filesystem storage),
+# the three side by side on loopback in one run, and prints a table.
 #
 #   bash bench/server.sh            # needs wrk, curl, /usr/bin/docker-registry
+#   chrt -f 20 bash bench/server.sh # on a busy shared machine: every server
+#                                   # and client at real-time priority
 #
-# Figures: manifest GET by tag (req/s, p99 latency, wrk), blob HEAD (req/s,
-# ApacheBench: wrk waits for a body after a HEAD response and stalls),
-# 5 MiB blob GET (MB/s), 200 MiB blob push monolithic and in 10 MiB chunks
-# (MB/s), and each server's peak RSS (VmHWM). Not a test: numbers vary with
-# the machine and its load. MB here is MiB (2^20 bytes).
+# Figures: manifest GET by tag (req/s, p99 latency, wrk), manifest and blob
+# HEAD (req/s, ApacheBench: wrk waits for a body after a HEAD response and
+# stalls), 5 MiB blob GET (MB/s), 200 MiB blob push monolithic and in 10 MiB
+# chunks (MB/s; median of $BENCH_PUSHES rounds of fresh content, with the
+# lowest and highest), and each server's peak RSS (VmHWM). Not a test:
+# numbers vary with the machine and its load. MB here is MiB (2^20 bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNECTIONS:-8}
+PUSHES=${BENCH_PUSHES:-3}
 REPO=bench/app
 
 source bench/lib.sh
@@ -24,9 +29,13 @@ echo "building release binary..." >&2
 cargo build --release -q -p oci-conformance --bin oci-conformance-server
 
 
-# --- start both servers -------------------------------------------------------
+# --- start the servers ----------------------------------------------------------
 
-start_ours target/release/oci-conformance-server --addr 127.0.0.1:0 --store mem
+OURS_NAME=disk start_ours target/release/oci-conformance-server --addr 127.0.0.1:0 \
+  --store "layout:$work/layout-data"
+disk_url=$ours_url disk_pid=$ours_pid
+OURS_NAME=mem start_ours target/release/oci-conformance-server --addr 127.0.0.1:0 --store mem
+mem_url=$ours_url mem_pid=$ours_pid
 
 start_distribution
 
@@ -35,13 +44,21 @@ start_distribution
 echo "generating content..." >&2
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$work/config"
 head -c $((5 * 1024 * 1024)) /dev/urandom >"$work/layer5m"
-head -c $((200 * 1024 * 1024)) /dev/urandom >"$work/big-mono"
-head -c $((200 * 1024 * 1024)) /dev/urandom >"$work/big-chunked"
-split -b $((10 * 1024 * 1024)) -d -a 2 "$work/big-chunked" "$work/chunk."
+head -c $((200 * 1024 * 1024)) /dev/urandom >"$work/big"
 config_digest=$(digest "$work/config")
 layer_digest=$(digest "$work/layer5m")
-mono_digest=$(digest "$work/big-mono")
-chunked_digest=$(digest "$work/big-chunked")
+
+# fresh_content ROUND: $work/big-mono and $work/big-chunked (as 10 MiB
+# chunk.NN files), 200 MiB each, content no server has seen (the round and
+# kind prefixed to one random base), with $mono_digest and $chunked_digest.
+fresh_content() {
+  { printf 'mono %08d' "$1"; head -c $((200 * 1024 * 1024 - 13)) "$work/big"; } >"$work/big-mono"
+  { printf 'chnk %08d' "$1"; head -c $((200 * 1024 * 1024 - 13)) "$work/big"; } >"$work/big-chunked"
+  rm -f "$work"/chunk.*
+  split -b $((10 * 1024 * 1024)) -d -a 2 "$work/big-chunked" "$work/chunk."
+  mono_digest=$(digest "$work/big-mono")
+  chunked_digest=$(digest "$work/big-chunked")
+}
 cat >"$work/manifest" <<EOF
 {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"$config_digest","size":$(stat -c %s "$work/config")},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"$layer_digest","size":$(stat -c %s "$work/layer5m")}]}
 EOF
@@ -111,8 +128,12 @@ wrk_run() {
 rps() { awk '/^Requests\/sec:/ {print $2}'; }
 
 declare -A result
-measure() {
-  local name=$1 url=$2 pid=$3 out
+servers=(disk mem dist)
+declare -A url=([disk]=$disk_url [mem]=$mem_url [dist]=$dist_url)
+declare -A pid=([disk]=$disk_pid [mem]=$mem_pid [dist]=$dist_pid)
+
+measure_reads() {
+  local name=$1 url=$2 out
   echo "measuring $name..." >&2
   seed "$url"
   curl -fs -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
@@ -121,42 +142,70 @@ measure() {
   result[$name,manifest_rps]=$(rps <<<"$out")
   result[$name,manifest_p99]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   # -n after -t: -t alone caps the run at 50000 requests.
+  out=$(ab -k -i -c "$CONNS" -t "${DURATION%s}" -n 100000000 \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url/v2/$REPO/manifests/bench" 2>&1)
+  if grep -q '^Non-2xx' <<<"$out"; then echo "ab saw errors: $out" >&2; exit 1; fi
+  result[$name,manifest_head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
   out=$(ab -k -i -c "$CONNS" -t "${DURATION%s}" -n 100000000 "$url/v2/$REPO/blobs/$layer_digest" 2>&1)
   if grep -q '^Non-2xx' <<<"$out"; then echo "ab saw errors: $out" >&2; exit 1; fi
   result[$name,head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
   out=$(wrk_run -c4 "$url/v2/$REPO/blobs/$layer_digest")
   result[$name,get_mbs]=$(to_mb "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")
-  result[$name,push_mono]=$(echo "200 / $(push_timed "$url" "$work/big-mono" "$mono_digest")" | bc -l)
-  result[$name,push_chunked]=$(echo "200 / $(push_chunked "$url" "$chunked_digest")" | bc -l)
-  curl -fs -o /dev/null -I "$url/v2/$REPO/blobs/$chunked_digest" ||
-    { echo "$name: chunked push did not produce the blob" >&2; exit 1; }
-  result[$name,rss]=$(awk '/^VmHWM:/ {print $2 / 1024}' "/proc/$pid/status")
 }
 
-measure ours "$ours_url" "$ours_pid"
-measure dist "$dist_url" "$dist_pid"
+for name in "${servers[@]}"; do measure_reads "$name" "${url[$name]}"; done
+
+declare -A mono chunked
+for round in $(seq "$PUSHES"); do
+  echo "pushes, round $round of $PUSHES..." >&2
+  fresh_content "$round"
+  for name in "${servers[@]}"; do
+    mono[$name]+="$(echo "200 / $(push_timed "${url[$name]}" "$work/big-mono" "$mono_digest")" | bc -l) "
+    chunked[$name]+="$(echo "200 / $(push_chunked "${url[$name]}" "$chunked_digest")" | bc -l) "
+    curl -fs -o /dev/null -I "${url[$name]}/v2/$REPO/blobs/$chunked_digest" ||
+      { echo "$name: chunked push did not produce the blob" >&2; exit 1; }
+  done
+done
+# spread NUMBERS: "min max" of space-separated numbers.
+spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo, hi}'; }
+for name in "${servers[@]}"; do
+  result[$name,push_mono]=$(tr ' ' '\n' <<<"${mono[$name]}" | grep . | median)
+  result[$name,push_chunked]=$(tr ' ' '\n' <<<"${chunked[$name]}" | grep . | median)
+  result[$name,push_mono_spread]=$(spread "${mono[$name]}")
+  result[$name,push_chunked_spread]=$(spread "${chunked[$name]}")
+  result[$name,rss]=$(awk '/^VmHWM:/ {print $2 / 1024}' "/proc/${pid[$name]}/status")
+done
 
 # --- table ----------------------------------------------------------------------
 
+ratio() { echo "if ($2 > 0) $1 / $2 else 0" | bc -l; }
 row() { # label key unit
-  local o=${result[ours,$2]} d=${result[dist,$2]} ratio
-  ratio=$(echo "if ($d > 0) $o / $d else 0" | bc -l)
-  printf '%-42s %12.2f %14.2f %8.2f\n' "$1 ($3)" "$o" "$d" "$ratio"
+  local k=$2 d=${result[disk,$2]} m=${result[mem,$2]} x=${result[dist,$2]}
+  printf '%-34s %10.2f %10.2f %12.2f %9.2f %9.2f %9.2f\n' "$1 ($3)" "$d" "$m" "$x" \
+    "$(ratio "$d" "$x")" "$(ratio "$m" "$x")" "$(ratio "$d" "$m")"
+}
+spread_row() { # label key
+  printf '%-34s %10s %10s %12s\n' "$1" "${result[disk,$2]}" "${result[mem,$2]}" "${result[dist,$2]}"
 }
 echo
-printf '%-42s %12s %14s %8s\n' figure ours distribution ratio
-printf '%-42s %12s %14s %8s\n' ------ ---- ------------ -----
+printf '%-34s %10s %10s %12s %9s %9s %9s\n' figure disk mem distribution disk/dist mem/dist disk/mem
+printf '%-34s %10s %10s %12s %9s %9s %9s\n' ------ ---- --- ------------ --------- -------- --------
 row "manifest GET by tag" manifest_rps "req/s"
 row "manifest GET p99 latency" manifest_p99 "ms, lower wins"
+row "manifest HEAD by tag" manifest_head_rps "req/s"
 row "blob HEAD" head_rps "req/s"
 row "5 MiB blob GET" get_mbs "MB/s"
 row "200 MiB push, monolithic" push_mono "MB/s"
+spread_row "  lowest-highest of $PUSHES" push_mono_spread
 row "200 MiB push, 10 MiB chunks" push_chunked "MB/s"
+spread_row "  lowest-highest of $PUSHES" push_chunked_spread
 row "peak RSS" rss "MB, lower wins"
-# Our store keeps every pushed blob in memory: the config, the 5 MiB layer
-# and the two 200 MiB blobs. What is left over is the server's own use.
-stored=$(echo "($(stat -c %s "$work/config") + $(stat -c %s "$work/layer5m") + $(stat -c %s "$work/big-mono") + $(stat -c %s "$work/big-chunked")) / 1048576" | bc -l)
-printf '%-42s %12.2f\n' "peak RSS of ours less stored data (MB)" "$(echo "${result[ours,rss]} - $stored" | bc -l)"
+# The memory store keeps every pushed blob: the config, the 5 MiB layer and
+# two 200 MiB blobs per round. What is left over is the server's own use.
+stored=$(echo "($(stat -c %s "$work/config") + $(stat -c %s "$work/layer5m") + 2 * $PUSHES * 200 * 1048576) / 1048576" | bc -l)
+over=$(echo "${result[mem,rss]} - $stored" | bc -l)
+printf '%-34s %10s %10.2f\n' "mem RSS less stored data (MB)" "" "$over"
+printf '%-34s %10s %9.1f%%\n' "  as a share of stored data" "" "$(echo "100 * $over / $stored" | bc -l)"
 echo
 echo "wrk: 2 threads, $CONNS connections (4 for blob GET), $DURATION per figure; ab: $CONNS connections"
-echo "ratio = ours / distribution"
+echo "pushes: median of $PUSHES rounds, fresh content each round; ratios of medians"

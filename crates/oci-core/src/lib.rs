@@ -20,6 +20,7 @@ pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod media;
+pub mod pipe;
 pub mod reference;
 pub mod registry;
 pub mod retry;

@@ -3,27 +3,18 @@
 //! parallel with whatever the consumer does with the bytes (writing them to
 //! a file, sending them on), with a bounded amount of data queued for it.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::Stream;
 
 use crate::digest::{Digest, Verifier};
 use crate::error::{Error, ErrorCode, Result};
+use crate::pipe::Pipe;
 
 /// Content at least this large is hashed on a helper thread.
 pub const BACKGROUND_HASH_MIN: u64 = 4 << 20;
-
-/// At most this many bytes wait for the helper thread; the stream pauses
-/// when they do.
-const QUEUE_LIMIT: usize = 8 << 20;
-
-/// An idle helper is woken once this much is queued (or at the end): fewer,
-/// larger hand-overs cost fewer thread wake-ups.
-const WAKE_BATCH: usize = 1 << 20;
 
 /// A stream of bytes checked against a digest and size: it yields the data
 /// as it comes and ends with an error instead of `None` if either is wrong.
@@ -130,167 +121,56 @@ impl<S> VerifyStream<S> {
     }
 }
 
-/// What the stream and the helper thread share.
-#[derive(Default)]
-struct Queue {
-    chunks: VecDeque<Bytes>,
-    queued: usize,
-    /// Bytes handed over so far, to fail early on overlong content.
-    sent: u64,
-    /// No more chunks will come (end of stream, or the stream was dropped).
-    closed: bool,
-    /// The helper's verdict, once it has one.
-    result: Option<Result<()>>,
-    /// The task waiting for room or for the verdict.
-    waker: Option<Waker>,
-    /// The helper is asleep waiting for chunks (only then is it signalled).
-    idle: bool,
-}
-
-struct Shared {
-    queue: Mutex<Queue>,
-    ready: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The stream's side of the helper thread.
+/// The stream's side of the helper thread: a [`Pipe`] into a verifier,
+/// and the length handed over so far, to fail early on overlong content.
 struct Background {
-    shared: Arc<Shared>,
+    pipe: Pipe<Verifier>,
     size: Option<u64>,
+    sent: u64,
     inner_done: bool,
 }
 
 impl Background {
     /// Starts the helper thread; `None` if the system has no thread to give.
     fn spawn(verifier: Verifier) -> Option<Background> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            ready: Condvar::new(),
-        });
         let size = verifier.expected_size();
-        let worker = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("oci-verify".into())
-            .spawn(move || hash_queue(&worker, verifier))
-            .ok()?;
+        let pipe = Pipe::spawn(verifier).ok()?;
         Some(Background {
-            shared,
+            pipe,
             size,
+            sent: 0,
             inner_done: false,
         })
     }
 
     /// Ready when the queue has room (or the helper already failed).
     fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut q = self.shared.lock();
-        if q.queued < QUEUE_LIMIT || q.result.is_some() {
-            Poll::Ready(())
-        } else {
-            q.waker = Some(cx.waker().clone());
-            Poll::Pending
-        }
+        self.pipe.poll_room(cx)
     }
 
     /// Hands a chunk to the helper; fails at once on overlong content or
     /// an earlier verdict.
-    fn send(&self, chunk: Bytes) -> Result<()> {
-        let mut q = self.shared.lock();
-        if let Some(Err(e)) = &q.result {
-            return Err(e.clone());
-        }
-        q.sent += chunk.len() as u64;
+    fn send(&mut self, chunk: Bytes) -> Result<()> {
+        self.sent += chunk.len() as u64;
         if let Some(size) = self.size
-            && q.sent > size
+            && self.sent > size
         {
             return Err(Error::new(
                 ErrorCode::SizeInvalid,
                 format!("content is longer than its size {size}"),
             ));
         }
-        q.queued += chunk.len();
-        q.chunks.push_back(chunk);
-        let wake = q.idle && q.queued >= WAKE_BATCH;
-        drop(q);
-        if wake {
-            self.shared.ready.notify_one();
-        }
-        Ok(())
+        self.pipe.send(chunk)
     }
 
     fn close(&self) {
-        self.shared.lock().closed = true;
-        self.shared.ready.notify_one();
+        self.pipe.close();
     }
 
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let mut q = self.shared.lock();
-        match q.result.take() {
-            Some(r) => Poll::Ready(r),
-            None => {
-                q.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        // Lets the helper finish if the stream is dropped half-read.
-        self.close();
-    }
-}
-
-/// The helper thread: hashes queued chunks in order until closed, taking
-/// everything queued at each turn.
-fn hash_queue(shared: &Shared, mut verifier: Verifier) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    loop {
-        let mut q = shared.lock();
-        while q.chunks.is_empty() && !q.closed {
-            q.idle = true;
-            q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
-            q.idle = false;
-        }
-        if q.chunks.is_empty() {
-            // Closed and drained.
-            q.result = Some(verifier.finish());
-            if let Some(w) = q.waker.take() {
-                w.wake();
-            }
-            return;
-        }
-        batch.extend(q.chunks.drain(..));
-        drop(q);
-        let mut hashed = 0;
-        let mut outcome = Ok(());
-        for chunk in batch.drain(..) {
-            hashed += chunk.len();
-            outcome = verifier.update(&chunk);
-            if outcome.is_err() {
-                break;
-            }
-        }
-        batch.clear();
-        let mut q = shared.lock();
-        q.queued = q.queued.saturating_sub(hashed);
-        if let Err(e) = outcome {
-            q.result = Some(Err(e));
-            q.chunks.clear();
-            q.queued = 0;
-            if let Some(w) = q.waker.take() {
-                w.wake();
-            }
-            return;
-        }
-        if let Some(w) = q.waker.take() {
-            w.wake();
-        }
+        self.pipe
+            .poll_done(cx)
+            .map(|r| r.and_then(Verifier::finish))
     }
 }
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
+use oci_core::pipe::{ChunkSink, Feeder};
 use oci_core::{BlobStream, ByteRange, Digest, Error, ErrorCode, RangeRequest, Result, Verifier};
-use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 use crate::durable;
@@ -28,14 +28,12 @@ use crate::verified::Verified;
 /// The largest piece a blob read yields.
 const READ_PIECE: usize = 256 * 1024;
 
-/// The write buffer of an incoming blob.
-const WRITE_BUFFER: usize = 1024 * 1024;
-
 /// Receives a pushed blob's body, checking digest and size as it arrives.
 /// Returns its length and where its bytes are: a synced temporary file
 /// (the caller removes it once placed), or, when the store already holds
 /// the blob as a file this process has verified, the store itself (the
-/// body is then only hashed).
+/// body is then only hashed). Hashing and writing run on a helper thread
+/// beside the receiving.
 pub(crate) async fn receive(
     inner: &Inner,
     digest: &Digest,
@@ -44,28 +42,47 @@ pub(crate) async fn receive(
 ) -> Result<(u64, Source)> {
     let held = install::hold_trusted(inner, digest).await;
     let tmp = inner.paths.tmp_file();
-    let mut file = if held.is_some() {
+    let file = if held.is_some() {
         None
     } else {
-        let f = tokio::fs::File::create(&tmp)
+        let path = tmp.clone();
+        let f = tokio::task::spawn_blocking(move || File::create(&path))
             .await
+            .map_err(join_err)?
             .map_err(io_err("create", &tmp))?;
-        Some(tokio::io::BufWriter::with_capacity(WRITE_BUFFER, f))
+        Some(f)
     };
-    let mut verifier = Verifier::new(digest.clone(), size);
     let received: Result<u64> = async {
+        // One helper thread hashes, another writes, beside the receiving.
+        let mut hashing = Feeder::new(Verifier::new(digest.clone(), size), 0);
+        let mut writing = file.map(|file| {
+            Feeder::new(
+                Incoming {
+                    file: durable::Appender::new(file, 0),
+                    path: tmp.clone(),
+                },
+                0,
+            )
+        });
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
-            verifier.update(&chunk)?;
-            if let Some(f) = file.as_mut() {
-                f.write_all(&chunk).await.map_err(io_err("write", &tmp))?;
+            hashing.push(chunk.clone()).await?;
+            if let Some(w) = writing.as_mut() {
+                w.push(chunk).await?;
             }
         }
+        let verifier = hashing.finish().await?;
         let seen = verifier.seen();
         verifier.finish()?;
-        if let Some(mut f) = file.take() {
-            f.flush().await.map_err(io_err("write", &tmp))?;
-            f.get_mut().sync_all().await.map_err(io_err("sync", &tmp))?;
+        let file = match writing {
+            Some(w) => Some(w.finish().await?.file.into_file()),
+            None => None,
+        };
+        if let Some(f) = file {
+            let path = tmp.clone();
+            tokio::task::spawn_blocking(move || f.sync_all().map_err(io_err("sync", &path)))
+                .await
+                .map_err(join_err)??;
         }
         Ok(seen)
     }
@@ -74,12 +91,23 @@ pub(crate) async fn receive(
         (Ok(len), Some(held)) => Ok((len, Source::Held { _file: held })),
         (Ok(len), None) => Ok((len, Source::Verified(tmp))),
         (Err(err), held) => {
-            drop(file);
             if held.is_none() {
                 let _ = tokio::fs::remove_file(&tmp).await;
             }
             Err(err)
         }
+    }
+}
+
+/// The temporary file a pushed blob is written to as it arrives.
+struct Incoming {
+    file: durable::Appender,
+    path: PathBuf,
+}
+
+impl ChunkSink for Incoming {
+    fn take(&mut self, chunk: &[u8]) -> Result<()> {
+        self.file.append(chunk).map_err(io_err("write", &self.path))
     }
 }
 

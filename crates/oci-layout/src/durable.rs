@@ -100,3 +100,66 @@ fn sync_parent(path: &Path) -> Durable {
         None => Ok(()),
     }
 }
+
+/// Writes a file's bytes as they arrive, starting the disk writes every
+/// [`WRITEBACK_EVERY`] bytes, so that the sync at the end finds little
+/// left to do instead of a whole blob (blocking).
+pub(crate) struct Appender {
+    file: File,
+    written: u64,
+    started: u64,
+}
+
+/// How many written bytes an [`Appender`] lets gather before it starts
+/// writing them back.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+impl Appender {
+    /// Appends to `file`, which holds `at` bytes already synced or not.
+    pub(crate) fn new(file: File, at: u64) -> Appender {
+        Appender {
+            file,
+            written: at,
+            started: at,
+        }
+    }
+
+    /// Appends `chunk`.
+    pub(crate) fn append(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(chunk)?;
+        self.written += chunk.len() as u64;
+        if self.written - self.started >= WRITEBACK_EVERY {
+            start_writeback(&self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(())
+    }
+
+    /// The file.
+    pub(crate) fn into_file(self) -> File {
+        self.file
+    }
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` at `offset` to
+/// disk without waiting for them; a hint, so a failure is only logged
+/// (the sync that follows reports any real error).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range reads no memory of ours; the descriptor is
+    // open for as long as `file` is borrowed.
+    let done = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+    if done != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "starting writeback failed");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}

@@ -10,6 +10,11 @@
 //! garbage collection in another process takes before removing a stale
 //! upload. So a commit hashes and links exactly the bytes the data file
 //! holds, and no write can append to a file once it is committed.
+//!
+//! A writer handle past its first [`STREAM_AFTER`] bytes keeps both locks
+//! from one write to the next until it closes, commits or is dropped, and
+//! streams its writes through helper threads (one appends, one hashes):
+//! the request's receiving never waits on the disk or the hash.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -19,7 +24,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use oci_core::digest::Hasher;
+use oci_core::pipe::{ChunkSink, Feeder, Pipe};
 use oci_core::{Algorithm, BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result};
+use tokio::sync::OwnedMutexGuard;
 
 use crate::blobs::blob_descriptor;
 use crate::durable;
@@ -29,6 +37,11 @@ use crate::store::{Inner, LiveUpload, UploadSlot, UploadState};
 
 /// The piece size used to hash an upload's data file at commit.
 const HASH_PIECE: usize = 1024 * 1024;
+
+/// Bytes a writer handle writes one blocking task per write; past them it
+/// holds the upload and streams the rest through a helper thread that
+/// writes and hashes beside the receiving (see [`Streaming`]).
+const STREAM_AFTER: u64 = 256 * 1024;
 
 /// `BLOB_UPLOAD_UNKNOWN` for an id with no upload in `repo`.
 fn upload_unknown(repo: &RepoName, id: &str) -> Error {
@@ -111,6 +124,8 @@ pub(crate) async fn start(inner: &Arc<Inner>, repo: &RepoName) -> Result<LayoutW
         dir,
         slot,
         size: 0,
+        written: 0,
+        streaming: None,
     })
 }
 
@@ -145,6 +160,8 @@ pub(crate) async fn resume(inner: &Arc<Inner>, repo: &RepoName, id: &str) -> Res
         dir,
         slot,
         size,
+        written: 0,
+        streaming: None,
     })
 }
 
@@ -256,9 +273,163 @@ pub(crate) struct LayoutWriter {
     slot: UploadSlot,
     /// Where this handle believes the upload stands.
     size: u64,
+    /// Bytes written through this handle.
+    written: u64,
+    /// The upload held for a stream of writes, once past [`STREAM_AFTER`].
+    streaming: Option<Streaming>,
+}
+
+/// An upload held by one writer handle for a stream of writes: its slot
+/// stays locked (other handles and expiry wait), a helper thread owns the
+/// locked data file and appends each chunk, and another hashes it, both
+/// while the next chunk is received. Dropped unfinished (a request cut off), the helper
+/// stops and the upload is read from disk again by its next user, which
+/// cuts it back to the acknowledged offset.
+struct Streaming {
+    state: Option<OwnedMutexGuard<UploadState>>,
+    pipe: Option<Pipe<DataFile>>,
+    /// The upload's running hash, when every byte so far passed through
+    /// this process.
+    hashing: Option<Feeder<Hasher>>,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        if self.pipe.is_some()
+            && let Some(state) = self.state.as_mut()
+        {
+            **state = UploadState::Unloaded;
+        }
+    }
+}
+
+/// An upload's data file, locked, appended to by a [`Streaming`] helper.
+struct DataFile {
+    file: durable::Appender,
+    path: PathBuf,
+}
+
+impl ChunkSink for DataFile {
+    fn take(&mut self, chunk: &[u8]) -> Result<()> {
+        self.file
+            .append(chunk)
+            .map_err(|e| LayoutError::io("write", &self.path, e).into())
+    }
 }
 
 impl LayoutWriter {
+    /// Holds the upload and starts the helper thread that writes to it;
+    /// stays with one blocking task per write if no thread can be had.
+    async fn start_streaming(&mut self) -> Result<()> {
+        let mut state = self.slot.clone().lock_owned().await;
+        let live = live(&mut state, &self.dir)
+            .await
+            .map_err(|e| self.named(e))?;
+        if live.size != self.size {
+            return Err(self.moved_on(live.size));
+        }
+        let path = self.dir.join("data");
+        let expected = live.size;
+        let opened = blocking(move || {
+            let Step::Done(file) = open_locked(&path, true)? else {
+                return Ok(Step::Gone);
+            };
+            let len = file
+                .metadata()
+                .map_err(|e| LayoutError::io("stat", &path, e))?
+                .len();
+            if len != expected {
+                return Err(LayoutError::corrupt(
+                    &path,
+                    format!("holds {len} bytes, the upload is at {expected}"),
+                )
+                .into());
+            }
+            Ok(Step::Done(DataFile {
+                file: durable::Appender::new(file, len),
+                path,
+            }))
+        })
+        .await;
+        match opened {
+            Ok(Step::Done(sink)) => {
+                if let Ok(pipe) = Pipe::spawn(sink) {
+                    let hashing = match &mut *state {
+                        UploadState::Live(live) => live.hasher.take().map(|h| Feeder::new(h, 0)),
+                        _ => None,
+                    };
+                    self.streaming = Some(Streaming {
+                        state: Some(state),
+                        pipe: Some(pipe),
+                        hashing,
+                    });
+                }
+            }
+            Ok(Step::Gone) => {
+                *state = UploadState::Ended;
+                forget(&self.inner, &self.id, &self.slot);
+                return Err(self.unknown());
+            }
+            Err(err) => {
+                *state = UploadState::Unloaded;
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends streaming, if this handle streams: waits for the helper to
+    /// write everything queued and gives back the upload's state, still
+    /// locked, with the running hash. On a failed write the upload is read
+    /// from disk again by its next user.
+    async fn stop_streaming(&mut self) -> Result<Option<OwnedMutexGuard<UploadState>>> {
+        let Some(mut streaming) = self.streaming.take() else {
+            return Ok(None);
+        };
+        let (Some(pipe), Some(mut state)) = (streaming.pipe.take(), streaming.state.take()) else {
+            return Ok(None);
+        };
+        match pipe.finish().await {
+            Ok(sink) => {
+                // The data file and its lock go here: what follows opens
+                // and locks the file anew.
+                drop(sink);
+                let hasher = match streaming.hashing.take() {
+                    Some(feeder) => feeder.finish().await.ok(),
+                    None => None,
+                };
+                if let UploadState::Live(live) = &mut *state {
+                    live.hasher = hasher;
+                }
+                Ok(Some(state))
+            }
+            Err(err) => {
+                *state = UploadState::Unloaded;
+                Err(err)
+            }
+        }
+    }
+
+    /// The upload's state, locked: held already by a stream of writes
+    /// (finished first), or locked now.
+    async fn hold(&mut self) -> Result<OwnedMutexGuard<UploadState>> {
+        match self.stop_streaming().await? {
+            Some(state) => Ok(state),
+            None => Ok(self.slot.clone().lock_owned().await),
+        }
+    }
+
+    /// `RANGE_INVALID`: another handle moved the upload to `at`.
+    fn moved_on(&self, at: u64) -> Error {
+        Error::new(
+            ErrorCode::RangeInvalid,
+            format!(
+                "upload {} is at byte {at}, this request at {}",
+                self.id, self.size
+            ),
+        )
+    }
+
     /// Ends the upload (under its lock): removes its directory and entry.
     async fn finish(&self, state: &mut UploadState) -> Result<()> {
         *state = UploadState::Ended;
@@ -306,18 +477,39 @@ impl BlobWriter for LayoutWriter {
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
+        if self.streaming.is_none() && self.written >= STREAM_AFTER {
+            self.start_streaming().await?;
+        }
+        if let Some(streaming) = self.streaming.as_mut() {
+            let len = data.len() as u64;
+            if let Some(hashing) = streaming.hashing.as_mut()
+                && hashing.push(data.clone()).await.is_err()
+            {
+                streaming.hashing = None;
+            }
+            let pushed = match streaming.pipe.as_mut() {
+                Some(pipe) => pipe.push(data).await,
+                None => Err(Error::internal("an upload stream was used after it ended")),
+            };
+            if let Err(err) = pushed {
+                // Dropping the stream has the upload read from disk again.
+                self.streaming = None;
+                return Err(err);
+            }
+            if let Some(UploadState::Live(live)) = streaming.state.as_deref_mut() {
+                live.size += len;
+                self.size = live.size;
+            }
+            self.written += len;
+            return Ok(());
+        }
+        self.written += data.len() as u64;
         let mut state = self.slot.lock().await;
         let live = live(&mut state, &self.dir)
             .await
             .map_err(|e| self.named(e))?;
         if live.size != self.size {
-            return Err(Error::new(
-                ErrorCode::RangeInvalid,
-                format!(
-                    "upload {} is at byte {}, this request at {}",
-                    self.id, live.size, self.size
-                ),
-            ));
+            return Err(self.moved_on(live.size));
         }
         let path = self.dir.join("data");
         let mut hasher = live.hasher.take();
@@ -366,8 +558,8 @@ impl BlobWriter for LayoutWriter {
         }
     }
 
-    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        let mut state = self.slot.lock().await;
+    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        let mut state = self.hold().await?;
         let live = live(&mut state, &self.dir)
             .await
             .map_err(|e| self.named(e))?;
@@ -445,8 +637,10 @@ impl BlobWriter for LayoutWriter {
         Ok(blob_descriptor(digest, size))
     }
 
-    async fn cancel(self: Box<Self>) -> Result<()> {
-        let mut state = self.slot.lock().await;
+    async fn cancel(mut self: Box<Self>) -> Result<()> {
+        // What a stream still has queued need not be written.
+        self.streaming = None;
+        let mut state = self.slot.clone().lock_owned().await;
         live(&mut state, &self.dir)
             .await
             .map_err(|e| self.named(e))?;
@@ -455,8 +649,8 @@ impl BlobWriter for LayoutWriter {
         Ok(())
     }
 
-    async fn close(self: Box<Self>) -> Result<()> {
-        let mut state = self.slot.lock().await;
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        let mut state = self.hold().await?;
         let Ok(live) = live(&mut state, &self.dir).await else {
             // Ended meanwhile (committed by another request): nothing to keep.
             return Ok(());

@@ -6,6 +6,8 @@ use oci_core::{
     Verifier, media,
 };
 
+use oci_core::pipe::Feeder;
+
 use crate::data::Chunks;
 use crate::state::Shared;
 
@@ -56,14 +58,15 @@ pub(crate) async fn push(
     size: Option<u64>,
     mut body: BlobStream,
 ) -> Result<Descriptor> {
-    let mut verifier = Verifier::new(digest.clone(), size);
+    // Large content is hashed on a helper thread beside its receiving.
+    let mut verifier = Feeder::new(Verifier::new(digest.clone(), size), 1 << 20);
     let mut pieces = Chunks::default();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        verifier.update(&chunk)?;
+        verifier.push(chunk.clone()).await?;
         pieces.push(chunk);
     }
-    verifier.finish()?;
+    verifier.finish().await?.finish()?;
     let data = pieces.finish();
     let len = data.len();
     shared.write().link_blob(repo, digest, data);

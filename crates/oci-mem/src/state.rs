@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use crate::data::{BlobData, Chunks};
+use oci_core::digest::Hasher;
 use oci_core::{Descriptor, Digest, Error, ErrorCode, Manifest, RepoName, Result, Tag};
 
 /// The state behind a lock, shared by the registry, its clones and its
@@ -87,6 +88,11 @@ pub(crate) struct Upload {
     pub(crate) data: Chunks,
     /// When the upload last received bytes (or was opened).
     pub(crate) touched: Instant,
+    /// A sha256 of every byte of `data`, while no writer handle holds it
+    /// (a handle takes it to hash its writes beside their receiving, and
+    /// puts it back when it closes or commits); `None` once lost, and the
+    /// commit then hashes the data.
+    pub(crate) hasher: Option<Hasher>,
 }
 
 /// `NAME_UNKNOWN` for a repository that does not exist.

@@ -7,7 +7,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::data::{BlobData, Chunks};
-use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier};
+use oci_core::digest::Hasher;
+use oci_core::pipe::Feeder;
+use oci_core::{
+    Algorithm, BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier,
+};
 
 use crate::blobs::blob_descriptor;
 use crate::state::{Shared, State, Upload};
@@ -45,6 +49,7 @@ pub(crate) fn start(shared: &Shared, repo: &RepoName) -> MemWriter {
         repo: repo.clone(),
         data: Chunks::default(),
         touched: Instant::now(),
+        hasher: Some(Algorithm::Sha256.hasher()),
     };
     shared.write().uploads.insert(id.clone(), upload);
     tracing::debug!(%repo, id, "upload started");
@@ -53,6 +58,7 @@ pub(crate) fn start(shared: &Shared, repo: &RepoName) -> MemWriter {
         repo: repo.clone(),
         id,
         size: 0,
+        hashing: Hashing::NotYet,
     }
 }
 
@@ -64,29 +70,38 @@ pub(crate) fn resume(shared: &Shared, repo: &RepoName, id: &str) -> Result<MemWr
         repo: repo.clone(),
         id: id.to_owned(),
         size,
+        hashing: Hashing::NotYet,
     })
 }
 
-/// Appends to an upload session of a [`crate::MemRegistry`].
-#[derive(Debug)]
-pub(crate) struct MemWriter {
-    shared: Shared,
-    repo: RepoName,
-    id: String,
-    size: u64,
+/// Bytes a handle hashes in its own task before moving the hashing to a
+/// helper thread beside the receiving.
+const HASH_INLINE_UP_TO: u64 = 1 << 20;
+
+/// A writer handle's part in the upload's running hash.
+enum Hashing {
+    /// Nothing written through this handle yet.
+    NotYet,
+    /// This handle holds the running hash and feeds it its writes.
+    Running(Box<Feeder<Hasher>>),
+    /// The running hash was not there to take: the commit hashes the data.
+    Lost,
 }
 
-#[async_trait]
-impl BlobWriter for MemWriter {
-    fn id(&self) -> &str {
-        &self.id
+impl std::fmt::Debug for Hashing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Hashing::NotYet => "NotYet",
+            Hashing::Running(_) => "Running",
+            Hashing::Lost => "Lost",
+        })
     }
+}
 
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    async fn write(&mut self, data: Bytes) -> Result<()> {
+impl MemWriter {
+    /// Appends `data` to the session if it stands where this handle left
+    /// it; takes the running hash at this handle's first write.
+    fn append(&mut self, data: &Bytes) -> Result<()> {
         let mut state = self.shared.write();
         let upload = session(&mut state, &self.repo, &self.id)?;
         if upload.data.len() != self.size {
@@ -101,26 +116,105 @@ impl BlobWriter for MemWriter {
                 ),
             ));
         }
+        if matches!(self.hashing, Hashing::NotYet) {
+            self.hashing = match upload.hasher.take() {
+                Some(h) => Hashing::Running(Box::new(Feeder::new(h, HASH_INLINE_UP_TO))),
+                None => Hashing::Lost,
+            };
+        }
         if !data.is_empty() {
-            upload.data.push(data);
+            upload.data.push(data.clone());
             upload.touched = Instant::now();
         }
         self.size = upload.data.len();
         Ok(())
     }
 
-    async fn commit(self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        // Hash outside the lock: the pieces are cheap reference-counted
-        // clones (and one copy of a tail under 64 KiB).
+    /// The running hash of the whole upload, when this handle holds it and
+    /// the upload is still where this handle left it.
+    async fn running_hash(&mut self) -> Option<Hasher> {
+        let Hashing::Running(feeder) = std::mem::replace(&mut self.hashing, Hashing::Lost) else {
+            return None;
+        };
+        let hasher = feeder.finish().await.ok()?;
+        let state = self.shared.read();
+        let at = state.uploads.get(&self.id).map(|u| u.data.len());
+        (at == Some(self.size)).then_some(hasher)
+    }
+
+    /// Gives the running hash back to the upload, if it still fits.
+    fn put_back(&self, hasher: Hasher) {
+        let mut state = self.shared.write();
+        if let Ok(upload) = session(&mut state, &self.repo, &self.id)
+            && upload.data.len() == self.size
+            && upload.hasher.is_none()
+        {
+            upload.hasher = Some(hasher);
+        }
+    }
+}
+
+/// Appends to an upload session of a [`crate::MemRegistry`].
+#[derive(Debug)]
+pub(crate) struct MemWriter {
+    shared: Shared,
+    repo: RepoName,
+    id: String,
+    size: u64,
+    hashing: Hashing,
+}
+
+#[async_trait]
+impl BlobWriter for MemWriter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.append(&data)?;
+        if let Hashing::Running(feeder) = &mut self.hashing
+            && feeder.push(data).await.is_err()
+        {
+            self.hashing = Hashing::Lost;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        let running = self.running_hash().await;
+        // The pieces are cheap reference-counted clones (and one copy of a
+        // tail under 64 KiB).
         let chunks = session(&mut self.shared.write(), &self.repo, &self.id)?
             .data
             .snapshot();
-        let mut verifier = Verifier::new(digest.clone(), None);
-        for chunk in &chunks {
-            verifier.update(chunk)?;
+        match running {
+            Some(hasher) if digest.algorithm() == Algorithm::Sha256 => {
+                let actual = hasher.current();
+                if actual != *digest {
+                    // A wrong digest fails the commit but leaves the upload open.
+                    self.put_back(hasher);
+                    return Err(Error::new(
+                        ErrorCode::DigestInvalid,
+                        format!(
+                            "upload {} holds content of digest {actual}, not {digest}",
+                            self.id
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                // Hash outside the lock.
+                let mut verifier = Verifier::new(digest.clone(), None);
+                for chunk in &chunks {
+                    verifier.update(chunk)?;
+                }
+                verifier.finish()?;
+            }
         }
-        // A wrong digest fails the commit but leaves the upload open.
-        verifier.finish()?;
         let data = BlobData::from_pieces(chunks);
         let size = data.len();
 
@@ -136,6 +230,13 @@ impl BlobWriter for MemWriter {
         drop(state);
         tracing::debug!(repo = %self.repo, id = self.id, %digest, size, "upload committed");
         Ok(blob_descriptor(digest, size))
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        if let Some(hasher) = self.running_hash().await {
+            self.put_back(hasher);
+        }
+        Ok(())
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {

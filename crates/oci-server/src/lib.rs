@@ -45,6 +45,7 @@ mod ctx;
 mod limits;
 mod lists;
 mod manifests;
+mod memory;
 mod options;
 mod response;
 mod routes;
@@ -62,6 +63,7 @@ pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_UPLOADS,
     DEFAULT_MAX_UPLOADS_PER_REPO, DEFAULT_UPLOAD_EXPIRY, Limits, RateLimit,
 };
+pub use memory::tune_allocator;
 pub use options::ServerOptions;
 pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture};

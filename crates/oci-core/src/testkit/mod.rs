@@ -63,8 +63,8 @@ pub use manifests::{
     unknown_things,
 };
 pub use uploads::{
-    chunked_commit_wrong_digest, chunked_upload, chunked_upload_cancel, chunked_upload_resume,
-    upload_unknown_id,
+    chunked_commit_wrong_digest, chunked_upload, chunked_upload_cancel, chunked_upload_large,
+    chunked_upload_resume, upload_unknown_id,
 };
 
 use crate::error::{ErrorCode, Result};
@@ -108,6 +108,7 @@ macro_rules! testkit_tests {
             chunked_upload_cancel,
             upload_unknown_id,
             chunked_commit_wrong_digest,
+            chunked_upload_large,
             mount_blob,
             manifest_push_pull,
             manifest_multi_tag,
@@ -151,6 +152,7 @@ pub async fn run_all(reg: &dyn Registry) {
     chunked_upload_cancel(reg).await;
     upload_unknown_id(reg).await;
     chunked_commit_wrong_digest(reg).await;
+    chunked_upload_large(reg).await;
     mount_blob(reg).await;
     manifest_push_pull(reg).await;
     manifest_multi_tag(reg).await;

@@ -191,3 +191,45 @@ pub async fn chunked_commit_wrong_digest(reg: &dyn Registry) {
         );
     }
 }
+
+/// An upload of several MiB, written in pieces through two handles (the
+/// first closed, the second resumed by id), commits under its digest and
+/// reads back whole; the same upload under a wrong digest is refused and
+/// stores nothing. Large enough for a store to stream it beside its
+/// receiving rather than one piece at a time.
+pub async fn chunked_upload_large(reg: &dyn Registry) {
+    let repo = fresh_repo("chunked-upload-large");
+    for right in [false, true] {
+        let mut writer = must(reg.push_blob_chunked(&repo).await, "push_blob_chunked");
+        let piece = piece_size(writer.as_ref(), 256 * 1024);
+        let data = random_bytes(piece * 20 + 4321);
+        let half = piece * 10;
+        write_pieces(writer.as_mut(), &data.slice(..half), piece).await;
+        let id = writer.id().to_owned();
+        must(writer.close().await, "close");
+        let what = format!("push_blob_chunked_resume {id}");
+        let mut writer = must(reg.push_blob_chunked_resume(&repo, &id).await, &what);
+        assert_eq!(writer.size(), half as u64, "{what}: size");
+        write_pieces(writer.as_mut(), &data.slice(half..), piece).await;
+        let digest = Digest::sha256(&data);
+        if right {
+            let committed = must(writer.commit(&digest).await, "commit");
+            assert_eq!(committed.size, data.len() as u64, "commit: size");
+            assert_uploaded(reg, &repo, &data).await;
+        } else {
+            let wrong = Digest::sha256(&data.slice(1..));
+            expect_code(
+                writer.commit(&wrong).await,
+                ErrorCode::DigestInvalid,
+                "commit of a large upload with a wrong digest",
+            );
+            for d in [&wrong, &digest] {
+                expect_not_found(
+                    reg.resolve_blob(&repo, d).await,
+                    ErrorCode::BlobUnknown,
+                    &format!("resolve_blob {d} after a refused commit"),
+                );
+            }
+        }
+    }
+}
