@@ -28,6 +28,7 @@ pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod copy;
+pub mod decode;
 pub mod demo;
 pub mod export;
 pub mod failure;
