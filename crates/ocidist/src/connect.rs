@@ -137,23 +137,23 @@ impl Connector {
     }
 }
 
-/// Stored credentials from the default auth files; a file that cannot be
-/// read or parsed is skipped with a warning, so commands that work
-/// anonymously still do.
-pub fn stored_credentials() -> AuthOptions {
-    let files = credentials::default_files();
+/// Stored credentials from the default auth files, and a warning for
+/// each file that cannot be read or parsed: it is skipped, so what works
+/// anonymously still does.
+pub fn stored_credentials() -> (AuthOptions, Vec<String>) {
     let mut usable = Vec::new();
-    for path in files {
+    let mut warnings = Vec::new();
+    for path in credentials::default_files() {
         match credentials::ConfigFile::load(&path) {
             Ok(_) => usable.push(path),
-            Err(e) => tracing::warn!(
+            Err(e) => warnings.push(format!(
                 "ignoring credentials in {}: {}",
                 path.display(),
                 e.message()
                     .strip_prefix(&format!("{}: ", path.display()))
                     .unwrap_or(e.message())
-            ),
+            )),
         }
     }
-    AuthOptions::ConfigFiles(usable)
+    (AuthOptions::ConfigFiles(usable), warnings)
 }

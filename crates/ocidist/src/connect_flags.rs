@@ -41,7 +41,11 @@ pub fn connect_options(flags: &ConnectFlags) -> Result<ConnectOptions> {
     } else if flags.anonymous {
         AuthOptions::Anonymous
     } else {
-        connect::stored_credentials()
+        let (auth, warnings) = connect::stored_credentials();
+        for warning in warnings {
+            eprintln!("ocidist: warning: {warning}");
+        }
+        auth
     };
     Ok(ConnectOptions {
         scheme,

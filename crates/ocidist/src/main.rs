@@ -25,8 +25,7 @@ fn main() {
     let level = match cli.verbose {
         // Failures are reported once, as the one-line reason; library
         // warnings (retries) show from -v on.
-        // Unreadable credential files are skipped with a warning.
-        0 => "error,ocidist::connect=warn",
+        0 => "error",
         1 => "warn,oci_debug=debug",
         2 => "debug",
         _ => "trace",
