@@ -1,8 +1,6 @@
-//! Turns connection options (the library's [`ConnectOptions`], or the
-//! command line's flags, which become them) into a connected
-//! [`Registry`] per host.
+//! Turns connection options ([`ConnectOptions`]; the command line's flags
+//! become them) into a connected [`Registry`] per host.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,7 +8,6 @@ use oci_client::auth::credentials;
 use oci_client::{AuthOptions, Client, ClientOptions, ProxyOptions, Scheme};
 use oci_core::{Error, ErrorCode, Registry, Result};
 
-use crate::cli::{ConnectFlags, SchemeArg};
 use crate::failure::Side;
 
 /// Connects to registries with one set of options.
@@ -81,11 +78,6 @@ impl Connector {
         })
     }
 
-    /// Options from the command line flags (reads files and stdin as asked).
-    pub fn from_flags(flags: &ConnectFlags) -> Result<Connector> {
-        Connector::from_options(&connect_options(flags)?)
-    }
-
     /// Wraps every connection in `oci_debug::Traced`, so each registry call
     /// is logged (`-v`).
     pub fn traced(mut self, traced: bool) -> Connector {
@@ -151,80 +143,23 @@ impl Connector {
     }
 }
 
-/// The connection flags as options (the password read from stdin if asked).
-pub fn connect_options(flags: &ConnectFlags) -> Result<ConnectOptions> {
-    let scheme = match (flags.scheme, flags.plain_http) {
-        (_, true) | (Some(SchemeArg::Http), _) => Some(Scheme::Http),
-        (Some(SchemeArg::Https), _) => Some(Scheme::Https),
-        (None, false) => None,
-    };
-    let auth = if let Some(token) = &flags.token {
-        AuthOptions::BearerToken(token.0.clone())
-    } else if let Some(username) = &flags.username {
-        let password = match (&flags.password, flags.password_stdin) {
-            (Some(p), _) => p.0.clone(),
-            (None, true) => read_password_stdin()?,
-            (None, false) => {
-                return Err(Error::new(
-                    ErrorCode::NameInvalid,
-                    "--username needs --password or --password-stdin",
-                ));
-            }
-        };
-        AuthOptions::Basic {
-            username: username.clone(),
-            password,
-        }
-    } else if flags.anonymous {
-        AuthOptions::Anonymous
-    } else {
-        stored_credentials()
-    };
-    Ok(ConnectOptions {
-        scheme,
-        auth,
-        insecure: flags.insecure,
-        ca_file: flags.cacert.clone(),
-        client_cert: flags.cert.clone().zip(flags.key.clone()),
-        namespace: flags.namespace.clone(),
-        proxy: flags.proxy.clone(),
-    })
-}
-
-/// Stored credentials from the default auth files; a file that cannot be
-/// read or parsed is skipped with a warning, so commands that work
-/// anonymously still do.
-fn stored_credentials() -> AuthOptions {
-    let files = credentials::default_files();
+/// Stored credentials from the default auth files, and a warning for
+/// each file that cannot be read or parsed: it is skipped, so what works
+/// anonymously still does.
+pub fn stored_credentials() -> (AuthOptions, Vec<String>) {
     let mut usable = Vec::new();
-    for path in files {
+    let mut warnings = Vec::new();
+    for path in credentials::default_files() {
         match credentials::ConfigFile::load(&path) {
             Ok(_) => usable.push(path),
-            Err(e) => eprintln!(
-                "ocidist: warning: ignoring credentials in {}: {}",
+            Err(e) => warnings.push(format!(
+                "ignoring credentials in {}: {}",
                 path.display(),
                 e.message()
                     .strip_prefix(&format!("{}: ", path.display()))
                     .unwrap_or(e.message())
-            ),
+            )),
         }
     }
-    AuthOptions::ConfigFiles(usable)
-}
-
-/// The first line of stdin, read once however many connectors ask (the
-/// two sides of a copy are built from flags that may share it).
-fn read_password_stdin() -> Result<String> {
-    static READ: std::sync::OnceLock<std::result::Result<String, String>> =
-        std::sync::OnceLock::new();
-    READ.get_or_init(|| {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-    })
-    .clone()
-    .map_err(|e| Error::new(ErrorCode::Unknown, e))
+    (AuthOptions::ConfigFiles(usable), warnings)
 }

@@ -1,6 +1,7 @@
 //! ocidist: pull, copy, inspect and serve OCI images and artifacts.
 //!
-//! The command-line tool is a thin layer over this library. Its main
+//! The command-line tool is a thin layer over this library (its
+//! argument parsing and commands live in the binary). Its main
 //! library face is [`puller::Puller`], which resolves a reference to one
 //! platform's image and writes it as a `docker save` tarball or an OCI
 //! layout, downloading layers in parallel straight into place.
@@ -24,16 +25,13 @@
 
 pub mod archive;
 pub mod artifact;
-pub mod cli;
-pub mod commands;
 pub mod connect;
 pub mod copy;
+pub mod decode;
 pub mod demo;
 pub mod export;
 pub mod failure;
 pub mod login;
-pub mod mirror;
-pub mod pretty;
 pub mod progress;
 pub mod puller;
 pub mod pusher;

@@ -1,7 +1,19 @@
 //! The `ocidist` command.
 
-use ocidist::cli::Cli;
-use ocidist::failure::{self, Told};
+mod cli;
+mod commands;
+mod connect_flags;
+mod mirror;
+mod pretty;
+
+// The library's modules, reachable as `crate::…` from the command code.
+use ocidist::{
+    artifact, connect, copy, demo, export, failure, login, progress, puller, pusher, referrers,
+    server_auth, staged,
+};
+
+use cli::Cli;
+use failure::Told;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -25,7 +37,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let ocidist::cli::Command::Serve { limits, .. } = &cli.command {
+    if let cli::Command::Serve { limits, .. } = &cli.command {
         oci_server::tune_allocator();
         raise_open_file_limit(limits.max_connections);
     } else {
@@ -47,7 +59,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         tokio::select! {
-            r = ocidist::commands::run(cli) => r,
+            r = commands::run(cli) => r,
             _ = tokio::signal::ctrl_c() => Err(Told {
                 code: failure::EXIT_INTERRUPTED,
                 message: "interrupted".to_owned(),

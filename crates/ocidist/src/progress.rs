@@ -1,8 +1,9 @@
 //! Progress on stderr: on a terminal, one bar per blob and an overall
-//! line (bytes, speed, time left); off a terminal nothing, or one line per
-//! finished blob when asked (`-v`).
+//! line (bytes, speed, time left); off a terminal nothing, or a call per
+//! finished blob when asked (the CLI's `-v` prints a line).
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_core::Descriptor;
@@ -12,14 +13,17 @@ use oci_core::Descriptor;
 pub struct Progress {
     multi: Option<MultiProgress>,
     overall: Option<ProgressBar>,
-    lines: bool,
+    finished: Option<Finished>,
 }
+
+/// Called with each blob finished, off a terminal.
+pub type Finished = Arc<dyn Fn(&Descriptor) + Send + Sync>;
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Progress")
             .field("bars", &self.multi.is_some())
-            .field("lines", &self.lines)
+            .field("finished", &self.finished.is_some())
             .finish()
     }
 }
@@ -33,21 +37,21 @@ fn style(template: &str) -> ProgressStyle {
 impl Progress {
     /// Bars when stderr is a terminal and `enabled`, else silence.
     pub fn stderr(enabled: bool) -> Progress {
-        Progress::stderr_or_lines(enabled, false)
+        Progress::stderr_or(enabled, None)
     }
 
-    /// Bars when stderr is a terminal and `enabled`; off a terminal, one
-    /// line per finished blob if `lines`, else silence.
-    pub fn stderr_or_lines(enabled: bool, lines: bool) -> Progress {
+    /// Bars when stderr is a terminal and `enabled`; off a terminal,
+    /// `finished` called for each finished blob (if given), else silence.
+    pub fn stderr_or(enabled: bool, finished: Option<Finished>) -> Progress {
         if enabled && std::io::stderr().is_terminal() {
             Progress {
                 multi: Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
                 overall: None,
-                lines: false,
+                finished: None,
             }
         } else {
             Progress {
-                lines,
+                finished,
                 ..Progress::hidden()
             }
         }
@@ -58,7 +62,7 @@ impl Progress {
         Progress {
             multi: None,
             overall: None,
-            lines: false,
+            finished: None,
         }
     }
 
@@ -76,7 +80,7 @@ impl Progress {
         Progress {
             multi: self.multi.clone(),
             overall,
-            lines: self.lines,
+            finished: self.finished.clone(),
         }
     }
 
@@ -103,7 +107,7 @@ impl Progress {
         BlobBar {
             bar,
             overall: self.overall.clone(),
-            line: self.lines.then(|| format!("{} {} bytes", d.digest, d.size)),
+            finished: self.finished.clone().map(|f| (f, d.clone())),
         }
     }
 }
@@ -112,7 +116,7 @@ impl Progress {
 pub struct BlobBar {
     bar: Option<ProgressBar>,
     overall: Option<ProgressBar>,
-    line: Option<String>,
+    finished: Option<(Finished, Descriptor)>,
 }
 
 impl BlobBar {
@@ -131,8 +135,8 @@ impl BlobBar {
         if let Some(b) = &self.bar {
             b.finish();
         }
-        if let Some(line) = &self.line {
-            eprintln!("{line}");
+        if let Some((finished, d)) = &self.finished {
+            finished(d);
         }
     }
 }

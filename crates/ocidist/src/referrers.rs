@@ -1,7 +1,7 @@
 //! Referrers (OCI 1.1): listing what refers to a manifest, and carrying
 //! referrers along when an image is copied.
 //!
-//! Listing goes through [`Registry::referrers`], which `oci-client` answers
+//! Listing goes through [`Registry::referrers`](oci_core::Registry::referrers), which `oci-client` answers
 //! from the referrers API or, on registries without it, from the referrers
 //! tag schema's `<alg>-<hex>` index. Copying pushes each referrer after its
 //! subject; pushing a manifest with a `subject` to a registry without the

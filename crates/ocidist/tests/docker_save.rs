@@ -67,7 +67,10 @@ async fn push_image(
     }
     if zstd {
         let tar = tar_layer("zstd-file", 5000);
-        let packed = zstd::encode_all(&tar[..], 3).unwrap();
+        let packed = ruzstd::encoding::compress_to_vec(
+            &tar[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
         layers.push(put_blob(reg, repo, media::OCI_LAYER_ZSTD, packed.into()).await);
         diff_ids.push(Digest::sha256(&tar).to_string());
     }

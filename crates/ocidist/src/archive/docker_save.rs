@@ -5,8 +5,9 @@
 //! `<hex>.json`, `manifest.json` listing the `<diff_id hex>.tar` files and
 //! `repositories` (see [`super::docker`] for the ids).
 //!
-//! Layers may be gzip- or zstd-compressed or plain (decompressed with
-//! flate2 and zstd). An uncompressed size is known only once a layer is decompressed, so
+//! Layers may be gzip- or zstd-compressed or plain (undone by
+//! [`crate::decode`], as `export` undoes them). An uncompressed size is
+//! known only once a layer is decompressed, so
 //! the layers are first downloaded in parallel, each checked against its
 //! digest as it arrives and, decompressed, against its diff_id from the
 //! config, into a scratch directory beside the target; the tarball is then
@@ -15,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -27,12 +28,9 @@ use oci_core::{Descriptor, Digest, Error, ErrorCode, Reference, Result};
 use super::docker::{self, LEGACY_VERSION};
 use super::tar::{self, BLOCK};
 use super::write::BlobSource;
+use crate::decode;
 use crate::progress::Progress;
 use crate::staged::{Staged, io_err};
-
-/// How much compressed data is gathered before one hand-over to the
-/// decompressing thread.
-const FEED_CHUNK: usize = 1 << 20;
 
 /// Writes the image as a `docker save` tarball with uncompressed layers
 /// to `target`; refuses an existing target unless `force`. Returns the
@@ -145,7 +143,7 @@ enum Entry {
 fn write_tar(path: &Path, entries: &[Entry]) -> Result<()> {
     let file = File::create(path).map_err(|e| io_err(path, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let fail = |e: std::io::Error| io_err(path, e);
+    let fail = |e: io::Error| io_err(path, e);
     for entry in entries {
         match entry {
             Entry::File {
@@ -156,7 +154,7 @@ fn write_tar(path: &Path, entries: &[Entry]) -> Result<()> {
                 out.write_all(&tar::header(name, *size, false).map_err(fail)?)
                     .map_err(fail)?;
                 let mut src = File::open(from).map_err(|e| io_err(from, e))?;
-                let copied = std::io::copy(&mut src, &mut out).map_err(fail)?;
+                let copied = io::copy(&mut src, &mut out).map_err(fail)?;
                 if copied != *size {
                     return Err(Error::internal(format!(
                         "{name}: {copied} bytes copied of {size}"
@@ -184,7 +182,7 @@ fn write_tar(path: &Path, entries: &[Entry]) -> Result<()> {
 }
 
 /// Zeroes up to the next block boundary after `size` bytes.
-fn pad(out: &mut impl Write, size: u64) -> std::io::Result<()> {
+fn pad(out: &mut impl Write, size: u64) -> io::Result<()> {
     let rest = (BLOCK - size % BLOCK) % BLOCK;
     out.write_all(&vec![0u8; rest as usize])
 }
@@ -200,34 +198,21 @@ async fn unpack(
 ) -> Result<u64> {
     let bar = progress.blob(layer);
     let reader = from.registry.get_blob(&from.repo, &layer.digest).await?;
-    let mut stream = VerifyStream::new(reader.stream, layer.digest.clone(), Some(layer.size));
+    let stream = VerifyStream::new(reader.stream, layer.digest.clone(), Some(layer.size))
+        .inspect_ok(|chunk| bar.advance(chunk.len() as u64));
     let file = File::create(path).map_err(|e| io_err(path, e))?;
-    let sink = DiffIdWriter {
+    let mut sink = DiffIdWriter {
         file: BufWriter::with_capacity(1 << 20, file),
         hasher: diff_id.algorithm().hasher(),
         size: 0,
     };
-    let mut unpacker = Unpacker::Undecided(Some(sink), Vec::new());
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut batched = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        bar.advance(chunk.len() as u64);
-        batched += chunk.len();
-        batch.push(chunk);
-        if batched >= FEED_CHUNK {
-            unpacker = feed(unpacker, std::mem::take(&mut batch), layer).await?;
-            batched = 0;
-        }
-    }
-    unpacker = feed(unpacker, batch, layer).await?;
-    let what = layer.digest.clone();
-    let sink = tokio::task::spawn_blocking(move || unpacker.finish(&what))
-        .await
-        .map_err(|e| Error::internal(format!("decompress task failed: {e}")))??;
+    let (size, got) = decode::decompressed(stream, &layer.media_type, move |mut tar| {
+        io::copy(&mut tar, &mut sink)?;
+        sink.finish()
+    })
+    .await
+    .map_err(|e| decode::blob_error(e, |e| bad_layer(&layer.digest, e)))?;
     bar.finish();
-    let size = sink.size;
-    let got = sink.finish(path)?;
     if got != *diff_id {
         return Err(Error::new(
             ErrorCode::DigestInvalid,
@@ -241,20 +226,6 @@ async fn unpack(
     Ok(size)
 }
 
-/// Hands `chunks` to the decompressor on a blocking thread.
-async fn feed(unpacker: Unpacker, chunks: Vec<Bytes>, layer: &Descriptor) -> Result<Unpacker> {
-    let what = layer.digest.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut unpacker = unpacker;
-        for chunk in &chunks {
-            unpacker.write(chunk, &what)?;
-        }
-        Ok(unpacker)
-    })
-    .await
-    .map_err(|e| Error::internal(format!("decompress task failed: {e}")))?
-}
-
 /// The uncompressed stream's file, hashed as it is written.
 struct DiffIdWriter {
     file: BufWriter<File>,
@@ -263,95 +234,29 @@ struct DiffIdWriter {
 }
 
 impl Write for DiffIdWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
 }
 
 impl DiffIdWriter {
-    /// Flushes the file; the digest of what was written.
-    fn finish(mut self, path: &Path) -> Result<Digest> {
-        self.file.flush().map_err(|e| io_err(path, e))?;
-        Ok(self.hasher.finish())
+    /// Flushes the file; the size and digest of what was written.
+    fn finish(mut self) -> io::Result<(u64, Digest)> {
+        self.file.flush()?;
+        Ok((self.size, self.hasher.finish()))
     }
 }
-
-/// A layer's decompressor, chosen by its first bytes: gzip, zstd, or a
-/// plain tar.
-enum Unpacker {
-    /// Fewer than four bytes seen yet.
-    Undecided(Option<DiffIdWriter>, Vec<u8>),
-    /// gzip (several members allowed, as pigz writes them).
-    Gzip(Box<flate2::write::MultiGzDecoder<DiffIdWriter>>),
-    /// zstd.
-    Zstd(Box<zstd::stream::write::Decoder<'static, DiffIdWriter>>),
-    /// Not compressed.
-    Plain(DiffIdWriter),
-}
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 fn bad_layer(layer: &Digest, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::BlobUnknown,
         format!("layer {layer} cannot be decompressed: {e}"),
     )
-}
-
-impl Unpacker {
-    fn write(&mut self, data: &[u8], layer: &Digest) -> Result<()> {
-        let io = |e: std::io::Error| bad_layer(layer, e);
-        match self {
-            Unpacker::Gzip(d) => d.write_all(data).map_err(io),
-            Unpacker::Zstd(d) => d.write_all(data).map_err(io),
-            Unpacker::Plain(w) => w.write_all(data).map_err(io),
-            Unpacker::Undecided(_, head) => {
-                head.extend_from_slice(data);
-                if head.len() >= ZSTD_MAGIC.len() {
-                    self.decide(layer)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Picks the decompressor from the bytes seen and passes them on.
-    fn decide(&mut self, layer: &Digest) -> Result<()> {
-        let Unpacker::Undecided(sink, head) = self else {
-            return Ok(());
-        };
-        let head = std::mem::take(head);
-        let sink = sink
-            .take()
-            .ok_or_else(|| Error::internal("layer decompressor used after a failure"))?;
-        *self = if head.starts_with(&ZSTD_MAGIC) {
-            let decoder =
-                zstd::stream::write::Decoder::new(sink).map_err(|e| bad_layer(layer, e))?;
-            Unpacker::Zstd(Box::new(decoder))
-        } else if head.starts_with(&GZIP_MAGIC) {
-            Unpacker::Gzip(Box::new(flate2::write::MultiGzDecoder::new(sink)))
-        } else {
-            Unpacker::Plain(sink)
-        };
-        self.write(&head, layer)
-    }
-
-    /// Ends the stream; the sink with everything written.
-    fn finish(mut self, layer: &Digest) -> Result<DiffIdWriter> {
-        self.decide(layer)?;
-        match self {
-            Unpacker::Gzip(d) => d.finish().map_err(|e| bad_layer(layer, e)),
-            Unpacker::Zstd(d) => d.finish().map_err(|e| bad_layer(layer, e)),
-            Unpacker::Plain(w) => Ok(w),
-            Unpacker::Undecided(..) => Err(Error::internal("layer decompressor left undecided")),
-        }
-    }
 }

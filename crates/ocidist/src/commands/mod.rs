@@ -36,7 +36,7 @@ pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
             | Command::Logout { .. }
     );
     let connector = if connects {
-        Connector::from_flags(&cli.connect).map_err(connect_failed)?
+        crate::connect_flags::connector(&cli.connect).map_err(connect_failed)?
     } else {
         Connector::from_options(&crate::connect::ConnectOptions::default())
             .map_err(connect_failed)?
@@ -45,10 +45,10 @@ pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
     // Each side of a copy has its own connection settings.
     let (src, dest) = match &cli.command {
         Command::Copy { src, dest, .. } => (
-            Connector::from_flags(&src.apply(&cli.connect))
+            crate::connect_flags::connector(&src.apply(&cli.connect))
                 .map_err(connect_failed)?
                 .traced(cli.verbose > 0),
-            Connector::from_flags(&dest.apply(&cli.connect))
+            crate::connect_flags::connector(&dest.apply(&cli.connect))
                 .map_err(connect_failed)?
                 .traced(cli.verbose > 0),
         ),
@@ -157,7 +157,11 @@ fn registries(command: &Command) -> Vec<(String, &'static str)> {
 async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Connector) -> CmdResult {
     let connector = || Ok::<_, Failure>(connector.clone());
     // Off a terminal, -v lists each blob transferred.
-    let progress = |enabled: bool| Progress::stderr_or_lines(enabled, cli.verbose > 0);
+    let listed: Option<crate::progress::Finished> = (cli.verbose > 0).then(|| {
+        std::sync::Arc::new(|d: &oci_core::Descriptor| eprintln!("{} {} bytes", d.digest, d.size))
+            as _
+    });
+    let progress = |enabled: bool| Progress::stderr_or(enabled, listed.clone());
     match cli.command {
         Command::Tags { repo, json } => inspect::tags(&connector()?, &repo, json).await,
         Command::Manifest {

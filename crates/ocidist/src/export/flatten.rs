@@ -57,7 +57,7 @@ struct Seen {
 /// Why entries were skipped, and how many.
 #[derive(Debug, Default, Clone)]
 pub struct Skipped {
-    /// One line per skipped entry (the first [`MAX_REPORTED`]).
+    /// One line per skipped entry (the first 100).
     pub reasons: Vec<String>,
     /// How many were skipped in all.
     pub count: u64,

@@ -26,19 +26,16 @@
 //! # }
 //! ```
 
-pub mod decode;
 pub mod flatten;
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-use futures::StreamExt;
 use oci_core::{Descriptor, Error, ErrorCode, Platform, Reference, Result, VerifyStream};
-use tokio::sync::mpsc;
 
+use crate::decode;
 use crate::puller::{Puller, Resolved};
 use crate::staged::{Staged, io_err};
-use decode::ChunkReader;
 use flatten::{Flattener, Skipped};
 
 /// Where the flattened tar goes.
@@ -68,9 +65,6 @@ pub struct ExportReport {
     /// Layer bytes downloaded.
     pub bytes: u64,
 }
-
-/// Chunks of a layer queued between the network and the flattening thread.
-const QUEUED_CHUNKS: usize = 16;
 
 /// Writes the filesystem of `reference`'s image for `platform` (chosen
 /// from an index as `pull` chooses) to `to`.
@@ -189,39 +183,20 @@ where
         .registry()
         .get_blob(reference.repository(), &d.digest)
         .await?;
-    let mut stream = VerifyStream::new(blob.stream, d.digest.clone(), Some(d.size));
-    let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
-    let feeder = tokio::spawn(async move {
-        while let Some(chunk) = stream.next().await {
-            let failed = chunk.is_err();
-            if tx.send(chunk.map_err(io::Error::other)).await.is_err() || failed {
-                break;
-            }
-        }
-    });
+    let stream = VerifyStream::new(blob.stream, d.digest.clone(), Some(d.size));
     let name = d.digest.to_string();
-    let media_type = d.media_type.clone();
-    let flat = tokio::task::spawn_blocking(move || {
-        let mut raw = ChunkReader::new(rx);
-        let tar = decode::decoder(&mut raw, &media_type)?;
+    decode::decompressed(stream, &d.media_type, move |tar| {
         f(&mut flat, tar, &name)?;
-        raw.drain()?;
-        Ok::<_, io::Error>(flat)
+        Ok(flat)
     })
     .await
-    .map_err(|e| Error::internal(format!("export task failed: {e}")))?
-    .map_err(|e| layer_error(d, e))?;
-    // The feeder has ended: its receiver was read to the end.
-    let _ = feeder.await;
-    Ok(flat)
+    .map_err(|e| layer_error(d, e))
 }
 
 /// A layer's failure: the registry's own error (a wrong digest) as it
 /// was, anything else naming the layer.
 fn layer_error(d: &Descriptor, e: io::Error) -> Error {
-    let message = format!("layer {}: {e}", d.digest);
-    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
-        Some(Ok(e)) => *e,
-        _ => Error::new(ErrorCode::Unknown, message),
-    }
+    decode::blob_error(e, |e| {
+        Error::new(ErrorCode::Unknown, format!("layer {}: {e}", d.digest))
+    })
 }

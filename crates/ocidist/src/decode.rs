@@ -1,14 +1,81 @@
 //! A layer blob as a synchronous reader of its uncompressed tar: the
 //! verified network stream handed to a blocking thread, then gzip, zstd or
 //! nothing undone, chosen by the blob's first bytes (its media type when
-//! they are too few to tell).
+//! they are too few to tell). The one decompression path of `export` and
+//! the `docker-save` archive; gzip is flate2 on miniz_oxide and zstd is
+//! ruzstd, so no C is built.
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use bytes::{Buf, Bytes};
 use flate2::read::MultiGzDecoder;
+use futures::{Stream, StreamExt};
+use oci_core::{Error, Result};
 use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use tokio::sync::mpsc;
+
+/// Chunks of a blob queued between the network and the decompressing
+/// thread.
+const QUEUED_CHUNKS: usize = 16;
+
+/// Runs `read` on a blocking thread over the uncompressed content of the
+/// blob whose chunks `stream` yields, then reads what `read` left so the
+/// whole blob passes through `stream`. Give it a
+/// [`VerifyStream`](oci_core::VerifyStream): a blob that does not match its
+/// digest or size then fails here, with the stream's error inside the
+/// `io::Error` ([`blob_error`] takes it out).
+pub async fn decompressed<S, T, F>(mut stream: S, media_type: &str, read: F) -> io::Result<T>
+where
+    S: Stream<Item = Result<Bytes>> + Unpin,
+    T: Send + 'static,
+    F: FnOnce(Box<dyn Read + '_>) -> io::Result<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
+    let media_type = media_type.to_owned();
+    let work = tokio::task::spawn_blocking(move || {
+        let mut raw = ChunkReader::new(rx);
+        let out = read(decoder(&mut raw, &media_type)?)?;
+        raw.drain()?;
+        Ok(out)
+    });
+    let feed = async move {
+        while let Some(chunk) = stream.next().await {
+            let failed = chunk.is_err();
+            if tx.send(chunk.map_err(io::Error::other)).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    tokio::pin!(work);
+    let joined = tokio::select! {
+        // Failed early (or done): the rest of the blob is not wanted.
+        joined = &mut work => joined,
+        () = feed => work.await,
+    };
+    joined.map_err(|e| io::Error::other(format!("decompressing thread failed: {e}")))?
+}
+
+/// The blob stream's own error (a wrong digest or size, a failed read) as
+/// it was; any other failure (a damaged stream, a failed write) as
+/// `otherwise` says.
+pub fn blob_error(e: io::Error, otherwise: impl FnOnce(io::Error) -> Error) -> Error {
+    match e.get_ref().and_then(|inner| stream_error(inner)) {
+        Some(found) => found.clone(),
+        None => otherwise(e),
+    }
+}
+
+/// The stream's error inside `e`, however the decompressor wrapped it.
+fn stream_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+    if let Some(found) = e.downcast_ref::<Error>() {
+        return Some(found);
+    }
+    // An io::Error's `source` skips the error it carries.
+    if let Some(inner) = e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+        return stream_error(inner);
+    }
+    e.source().and_then(stream_error)
+}
 
 /// How a layer is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +336,46 @@ mod tests {
                     let _ = r.read_to_end(&mut Vec::new());
                 }
             }
+        }
+    }
+
+    /// A blob stream of `data` in small chunks, ending with `last`.
+    fn chunks(data: &[u8], last: Option<Error>) -> impl Stream<Item = Result<Bytes>> + Unpin {
+        let mut items: Vec<Result<Bytes>> = data
+            .chunks(100)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        items.extend(last.map(Err));
+        futures::stream::iter(items)
+    }
+
+    #[tokio::test]
+    async fn a_blob_that_fails_its_digest_fails_with_the_streams_error_whatever_the_compression() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &data).unwrap();
+        for stream in [zstd(&data), gz.finish().unwrap(), data.clone()] {
+            let read_all = |mut r: Box<dyn Read + '_>| {
+                let mut out = Vec::new();
+                r.read_to_end(&mut out).map(|_| out)
+            };
+            let out = decompressed(chunks(&stream, None), "", read_all)
+                .await
+                .unwrap();
+            assert_eq!(out, data);
+            // Reading stops early: the rest is still read and checked.
+            let wrong = Error::new(oci_core::ErrorCode::DigestInvalid, "wrong digest");
+            let e = decompressed(chunks(&stream, Some(wrong)), "", |_| Ok(()))
+                .await
+                .unwrap_err();
+            let e = blob_error(e, |e| Error::internal(e.to_string()));
+            assert_eq!(e.code(), oci_core::ErrorCode::DigestInvalid, "{e}");
+            let wrong = Error::new(oci_core::ErrorCode::DigestInvalid, "wrong digest");
+            let e = decompressed(chunks(&stream, Some(wrong)), "", read_all)
+                .await
+                .unwrap_err();
+            let e = blob_error(e, |e| Error::internal(e.to_string()));
+            assert_eq!(e.code(), oci_core::ErrorCode::DigestInvalid, "{e}");
         }
     }
 
