@@ -84,14 +84,19 @@ pub(crate) fn tags(repo: &RepoName) -> Path {
     repo_dir(repo).join("tags")
 }
 
-/// The referrers of `subject`: one object per referrer.
+/// The referrers of subjects whose hex digest starts like `subject`'s:
+/// one object per referrer. Only the first 16 hex digits of the subject
+/// are in the key (keys stay short; some S3 servers cap them), so a
+/// referrer's object names its subject in full and listings filter on it.
 pub(crate) fn referrers(repo: &RepoName, subject: &Digest) -> Path {
+    let hex = subject.hex();
     repo_dir(repo)
         .join("referrers")
-        .join(digest_segment(subject))
+        .join(&hex[..hex.len().min(16)])
 }
 
-/// One referrer of `subject`: its body is the referrer descriptor (JSON).
+/// One referrer of `subject`: its body names the subject and holds the
+/// referrer descriptor (JSON).
 pub(crate) fn referrer(repo: &RepoName, subject: &Digest, referrer: &Digest) -> Path {
     referrers(repo, subject).join(digest_segment(referrer))
 }

@@ -13,7 +13,7 @@
 //!   repos/<repo>/exists                 the repository exists (the catalog lists these)
 //!   repos/<repo>/manifests/<alg>/<hex>  media type, newline, the manifest's exact bytes
 //!   repos/<repo>/tags/<tag>             the digest the tag points at (empty: untagged)
-//!   repos/<repo>/referrers/<alg>-<hex>/<alg>-<hex>   a referrer's descriptor (JSON)
+//!   repos/<repo>/referrers/<16 hex of subject>/<alg>-<hex>   a referrer: subject, descriptor (JSON)
 //!   uploads/<id>/repo                   an upload's repository
 //!   uploads/<id>/parts/<offset>         its bytes, one object per piece received
 //!   _gc/state, _gc/lock                 the garbage collector's state and lock
@@ -135,8 +135,30 @@ impl ObjRegistry {
     /// Opens the store a storage URL names (`s3://BUCKET/PREFIX`,
     /// `file:///PATH`, `memory://`), and probes its conditional writes.
     pub async fn open(url: &str) -> Result<ObjRegistry> {
+        ObjRegistry::open_with(url, std::iter::empty::<(&str, &str)>()).await
+    }
+
+    /// Opens the store a storage URL names with `object_store` settings
+    /// beyond the environment's (see [`StorageUrl::backend`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> oci_core::Result<()> {
+    /// let registry = oci_objstore::ObjRegistry::open_with(
+    ///     "s3://bucket/registry",
+    ///     [("aws_endpoint", "http://127.0.0.1:9000"), ("aws_allow_http", "true")],
+    /// )
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open_with<I, K, V>(url: &str, options: I) -> Result<ObjRegistry>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
         let parsed: StorageUrl = url.parse()?;
-        let backend = open::backend(&parsed)?;
+        let backend = parsed.backend(options)?;
         ObjRegistry::with_backend(backend, &parsed.to_string()).await
     }
 

@@ -11,6 +11,15 @@ use oci_core::{
 use crate::keys;
 use crate::store::Inner;
 
+/// A referrer's object: the subject it names and its descriptor.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ReferrerEntry {
+    /// The subject, in full.
+    pub(crate) subject: Digest,
+    /// What a referrers listing shows.
+    pub(crate) descriptor: Descriptor,
+}
+
 /// A listing computed by one future.
 fn listing<T, F>(items: F) -> ListStream<T>
 where
@@ -69,15 +78,17 @@ pub(crate) fn referrers(
             let Some((body, _)) = inner.get_small(&meta.location).await? else {
                 continue;
             };
-            let descriptor: Descriptor = serde_json::from_slice(&body).map_err(|e| {
+            let entry: ReferrerEntry = serde_json::from_slice(&body).map_err(|e| {
                 Error::from(crate::ObjError::corrupt(
                     &meta.location,
-                    format!("a referrer that is not a descriptor: {e}"),
+                    format!("a referrer entry that does not parse: {e}"),
                 ))
             })?;
-            if artifact_type
-                .as_deref()
-                .is_none_or(|want| descriptor.artifact_type.as_deref() == Some(want))
+            let descriptor = entry.descriptor;
+            if entry.subject == subject
+                && artifact_type
+                    .as_deref()
+                    .is_none_or(|want| descriptor.artifact_type.as_deref() == Some(want))
             {
                 found.push(descriptor);
             }

@@ -150,7 +150,11 @@ pub(crate) async fn push(
     let created = matches!(inner.create(&key, encode(manifest)).await?, Put::Done(_));
     let referrer = parsed.subject().map(|subject| {
         let key = keys::referrer(repo, &subject.digest, &descriptor.digest);
-        let body = serde_json::to_vec(&parsed.referrer_descriptor(&descriptor)).unwrap_or_default();
+        let entry = crate::lists::ReferrerEntry {
+            subject: subject.digest.clone(),
+            descriptor: parsed.referrer_descriptor(&descriptor),
+        };
+        let body = serde_json::to_vec(&entry).unwrap_or_default();
         (key, body)
     });
     if let Some((key, body)) = &referrer {

@@ -85,10 +85,33 @@ impl std::fmt::Display for StorageUrl {
     }
 }
 
+impl StorageUrl {
+    /// The backend this URL names, set up from the environment and then
+    /// `options` (`object_store` configuration keys such as `aws_endpoint`,
+    /// `aws_allow_http`, `aws_access_key_id`; upper case `AWS_…` names are
+    /// accepted too). Options apply to `s3://` only.
+    pub fn backend<I, K, V>(&self, options: I) -> Result<Arc<dyn ObjectStore>, ObjError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        backend(self, options)
+    }
+}
+
 /// The backend a storage URL names.
-pub(crate) fn backend(url: &StorageUrl) -> Result<Arc<dyn ObjectStore>, ObjError> {
+pub(crate) fn backend<I, K, V>(
+    url: &StorageUrl,
+    options: I,
+) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
     match url {
-        StorageUrl::S3 { bucket, prefix } => s3(bucket, prefix),
+        StorageUrl::S3 { bucket, prefix } => s3(bucket, prefix, options),
         StorageUrl::File(path) => {
             std::fs::create_dir_all(path).map_err(|e| {
                 ObjError::Config(format!("cannot create {}: {}", path.display(), e.kind()))
@@ -102,10 +125,24 @@ pub(crate) fn backend(url: &StorageUrl) -> Result<Arc<dyn ObjectStore>, ObjError
 }
 
 #[cfg(feature = "s3")]
-fn s3(bucket: &str, prefix: &str) -> Result<Arc<dyn ObjectStore>, ObjError> {
+fn s3<I, K, V>(bucket: &str, prefix: &str, options: I) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     // TLS over rustls with ring; a provider installed before is kept.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = object_store::aws::AmazonS3Builder::from_env()
+    let mut builder = AmazonS3Builder::from_env();
+    for (key, value) in options {
+        let name = key.as_ref().to_ascii_lowercase();
+        let key: AmazonS3ConfigKey = name
+            .parse()
+            .map_err(|_| ObjError::Config(format!("unknown S3 setting {name}")))?;
+        builder = builder.with_config(key, value);
+    }
+    let store = builder
         .with_bucket_name(bucket)
         .build()
         .map_err(|e| ObjError::Config(format!("cannot set up S3 bucket {bucket}: {e}")))?;
@@ -117,7 +154,12 @@ fn s3(bucket: &str, prefix: &str) -> Result<Arc<dyn ObjectStore>, ObjError> {
 }
 
 #[cfg(not(feature = "s3"))]
-fn s3(_: &str, _: &str) -> Result<Arc<dyn ObjectStore>, ObjError> {
+fn s3<I, K, V>(_: &str, _: &str, _: I) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
     Err(ObjError::Config(
         "this build has no S3 support (the oci-objstore `s3` feature)".to_owned(),
     ))

@@ -25,7 +25,8 @@ async fn gc_beside_pushes_through_two_handles_loses_nothing() {
         ObjRegistry::open(&url).await.unwrap(),
         ObjRegistry::open(&url).await.unwrap(),
     ];
-    let (images, failures, runs) = common::gc_beside_pushes(regs).await;
+    let (images, failures, runs) =
+        common::gc_beside_pushes(regs, std::time::Duration::from_millis(20)).await;
     eprintln!("{images} images pushed beside {runs} collections ({failures} attempts retried)");
     assert!(runs >= 2, "collections ran while pushing");
 }

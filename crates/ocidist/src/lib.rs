@@ -36,6 +36,7 @@ pub mod puller;
 pub mod pusher;
 pub mod server_auth;
 pub mod staged;
+pub mod storage;
 pub mod summary;
 
 /// The README's Rust snippets, compiled and run as doctests.

@@ -105,7 +105,10 @@ pub async fn gc_removes_only_garbage(reg: &ObjRegistry) {
 /// Clients push images, retrying what fails, while collections with no
 /// grace period run back to back: every acknowledged image reads back
 /// whole afterwards. Returns (images, failed attempts, collections).
-pub async fn gc_beside_pushes(url_or_regs: Vec<ObjRegistry>) -> (usize, usize, usize) {
+pub async fn gc_beside_pushes(
+    url_or_regs: Vec<ObjRegistry>,
+    pause: Duration,
+) -> (usize, usize, usize) {
     let clients = 6;
     let images_each = 4;
     let gc_reg = url_or_regs[0].clone();
@@ -121,7 +124,7 @@ pub async fn gc_beside_pushes(url_or_regs: Vec<ObjRegistry>) -> (usize, usize, u
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 gc_reg.gc_with(&options).await.unwrap();
                 runs += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(pause).await;
             }
             runs
         })
