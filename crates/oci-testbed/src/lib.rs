@@ -61,12 +61,7 @@ pub fn free_port() -> io::Result<u16> {
 /// end of the shell's stdin closes (on drop, or when the test process dies
 /// however it dies), so that no server outlives the tests. Its stderr goes
 /// to `log`, its pid to `pid`.
-pub(crate) fn spawn_guarded(
-    binary: &Path,
-    args: &[&str],
-    log: &Path,
-    pid: &Path,
-) -> io::Result<Child> {
+pub fn spawn_guarded(binary: &Path, args: &[&str], log: &Path, pid: &Path) -> io::Result<Child> {
     Command::new("sh")
         .arg("-c")
         .arg(
