@@ -69,9 +69,13 @@ impl From<ObjError> for Error {
             ObjError::Corrupt { why, .. } => format!("corrupt data in the object store: {why}"),
             ObjError::Config(why) => why.clone(),
         };
-        // UNKNOWN answers 500: a client retries it, and a store that was
-        // briefly unreachable then answers.
-        Error::new(ErrorCode::Unknown, message)
+        let error = Error::new(ErrorCode::Unknown, message);
+        match &err {
+            // The backend failed or could not be reached: 503, which
+            // clients retry (a store briefly down then answers).
+            ObjError::Store { source, .. } if transient(source) => error.with_status(503),
+            _ => error,
+        }
     }
 }
 
@@ -87,6 +91,21 @@ fn kind(err: &object_store::Error) -> &'static str {
         object_store::Error::Unauthenticated { .. } => "unauthenticated",
         _ => "the backend failed or could not be reached",
     }
+}
+
+/// Whether a backend error may go away by itself (a retry can help).
+fn transient(err: &object_store::Error) -> bool {
+    !matches!(
+        err,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. }
+            | object_store::Error::NotImplemented { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::InvalidPath { .. }
+    )
 }
 
 /// A closure turning a backend error of `op` on `key` into a core error.

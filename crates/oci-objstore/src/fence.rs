@@ -124,7 +124,8 @@ async fn wait_idle(inner: &Inner) -> Result<()> {
             return Err(Error::new(
                 ErrorCode::Unknown,
                 "a garbage collection is running; try again",
-            ));
+            )
+            .with_status(503));
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(500));

@@ -134,7 +134,15 @@ where
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     // TLS over rustls with ring; a provider installed before is kept.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = AmazonS3Builder::from_env();
+    // A request gives up after a few quick retries (object_store's own
+    // default waits up to 3 minutes): the client sees a 503 and retries
+    // the request itself, rather than a connection held that long.
+    let retry = object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(10),
+        ..object_store::RetryConfig::default()
+    };
+    let mut builder = AmazonS3Builder::from_env().with_retry(retry);
     for (key, value) in options {
         let name = key.as_ref().to_ascii_lowercase();
         let key: AmazonS3ConfigKey = name
