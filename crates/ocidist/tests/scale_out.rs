@@ -22,6 +22,10 @@ use oci_testbed::s3::S3Server;
 /// The servers, the balancer and the S3 server; stopped when the test
 /// process ends (their guard shells see its pipes close).
 struct Cluster {
+    /// The storage URL the servers share.
+    url: String,
+    /// The S3 server's environment for a client of the bucket.
+    env: Vec<(String, String)>,
     /// `127.0.0.1:<port>` of each `ocidist serve`.
     servers: Vec<String>,
     /// `127.0.0.1:<port>` of nginx.
@@ -99,6 +103,8 @@ fn start() -> io::Result<Cluster> {
     )?);
     wait_listening(&balancer, "nginx")?;
     Ok(Cluster {
+        url,
+        env: s3.env(),
         servers,
         balancer,
         _processes: processes,
@@ -297,6 +303,49 @@ async fn a_chunked_upload_continues_on_each_server_in_turn() {
         .await
         .unwrap();
     assert!(read == data, "the blob read back differs");
+}
+
+#[tokio::test]
+async fn gc_of_the_bucket_runs_beside_the_servers() {
+    let cluster = cluster();
+    let repo: RepoName = format!("scale/gc-{}", oci_core::testkit::random_hex(4))
+        .parse()
+        .unwrap();
+    let image = build_image(&ImageOptions::default());
+    let tag: Tag = "kept".parse().unwrap();
+    push(
+        &client(&cluster.balancer),
+        &repo,
+        &image,
+        std::slice::from_ref(&tag),
+    )
+    .await
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocidist"))
+        .args(["gc", "--storage", &cluster.url, "--grace", "60"])
+        .envs(cluster.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ocidist gc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("removed "), "{stdout}");
+    // What a manifest references stays, read through another server.
+    let manifest = client(&cluster.servers[2])
+        .get_tag(&repo, &tag)
+        .await
+        .unwrap();
+    assert_eq!(manifest.digest(), image.digest());
+    client(&cluster.servers[1])
+        .get_blob(&repo, &image.layers[0].digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
 }
 
 /// The conformance suite through the balancer: every request may land on
