@@ -3,6 +3,9 @@
 //! nothing half-written is visible afterwards, and an upload continues
 //! where its last acknowledged request left it.
 
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

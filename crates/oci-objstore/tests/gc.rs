@@ -1,6 +1,9 @@
 //! Online garbage collection and verified reads on the local-filesystem
 //! backend (the S3 server runs the same scenarios in `s3.rs`).
 
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

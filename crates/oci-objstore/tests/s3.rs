@@ -3,6 +3,9 @@
 //! beside pushes, verified reads. A missing server fails these tests with
 //! a message naming the install script; nothing is skipped.
 
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

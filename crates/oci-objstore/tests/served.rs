@@ -9,6 +9,9 @@
 //! the repository) is longer. Amazon S3 takes keys of 1024 bytes; the
 //! check passes on the local-filesystem backend below.
 
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use oci_objstore::ObjRegistry;

@@ -2,6 +2,9 @@
 //! local-filesystem backends, and everything at once on one bucket
 //! through two registry handles (two "servers").
 
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use oci_core::testkit;
 use oci_objstore::ObjRegistry;
 

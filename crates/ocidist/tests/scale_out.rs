@@ -6,6 +6,9 @@
 //! image is pulled back through another server than the balancer picked;
 //! a chunked upload whose requests land on three servers completes.
 
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io;
 use std::path::Path;
 use std::process::Child;

@@ -1,7 +1,8 @@
 //! Scenarios every backend runs (local directory, the S3 server): online
 //! garbage collection beside pushes, and reads of a corrupt object.
 
-#![allow(dead_code)]
+// Helpers outside #[test] functions: a failed step is a failed test.
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
