@@ -181,9 +181,21 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, body: BlobStream) ->
     let mut received = 0u64;
     let mut batch = bytes::BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                // What arrived before the body failed is kept.
+                if !batch.is_empty() {
+                    writer.write(batch.freeze()).await?;
+                }
+                return Err(err);
+            }
+        };
         received += chunk.len() as u64;
         if expected.is_some_and(|len| received > len) {
+            if !batch.is_empty() {
+                writer.write(batch.freeze()).await?;
+            }
             return Err(length_mismatch(expected, received));
         }
         batch.extend_from_slice(&chunk);
