@@ -26,7 +26,7 @@
 //! - Every request reads what it needs from the bucket, so a tag pushed
 //!   through one server is read by the next request on another, and an
 //!   upload started on one is continued (`PATCH`), queried and committed
-//!   on any other ([`uploads`](crate) keeps its parts in the bucket).
+//!   on any other (an upload's parts are objects in the bucket).
 //! - No write reads a shared object, changes it and writes it back, except
 //!   where noted: a tag move is one atomic put (last push wins), a
 //!   referrer is an object of its own, a link is an object of its own.
