@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `mem` | in memory |
 //! | `layout:DIR` | on disk, OCI image layout under `DIR` |
+//! | `objstore:URL` | an object store: `s3://BUCKET/PREFIX` (settings from `AWS_*` variables), `file:///PATH`, `memory://` |
 //! | `proxy:URL` | an HTTP client to the upstream registry at `URL` |
 //! | `debug:SPEC` | `SPEC`, every call traced (`RUST_LOG=oci_debug=debug`) |
 //! | `readonly:SPEC` | `SPEC`, writes and deletes `DENIED` |
@@ -35,6 +36,11 @@ pub fn open_store(spec: &str) -> Opening<'_> {
                     .await
                     .map_err(|e| format!("cannot open layout store {dir}: {e}"))?,
             ),
+            ("objstore", url) if !url.is_empty() => Arc::new(
+                oci_objstore::ObjRegistry::open(url)
+                    .await
+                    .map_err(|e| format!("cannot open object store {url}: {e}"))?,
+            ),
             ("proxy", url) if !url.is_empty() => Arc::new(proxy(url)?),
             ("debug", inner) => Arc::new(oci_debug::Traced::new(open_store(inner).await?)),
             ("readonly", inner) => Arc::new(oci_filter::ReadOnly::new(open_store(inner).await?)),
@@ -56,7 +62,7 @@ pub fn open_store(spec: &str) -> Opening<'_> {
             }
             _ => {
                 return Err(format!(
-                    "unknown store {spec:?} (supported: mem, layout:DIR, proxy:URL, debug:S, readonly:S, \
+                    "unknown store {spec:?} (supported: mem, layout:DIR, objstore:URL, proxy:URL, debug:S, readonly:S, \
                      immutable:S, unify:S,S, unify-concurrent:S,S)"
                 ));
             }
@@ -99,6 +105,7 @@ mod tests {
             "unify:mem,mem",
             "unify-concurrent:mem,unify:mem,mem",
             "proxy:http://127.0.0.1:1",
+            "objstore:memory://",
         ] {
             assert!(open_store(ok).await.is_ok(), "{ok}");
         }
@@ -108,6 +115,8 @@ mod tests {
             "unify:mem",
             "proxy:127.0.0.1:5000",
             "layout:",
+            "objstore:",
+            "objstore:ftp://x",
             "debug:nope",
         ] {
             let err = open_store(bad).await.err().unwrap();

@@ -179,19 +179,44 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, body: BlobStream) ->
     let declared = expected.or(body::declared_length(ctx.headers)?);
     let mut body = capped(ctx, body, writer.size(), declared)?;
     let mut received = 0u64;
+    let mut batch = bytes::BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                // What arrived before the body failed is kept.
+                if !batch.is_empty() {
+                    writer.write(batch.freeze()).await?;
+                }
+                return Err(err);
+            }
+        };
         received += chunk.len() as u64;
         if expected.is_some_and(|len| received > len) {
+            if !batch.is_empty() {
+                writer.write(batch.freeze()).await?;
+            }
             return Err(length_mismatch(expected, received));
         }
-        writer.write(chunk).await?;
+        batch.extend_from_slice(&chunk);
+        if batch.len() >= WRITE_BATCH {
+            writer.write(batch.split().freeze()).await?;
+        }
+    }
+    if !batch.is_empty() {
+        writer.write(batch.freeze()).await?;
     }
     if expected.is_some_and(|len| received != len) {
         return Err(length_mismatch(expected, received));
     }
     Ok(())
 }
+
+/// A request body reaches the store in writes of about this size, not in
+/// the network's pieces: a store that keeps each write durable as it
+/// returns (an object per write, in an object store) then writes a few
+/// large pieces rather than thousands of small ones.
+const WRITE_BATCH: usize = 4 << 20;
 
 /// The body, failing with a 413 `SIZE_INVALID` once an upload holding
 /// `held` bytes would grow past the maximum blob size (at once when the

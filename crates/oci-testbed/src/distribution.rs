@@ -3,9 +3,9 @@
 //! with a CA made for the test, mutual TLS, htpasswd basic auth.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -86,7 +86,7 @@ impl Distribution {
 
     fn start_once(binary: &Path, setup: &Setup) -> io::Result<Distribution> {
         let dir = tempfile::tempdir()?;
-        let host = format!("127.0.0.1:{}", free_port()?);
+        let host = format!("127.0.0.1:{}", crate::free_port()?);
         // Tells this registry's answers from those of anything else that
         // may have taken the port first.
         let marker = dir
@@ -219,32 +219,16 @@ impl Drop for Distribution {
     }
 }
 
-/// Spawns the registry behind a shell that stops it when this process's
-/// end of the shell's stdin closes (on drop, or when the test process dies
-/// however it dies), so that no registry outlives the tests.
+/// Spawns the registry behind a guard shell (see [`crate::spawn_guarded`]).
 fn spawn_guarded(binary: &Path, config: &Path) -> io::Result<Child> {
     let dir = config.parent().unwrap_or(Path::new("."));
-    Command::new("sh")
-        .arg("-c")
-        .arg(
-            "exec 3<&0; \"$0\" serve \"$1\" </dev/null 2>\"$2\" & pid=$!; \
-             echo $pid >\"$3\"; \
-             { cat <&3 >/dev/null; kill $pid 2>/dev/null; } & \
-             wait $pid 2>/dev/null",
-        )
-        .arg(binary)
-        .arg(config)
-        .arg(dir.join("registry.log"))
-        .arg(dir.join("registry.pid"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let config = config.to_string_lossy();
+    crate::spawn_guarded(
+        binary,
+        &["serve", &config],
+        &dir.join("registry.log"),
+        &dir.join("registry.pid"),
+    )
 }
 
 /// The registry's configuration: filesystem storage under `data`, deletes

@@ -5,6 +5,8 @@
 //! - [`distribution::Distribution`]: Debian's `docker-registry` (CNCF
 //!   distribution 2.8) on a free loopback port, plain or TLS, with client
 //!   certificates required or basic auth from an htpasswd file.
+//! - [`s3::S3Server`]: `s3s-fs`, a real S3-compatible server, on a free
+//!   loopback port with one bucket; it can be stopped and restarted.
 //!
 //! The tools come from `.ci/install-deps`; a missing one is an error that
 //! names it. It is a dev-dependency only (`publish = false`): nothing in
@@ -28,9 +30,12 @@
 
 pub mod certs;
 pub mod distribution;
+pub mod s3;
 
 use std::io;
-use std::process::Command;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// Runs `cmd`, failing with its stderr when it does not succeed; `hint`
 /// says where the program comes from.
@@ -45,4 +50,34 @@ pub(crate) fn run(cmd: &mut Command, hint: &str) -> io::Result<Vec<u8>> {
         )));
     }
     Ok(out.stdout)
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Spawns `binary args…` behind a shell that stops it when this process's
+/// end of the shell's stdin closes (on drop, or when the test process dies
+/// however it dies), so that no server outlives the tests. Its stderr goes
+/// to `log`, its pid to `pid`.
+pub fn spawn_guarded(binary: &Path, args: &[&str], log: &Path, pid: &Path) -> io::Result<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg(
+            "exec 3<&0; log=$1; pidfile=$2; shift 2; \
+             \"$@\" </dev/null 2>\"$log\" >/dev/null & pid=$!; \
+             echo $pid >\"$pidfile\"; \
+             { cat <&3 >/dev/null; kill $pid 2>/dev/null; } & \
+             wait $pid 2>/dev/null",
+        )
+        .arg("sh")
+        .arg(log)
+        .arg(pid)
+        .arg(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }

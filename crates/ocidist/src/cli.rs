@@ -716,10 +716,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove blobs no manifest references from an on-disk store.
+    /// Remove blobs no manifest references from an on-disk or object store.
     Gc {
-        /// The store's directory (as given to `serve --storage`).
-        #[arg(long, value_name = "DIR")]
+        /// The store (as given to `serve --storage`): a directory, or an
+        /// object store URL (s3://BUCKET/PREFIX, file:///PATH).
+        #[arg(long, value_name = "DIR|URL")]
         storage: PathBuf,
         /// Keep unreferenced blobs younger than this many seconds. It may
         /// run while `serve --storage DIR` serves the store: then blobs
@@ -733,8 +734,10 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:5000")]
         addr: String,
-        /// Keep content on disk in DIR, as OCI image layouts (default: in memory).
-        #[arg(long, value_name = "DIR")]
+        /// Keep content on disk in DIR, as OCI image layouts, or in an
+        /// object store: s3://BUCKET/PREFIX (credentials and endpoint from
+        /// AWS_* variables), file:///PATH (default: in memory).
+        #[arg(long, value_name = "DIR|URL")]
         storage: Option<PathBuf>,
         /// Refuse every write and delete.
         #[arg(long)]

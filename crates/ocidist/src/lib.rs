@@ -39,6 +39,7 @@ pub mod referrers;
 pub mod resume;
 pub mod server_auth;
 pub mod staged;
+pub mod storage;
 pub mod summary;
 
 /// The README's Rust snippets, compiled and run as doctests.

@@ -9,7 +9,7 @@ mod pretty;
 // The library's modules, reachable as `crate::…` from the command code.
 use ocidist::{
     artifact, connect, copy, demo, export, failure, login, progress, puller, pusher, referrers,
-    server_auth, staged,
+    server_auth, staged, storage,
 };
 
 use cli::Cli;

@@ -310,7 +310,12 @@ async fn dispatch(cli: Cli, connector: &Connector, src: &Connector, dest: &Conne
             };
             Ok(serve::serve(options).await?)
         }
-        Command::Gc { storage, grace } => Ok(serve::gc(&storage, grace).await?),
+        Command::Gc { storage, grace } => match crate::storage::Storage::parse(&storage) {
+            crate::storage::Storage::Layout(dir) => Ok(serve::gc(&dir, grace).await?),
+            crate::storage::Storage::Object(url) => {
+                Ok(crate::storage::gc_object(&url, grace).await?)
+            }
+        },
     }
 }
 

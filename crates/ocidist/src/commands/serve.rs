@@ -1,5 +1,6 @@
-//! `serve`: a registry on an embedded store (in memory, or on disk with
-//! `--storage`), and `gc` for the on-disk store.
+//! `serve`: a registry on an embedded store (in memory, on disk or in an
+//! object store with `--storage`, see [`crate::storage`]), and `gc` for
+//! the on-disk store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,12 +51,12 @@ fn io(what: &str, e: impl std::fmt::Display) -> Error {
 
 pub async fn serve(options: ServeOptions) -> Result<()> {
     let addr = options.addr.as_str();
-    let store: Arc<dyn Registry> = match &options.storage {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| io(&format!("cannot create {}", dir.display()), e))?;
-            Arc::new(oci_layout::LayoutRegistry::open(dir).await?)
-        }
+    let storage = options
+        .storage
+        .as_deref()
+        .map(crate::storage::Storage::parse);
+    let store: Arc<dyn Registry> = match &storage {
+        Some(storage) => storage.open().await?,
         None => Arc::new(oci_mem::MemRegistry::new()),
     };
     if options.demo {
@@ -74,7 +75,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     };
     let authenticator = options
         .auth
-        .authenticator(options.storage.as_deref())
+        .authenticator(storage.as_ref().and_then(|s| s.dir()))
         .map_err(|e| Error::new(ErrorCode::Unknown, format!("authentication: {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,0 +1,257 @@
+//! Pushing, reading, tagging and deleting manifests. A manifest is stored
+//! at `repos/<repo>/manifests/<alg>/<hex>` as its media type, a newline,
+//! then its exact bytes; a tag is `repos/<repo>/tags/<tag>` holding the
+//! digest it points at; a referrer is an object under
+//! `repos/<repo>/referrers/<subject>/` holding its descriptor.
+//!
+//! Nothing here reads, changes and writes back a shared object, except
+//! untagging on delete: a tag move is one atomic put (the last push wins,
+//! as in any registry), a referrer is one object of its own. Untagging
+//! a deleted manifest's tags is a conditional write (`PutMode::Update`)
+//! of an empty body, retried on conflict, so a tag moved meanwhile by
+//! another server keeps its new target.
+
+use bytes::{Bytes, BytesMut};
+use object_store::{PutMode, UpdateVersion};
+use oci_core::{
+    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Required, Result, Tag,
+};
+
+use crate::blobs;
+use crate::error::ObjError;
+use crate::fence;
+use crate::keys;
+use crate::store::{Inner, Put};
+
+/// How often an untag is retried when the tag keeps changing under it.
+const UNTAG_TRIES: usize = 16;
+
+/// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
+pub(crate) fn manifest_unknown(repo: &RepoName, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::ManifestUnknown,
+        format!("manifest {what} is not in repository {repo}"),
+    )
+}
+
+/// The stored form of a manifest.
+fn encode(manifest: &Manifest) -> Bytes {
+    let mut out = BytesMut::with_capacity(manifest.bytes.len() + 64);
+    out.extend_from_slice(manifest.media_type().as_bytes());
+    out.extend_from_slice(b"\n");
+    out.extend_from_slice(&manifest.bytes);
+    out.freeze()
+}
+
+/// A manifest read back from its stored form, checked against `digest`.
+fn decode(key: &object_store::path::Path, digest: &Digest, stored: Bytes) -> Result<Manifest> {
+    let Some(newline) = stored.iter().position(|b| *b == b'\n') else {
+        return Err(ObjError::corrupt(key, "a manifest object without a media type").into());
+    };
+    let media_type = std::str::from_utf8(&stored[..newline])
+        .map_err(|_| ObjError::corrupt(key, "a manifest's media type is not text"))?
+        .to_owned();
+    let bytes = stored.slice(newline + 1..);
+    if !digest.matches(&bytes) {
+        return Err(ObjError::corrupt(
+            key,
+            format!("a stored manifest does not match its digest {digest}"),
+        )
+        .into());
+    }
+    let size = bytes.len() as u64;
+    Ok(Manifest {
+        descriptor: Descriptor::new(media_type, digest.clone(), size),
+        bytes,
+    })
+}
+
+/// A manifest by digest, verified.
+pub(crate) async fn get(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
+    let key = keys::manifest(repo, digest);
+    let (stored, _) = inner
+        .get_small(&key)
+        .await?
+        .ok_or_else(|| manifest_unknown(repo, digest))?;
+    decode(&key, digest, stored)
+}
+
+/// The digest a tag points at, with the tag object's version.
+async fn read_tag(
+    inner: &Inner,
+    repo: &RepoName,
+    tag: &Tag,
+) -> Result<Option<(Digest, UpdateVersion)>> {
+    let key = keys::tag(repo, tag);
+    let Some((body, meta)) = inner.get_small(&key).await? else {
+        return Ok(None);
+    };
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let digest = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|s| s.trim().parse::<Digest>().ok())
+        .ok_or_else(|| Error::from(ObjError::corrupt(&key, "a tag without a digest")))?;
+    let version = UpdateVersion {
+        e_tag: meta.e_tag,
+        version: meta.version,
+    };
+    Ok(Some((digest, version)))
+}
+
+/// The manifest a tag points at.
+pub(crate) async fn get_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
+    let (digest, _) = read_tag(inner, repo, tag)
+        .await?
+        .ok_or_else(|| manifest_unknown(repo, tag))?;
+    get(inner, repo, &digest).await.map_err(|e| {
+        if e.is(ErrorCode::ManifestUnknown) {
+            manifest_unknown(repo, tag)
+        } else {
+            e
+        }
+    })
+}
+
+/// `MANIFEST_BLOB_UNKNOWN` unless everything `parsed` references is in
+/// the repository.
+async fn check_references(inner: &Inner, repo: &RepoName, parsed: &ParsedManifest) -> Result<()> {
+    for required in parsed.required() {
+        let present = match required {
+            Required::Blob(d) => blobs::linked(inner, repo, &d.digest).await?.is_some(),
+            Required::Manifest(d) => inner
+                .head(&keys::manifest(repo, &d.digest))
+                .await?
+                .is_some(),
+        };
+        if !present {
+            return Err(required.missing());
+        }
+    }
+    Ok(())
+}
+
+/// Stores a manifest after checking its digest, content and references,
+/// and points `tags` at it.
+pub(crate) async fn push(
+    inner: &Inner,
+    repo: &RepoName,
+    manifest: &Manifest,
+    tags: &[Tag],
+) -> Result<Descriptor> {
+    let parsed = manifest.verify()?;
+    let d = &manifest.descriptor;
+    let descriptor = Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size);
+    let watch = fence::watch(inner).await?;
+    check_references(inner, repo, &parsed).await?;
+
+    let key = keys::manifest(repo, &descriptor.digest);
+    let created = matches!(inner.create(&key, encode(manifest)).await?, Put::Done(_));
+    let referrer = parsed.subject().map(|subject| {
+        let key = keys::referrer(repo, &subject.digest, &descriptor.digest);
+        let entry = crate::lists::ReferrerEntry {
+            subject: subject.digest.clone(),
+            descriptor: parsed.referrer_descriptor(&descriptor),
+        };
+        let body = serde_json::to_vec(&entry).unwrap_or_default();
+        (key, body)
+    });
+    if let Some((key, body)) = &referrer {
+        inner.put(key, body.clone()).await?;
+    }
+    inner.put(&keys::repo_marker(repo), "").await?;
+    if watch.overlapped(inner).await?
+        && let Err(err) = check_references(inner, repo, &parsed).await
+    {
+        // A collection removed what it references meanwhile: take back
+        // what this push added, so nothing half-written stays visible.
+        if created {
+            if let Some((key, _)) = &referrer {
+                inner.delete(key).await?;
+            }
+            inner.delete(&key).await?;
+        }
+        return Err(err);
+    }
+    for tag in tags {
+        inner
+            .put(&keys::tag(repo, tag), descriptor.digest.to_string())
+            .await?;
+    }
+    tracing::debug!(%repo, digest = %descriptor.digest, ?tags, "manifest pushed");
+    Ok(descriptor)
+}
+
+/// Points no tag of `repo` at `digest` any more, leaving tags moved
+/// meanwhile where they point.
+async fn untag_all(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<()> {
+    for meta in inner.list(&keys::tags(repo)).await? {
+        if meta.size == 0 {
+            continue;
+        }
+        let Some(tag) = meta
+            .location
+            .filename()
+            .and_then(|name| name.parse::<Tag>().ok())
+        else {
+            continue;
+        };
+        untag_if(inner, repo, &tag, digest).await?;
+    }
+    Ok(())
+}
+
+/// Removes `tag` if it still points at `digest`.
+async fn untag_if(inner: &Inner, repo: &RepoName, tag: &Tag, digest: &Digest) -> Result<()> {
+    let key = keys::tag(repo, tag);
+    for _ in 0..UNTAG_TRIES {
+        let Some((target, version)) = read_tag(inner, repo, tag).await? else {
+            return Ok(());
+        };
+        if target != *digest {
+            return Ok(());
+        }
+        if !inner.conditional.update {
+            // Weaker: a move landing between the read and the delete is lost.
+            return inner.delete(&key).await;
+        }
+        match inner
+            .put_if(&key, Bytes::new(), PutMode::Update(version))
+            .await?
+        {
+            Put::Done(_) => return Ok(()),
+            Put::Conflict => continue,
+        }
+    }
+    Err(Error::new(
+        ErrorCode::Unknown,
+        format!("tag {tag} of {repo} kept changing while its manifest was deleted; try again"),
+    ))
+}
+
+/// Deletes a manifest, the tags that point at it and its referrer entry.
+pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<()> {
+    let manifest = get(inner, repo, digest).await?;
+    untag_all(inner, repo, digest).await?;
+    if let Ok(parsed) = manifest.parse()
+        && let Some(subject) = parsed.subject()
+    {
+        inner
+            .delete(&keys::referrer(repo, &subject.digest, digest))
+            .await?;
+    }
+    inner.delete(&keys::manifest(repo, digest)).await?;
+    tracing::debug!(%repo, %digest, "manifest deleted");
+    Ok(())
+}
+
+/// Deletes a tag, leaving the manifest.
+pub(crate) async fn delete_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<()> {
+    if read_tag(inner, repo, tag).await?.is_none() {
+        return Err(manifest_unknown(repo, tag));
+    }
+    inner.delete(&keys::tag(repo, tag)).await?;
+    tracing::debug!(%repo, %tag, "tag deleted");
+    Ok(())
+}
