@@ -5,6 +5,10 @@
 //! - [`distribution::Distribution`]: Debian's `docker-registry` (CNCF
 //!   distribution 2.8) on a free loopback port, plain or TLS, with client
 //!   certificates required or basic auth from an htpasswd file.
+//! - [`load`]: soak load for any registry on loopback (slow readers, idle
+//!   sockets, a normal client with every request timed, one-byte PATCHes),
+//!   used by the soak tests and by `bench/soak.sh` through its `soak-load`
+//!   binary.
 //!
 //! The tools come from `.ci/install-deps`; a missing one is an error that
 //! names it. It is a dev-dependency only (`publish = false`): nothing in
@@ -28,6 +32,7 @@
 
 pub mod certs;
 pub mod distribution;
+pub mod load;
 
 use std::io;
 use std::process::Command;
