@@ -6,7 +6,7 @@
 #
 #   1. 500 connections downloading a 256 KiB blob and reading 512 bytes
 #      every 250 ms, and 1,000 idle connections (half after one request),
-#      while a normal client runs 200 rounds of push and pull (9 requests
+#      while a normal client runs 200 rounds of push and pull (10 requests
 #      each, keep-alive); its latencies p50 / p99 / max and its errors.
 #   2. 50,000 one-byte PATCHes (50 uploads at once, each PATCH on a new
 #      connection), committed: how much the server's RSS grew.
@@ -69,7 +69,7 @@ fig() { tr ' ' '\n' <"$work/$1" | sed -n "s/^$2=//p"; }
 ratio() { awk -v d="$1" -v o="$2" 'BEGIN { if (o > 0) printf "%.1fx", d / o; else print "-" }'; }
 
 echo
-echo "normal client: $((ROUNDS * 9)) requests beside $SLOW slow readers and $IDLE idle connections;"
+echo "normal client: $((ROUNDS * 10)) requests beside $SLOW slow readers and $IDLE idle connections;"
 echo "RSS growth: $((UPLOADS * PATCHES)) one-byte PATCHes, one connection each"
 printf '%-22s %10s %10s %14s %14s %14s\n' figure "ours mem" "ours disk" docker-registry "dist/mem" "dist/disk"
 printf '%-22s %10s %10s %14s %14s %14s\n' ------ -------- --------- --------------- -------- ---------

@@ -21,7 +21,7 @@ use oci_testbed::load::{self, Normal, SlowReaders};
 
 const SLOW_READERS: usize = 500;
 const IDLE: usize = 1_000;
-/// Rounds of the normal client's push-and-pull workflow (nine requests
+/// Rounds of the normal client's push-and-pull workflow (ten requests
 /// each) in memory, and on disk (where each push is fsynced).
 const ROUNDS: usize = 200;
 const DISK_ROUNDS: usize = 50;
@@ -65,7 +65,7 @@ async fn soak(registry: Arc<dyn Registry>, rounds: usize) {
         normal.report()
     );
     assert!(normal.errors.is_empty(), "{:?}", normal.errors);
-    assert_eq!(normal.latencies.len(), rounds * 9);
+    assert_eq!(normal.latencies.len(), rounds * 10);
     drop(idle);
     slow.stop().await;
 }

@@ -297,23 +297,30 @@ impl Normal {
         }
     }
 
-    /// Pushes `blob` to `repo` in one POST; false (and an error noted) if
-    /// it was not stored.
+    /// Pushes `blob` to `repo`: a POST opening an upload, then one PUT
+    /// with the whole blob and its digest (what every registry supports);
+    /// false (and an error noted) if it was not stored.
     pub async fn push_blob(&mut self, repo: &str, blob: Bytes) -> bool {
-        let target = with_query(
-            &format!("/v2/{repo}/blobs/uploads/"),
-            "digest",
-            &Digest::sha256(&blob).to_string(),
-        );
+        let uploads = format!("/v2/{repo}/blobs/uploads/");
+        let Ok(started) = self
+            .send("POST upload", Method::POST, &uploads, &[], Bytes::new(), 202)
+            .await
+        else {
+            return false;
+        };
+        let Ok(location) = self.location("POST upload", &started) else {
+            return false;
+        };
+        let target = with_query(&location, "digest", &Digest::sha256(&blob).to_string());
         let octets = [("content-type", "application/octet-stream")];
-        self.send("POST monolithic", Method::POST, &target, &octets, blob, 201)
+        self.send("PUT monolithic", Method::PUT, &target, &octets, blob, 201)
             .await
             .is_ok()
     }
 
     /// One round: a blob pushed in two chunks, a config pushed whole, an
     /// image manifest naming both, then the manifest, blob and tags read
-    /// back and compared. Nine requests when all goes well.
+    /// back and compared. Ten requests when all goes well.
     pub async fn round(&mut self, round: usize) {
         let _ = self.try_round(round).await;
     }
