@@ -21,7 +21,10 @@ fn unpack(local: &Local) -> Option<std::path::PathBuf> {
     std::fs::create_dir_all(&dir).ok()?;
     for name in entries.keys() {
         let parts: Vec<&str> = name.split('/').collect();
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return None;
         }
         let path = dir.join(name);
