@@ -7,6 +7,10 @@
 //!   certificates required or basic auth from an htpasswd file.
 //! - [`s3::S3Server`]: `s3s-fs`, a real S3-compatible server, on a free
 //!   loopback port with one bucket; it can be stopped and restarted.
+//! - [`load`]: soak load for any registry on loopback (slow readers, idle
+//!   sockets, a normal client with every request timed, one-byte PATCHes),
+//!   used by the soak tests and by `bench/soak.sh` through its `soak-load`
+//!   binary.
 //!
 //! The tools come from `.ci/install-deps`; a missing one is an error that
 //! names it. It is a dev-dependency only (`publish = false`): nothing in
@@ -30,6 +34,7 @@
 
 pub mod certs;
 pub mod distribution;
+pub mod load;
 pub mod s3;
 
 use std::io;

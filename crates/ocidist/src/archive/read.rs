@@ -210,11 +210,14 @@ fn index(file: &File, len: u64) -> std::io::Result<HashMap<String, (u64, u64)>> 
             break;
         }
         let size = parse_size(&header[124..136]).ok_or_else(|| bad("not a tar file"))?;
+        // A size past the end of the file (or past u64, from a base-256
+        // field) is refused before any arithmetic can wrap.
         let data = at + BLOCK;
-        let next = data + size.div_ceil(BLOCK) * BLOCK;
-        if data + size > len {
-            return Err(bad("truncated tar file"));
-        }
+        let end = data
+            .checked_add(size)
+            .filter(|&end| end <= len)
+            .ok_or_else(|| bad("truncated tar file"))?;
+        let next = end.div_ceil(BLOCK) * BLOCK;
         let typeflag = header[156];
         match typeflag {
             b'x' | b'L' => {
@@ -280,7 +283,7 @@ fn pax_path(buf: &[u8]) -> Option<String> {
     while !rest.is_empty() {
         let space = rest.iter().position(|&b| b == b' ')?;
         let len: usize = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
-        if len == 0 || len > rest.len() {
+        if len <= space || len > rest.len() {
             return None;
         }
         let record = std::str::from_utf8(&rest[space + 1..len]).ok()?;
@@ -331,5 +334,41 @@ mod tests {
             local.digest(&long).await.unwrap(),
             Digest::sha256(&[7u8; 3000])
         );
+    }
+
+    /// A tar of one header (and `data`), with its size field `size`.
+    fn one_entry(typeflag: u8, size: &[u8; 12], data: &[u8]) -> tempfile::NamedTempFile {
+        let mut out = crate::archive::tar::header("x", 0, false).unwrap();
+        out[124..136].copy_from_slice(size);
+        out[156] = typeflag;
+        // The checksum is not checked by the reader.
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &out).unwrap();
+        file
+    }
+
+    /// A base-256 size near u64::MAX once overflowed the offset
+    /// arithmetic (a panic in debug, an endless loop over the same header
+    /// in release); found by fuzz/docker_archive.
+    #[test]
+    fn a_huge_base256_size_is_a_truncated_tar() {
+        let mut size = [0xffu8; 12];
+        size[0] = 0x80;
+        let tar = one_entry(b'0', &size, b"");
+        let err = Local::open(tar.path()).err().unwrap();
+        assert!(err.message().contains("truncated tar file"), "{err}");
+    }
+
+    /// A PAX record whose length ends inside its own length field is
+    /// ignored, not sliced backwards.
+    #[test]
+    fn a_pax_record_shorter_than_its_length_field_is_ignored() {
+        let record = b"1 x";
+        let mut size = [0u8; 12];
+        size[..11].copy_from_slice(format!("{:011o}", record.len()).as_bytes());
+        let tar = one_entry(b'x', &size, record);
+        assert!(Local::open(tar.path()).is_ok());
     }
 }
