@@ -37,8 +37,10 @@ pub mod puller;
 pub mod pusher;
 pub mod referrers;
 pub mod resume;
+#[cfg(feature = "server")]
 pub mod server_auth;
 pub mod staged;
+#[cfg(feature = "server")]
 pub mod storage;
 pub mod summary;
 
