@@ -57,10 +57,19 @@ impl Gate {
     /// Waits until `n` more bytes may pass, and counts them.
     async fn pass(&self, n: u64) -> Result<()> {
         let run = self.run.load(Ordering::SeqCst);
+        // Counted while waiting, also when the server drops the request
+        // (a killed client's connection) in the middle of the wait.
+        struct Waiting<'a>(&'a AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let passed = loop {
+        let _waiting = Waiting(&self.waiting);
+        loop {
             if self.run.load(Ordering::SeqCst) != run {
-                break Err(oci_core::Error::internal("the client of this run is gone"));
+                return Err(oci_core::Error::internal("the client of this run is gone"));
             }
             let passed = self.passed.load(Ordering::SeqCst);
             if passed + n <= self.limit.load(Ordering::SeqCst) {
@@ -69,14 +78,12 @@ impl Gate {
                     .compare_exchange(passed, passed + n, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
                 {
-                    break Ok(());
+                    return Ok(());
                 }
                 continue;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        passed
+        }
     }
 }
 
