@@ -294,8 +294,13 @@ async fn http(
     for (name, value) in headers {
         req = req.header(*name, value);
     }
-    let req = req.body(full(Bytes::copy_from_slice(body))).unwrap();
-    RawClient::new().send(req).await.unwrap()
+    let req = req
+        .body(full(Bytes::copy_from_slice(body)))
+        .expect("a well-formed request");
+    RawClient::new()
+        .send(req)
+        .await
+        .unwrap_or_else(|e| panic!("no answer: {e}"))
 }
 
 /// The path (and query) of an upload's `Location`, absolute or not.
