@@ -14,12 +14,9 @@ use std::fmt;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use oci_core::{ErrorBody, ErrorCode};
+use http::{Method, Request};
+use oci_testbed::raw_http::{RawClient, full};
+pub use oci_testbed::raw_http::{Response, SPEC_ERROR_CODES};
 
 /// How a client treats the path of a URL it is given (a `Location` it
 /// follows, or a path it built).
@@ -104,7 +101,7 @@ pub struct Client {
     root: String,
     auth: Option<HeaderValue>,
     mode: UrlMode,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: RawClient,
 }
 
 impl fmt::Debug for Client {
@@ -120,12 +117,11 @@ impl Client {
     /// A client for the registry at `root` (e.g. `http://127.0.0.1:5000`),
     /// in the default [`UrlMode`].
     pub fn new(root: &str) -> Client {
-        let http = HyperClient::builder(TokioExecutor::new()).build_http();
         Client {
             root: root.trim_end_matches('/').to_owned(),
             auth: None,
             mode: UrlMode::default(),
-            http,
+            http: RawClient::new(),
         }
     }
 
@@ -139,7 +135,7 @@ impl Client {
     /// this one's connections, as another program would be.
     pub fn fresh(&self) -> Client {
         Client {
-            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            http: RawClient::new(),
             root: self.root.clone(),
             auth: self.auth.clone(),
             mode: self.mode,
@@ -261,186 +257,16 @@ impl RequestBuilder<'_> {
             req = req.header(http::header::CONTENT_LENGTH, self.body.len());
         }
         let req = req
-            .body(Full::new(self.body))
+            .body(full(self.body))
             .unwrap_or_else(|e| panic!("{what}: cannot build the request: {e}"));
         let resp = self
             .client
             .http
-            .request(req)
+            .send(req)
             .await
-            .unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        // A body that breaks off (e.g. shorter than its Content-Length) is
-        // kept as far as it came, with the failure noted for the checks.
-        let (body, body_error) = match resp.into_body().collect().await {
-            Ok(collected) => (collected.to_bytes(), None),
-            Err(e) => (Bytes::new(), Some(e.to_string())),
-        };
-        tracing::debug!(request = %what, status = status.as_u16(), "response");
-        Response {
-            what,
-            status,
-            headers,
-            body,
-            body_error,
-        }
-    }
-}
-
-/// The error codes of the distribution spec's table.
-pub const SPEC_ERROR_CODES: [&str; 14] = [
-    "BLOB_UNKNOWN",
-    "BLOB_UPLOAD_INVALID",
-    "BLOB_UPLOAD_UNKNOWN",
-    "DIGEST_INVALID",
-    "MANIFEST_BLOB_UNKNOWN",
-    "MANIFEST_INVALID",
-    "MANIFEST_UNKNOWN",
-    "NAME_INVALID",
-    "NAME_UNKNOWN",
-    "SIZE_INVALID",
-    "UNAUTHORIZED",
-    "DENIED",
-    "UNSUPPORTED",
-    "TOOMANYREQUESTS",
-];
-
-/// A collected response, with the request it answers kept for messages.
-#[derive(Debug)]
-pub struct Response {
-    /// `METHOD URL` of the request.
-    pub what: String,
-    /// The status code.
-    pub status: StatusCode,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The whole body.
-    pub body: Bytes,
-    /// Why reading the body failed, if it did (the body is then empty).
-    pub body_error: Option<String>,
-}
-
-impl Response {
-    /// A header's value as text, if present and readable.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// A header's value; panics if it is missing.
-    pub fn require_header(&self, name: &str) -> &str {
-        self.header(name)
-            .unwrap_or_else(|| panic!("{}: response lacks the {name} header", self.what))
-    }
-
-    /// The `Location` header, which must be present.
-    pub fn location(&self) -> &str {
-        self.require_header("location")
-    }
-
-    /// The body as text for messages (lossy, shortened).
-    pub fn body_text(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        text.chars().take(400).collect()
-    }
-
-    /// The body as JSON; panics if it is not JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "{}: body is not JSON ({e}): {:?}",
-                self.what,
-                self.body_text()
-            )
-        })
-    }
-
-    /// Asserts the status code and that the body was read whole.
-    pub fn expect_status(&self, expected: u16) -> &Self {
-        assert_eq!(
-            self.body_error, None,
-            "{}: the response body could not be read",
-            self.what
-        );
-        assert_eq!(
-            self.status.as_u16(),
-            expected,
-            "{}: expected status {expected}, got {} with body {:?}",
-            self.what,
-            self.status,
-            self.body_text()
-        );
-        self
-    }
-
-    /// Asserts a header's exact value.
-    pub fn expect_header(&self, name: &str, expected: &str) -> &Self {
-        assert_eq!(
-            self.header(name),
-            Some(expected),
-            "{}: header {name}",
-            self.what
-        );
-        self
-    }
-
-    /// Asserts the body is the spec's error JSON, strictly:
-    /// `{"errors":[{"code":C,"message":M,…},…]}` with at least one entry,
-    /// every `code` one of the spec's codes (or `RANGE_INVALID` on a 416,
-    /// as distribution answers) and every `message` a string.
-    pub fn expect_spec_error_body(&self) -> &Self {
-        let body = self.json();
-        let entries = body["errors"].as_array().unwrap_or_else(|| {
-            panic!(
-                "{}: error body has no errors array: {:?}",
-                self.what,
-                self.body_text()
-            )
-        });
-        assert!(
-            !entries.is_empty(),
-            "{}: error body with no errors",
-            self.what
-        );
-        for entry in entries {
-            let code = entry["code"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{}: error entry without a code: {entry}", self.what));
-            let known = SPEC_ERROR_CODES.contains(&code)
-                || (code == "RANGE_INVALID" && self.status.as_u16() == 416);
-            assert!(
-                known,
-                "{}: error code {code:?} is not one of the spec's",
-                self.what
-            );
-            assert!(
-                entry["message"].is_string(),
-                "{}: error entry without a message string: {entry}",
-                self.what
-            );
-        }
-        self
-    }
-
-    /// Asserts the status and that the body is the spec's error JSON whose
-    /// first (or any) entry carries `code`.
-    pub fn expect_error(&self, status: u16, code: ErrorCode) -> &Self {
-        self.expect_status(status);
-        self.expect_spec_error_body();
-        let body: ErrorBody = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "{}: error body is not the spec's JSON ({e}): {:?}",
-                self.what,
-                self.body_text()
-            )
-        });
-        assert!(
-            body.errors.iter().any(|entry| entry.code == code),
-            "{}: expected error code {code}, got {:?}",
-            self.what,
-            body.errors
-        );
-        self
+            .unwrap_or_else(|e| panic!("{e}"));
+        tracing::debug!(request = %what, status = resp.status.as_u16(), "response");
+        resp
     }
 }
 

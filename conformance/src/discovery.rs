@@ -180,7 +180,7 @@ fn expect_referrers(resp: &Response, descriptors: &[Value], artifacts: &[(&Image
         );
         assert_eq!(found["artifactType"], *artifact_type, "{}", resp.what);
         assert!(
-            found["annotations"]["org.example.nonce"].is_string(),
+            found["annotations"][oci_core::testkit::ARTIFACT_ANNOTATION].is_string(),
             "{}: the artifact's annotations are not copied",
             resp.what
         );

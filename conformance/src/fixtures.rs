@@ -3,8 +3,8 @@
 //! digests never collide across checks or runs.
 
 use bytes::Bytes;
-use oci_core::{Algorithm, Digest, Manifest, media};
-use rand::RngCore as _;
+use oci_core::testkit::{self, ImageConfigExtra};
+use oci_core::{Algorithm, Digest, Manifest, Platform, media};
 use serde_json::{Value, json};
 
 /// A blob and its sha256 digest.
@@ -50,16 +50,11 @@ impl Blob {
     }
 }
 
-/// `len` random bytes.
-pub fn random_bytes(len: usize) -> Bytes {
-    let mut buf = vec![0u8; len];
-    rand::rng().fill_bytes(&mut buf);
-    Bytes::from(buf)
-}
+pub use oci_core::testkit::random_bytes;
 
 /// A short random lower-case hex string, for unique names.
 pub fn random_suffix() -> String {
-    format!("{:08x}", rand::random::<u32>())
+    testkit::random_hex(4)
 }
 
 /// An image: a config blob, layer blobs and the manifest naming them.
@@ -74,49 +69,32 @@ pub struct Image {
 }
 
 impl Image {
-    /// An OCI image with a random config and two random layers.
+    /// An OCI linux/amd64 image with two random layers.
     pub fn random() -> Image {
-        let config = Blob::new(
-            json!({
-                "architecture": "amd64",
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": []},
-                "config": {"Labels": {"nonce": random_suffix()}},
-            })
-            .to_string(),
-        );
-        let layers = vec![Blob::random(2048), Blob::random(1500)];
-        let body = json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_MANIFEST,
-            "config": config.descriptor(media::OCI_CONFIG),
-            "layers": layers.iter().map(|l| l.descriptor(media::OCI_LAYER)).collect::<Vec<_>>(),
-        });
+        let layers = vec![
+            (media::OCI_LAYER, random_bytes(2048)),
+            (media::OCI_LAYER, random_bytes(1500)),
+        ];
+        let diff_ids: Vec<Digest> = layers.iter().map(|(_, b)| Digest::sha256(b)).collect();
+        let platform = Platform::new("linux", "amd64", None);
+        let config = testkit::image_config(&platform, &diff_ids, ImageConfigExtra::default());
+        let image = testkit::image_of(media::OCI_MANIFEST, media::OCI_CONFIG, config, layers);
         Image {
-            manifest: manifest_of(media::OCI_MANIFEST, &body),
-            config,
-            layers,
+            config: Blob::new(image.config_bytes),
+            layers: image.layer_bytes.into_iter().map(Blob::new).collect(),
+            manifest: image.manifest,
         }
     }
 
     /// An artifact manifest of `artifact_type` whose subject is `subject`:
-    /// the empty config and one random layer.
+    /// the empty config, one random layer and one annotation
+    /// ([`testkit::ARTIFACT_ANNOTATION`]).
     pub fn artifact(subject: &Manifest, artifact_type: &str) -> Image {
-        let config = Blob::empty_json();
-        let layers = vec![Blob::random(512)];
-        let body = json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": config.descriptor(media::OCI_EMPTY),
-            "layers": layers.iter().map(|l| l.descriptor(OCTET)).collect::<Vec<_>>(),
-            "subject": descriptor_of(subject),
-            "annotations": {"org.example.nonce": random_suffix()},
-        });
+        let artifact = testkit::build_artifact(&subject.descriptor, artifact_type);
         Image {
-            manifest: manifest_of(media::OCI_MANIFEST, &body),
-            config,
-            layers,
+            config: Blob::empty_json(),
+            layers: vec![Blob::new(artifact.blob_bytes)],
+            manifest: artifact.manifest,
         }
     }
 
@@ -125,8 +103,6 @@ impl Image {
         std::iter::once(&self.config).chain(self.layers.iter())
     }
 }
-
-const OCTET: &str = media::OCTET_STREAM;
 
 /// The artifact type [`index`] gives an index that has a subject.
 pub const INDEX_ARTIFACT_TYPE: &str = "application/vnd.example.index-artifact";

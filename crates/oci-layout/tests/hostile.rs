@@ -10,6 +10,8 @@ use oci_core::registry::bytes_stream;
 use oci_core::testkit::{push_image, random_bytes, tag};
 use oci_core::{Digest, ErrorCode, Registry, RepoName};
 use oci_layout::LayoutRegistry;
+use oci_testbed::load::with_query;
+use oci_testbed::raw_http::{RawClient, Response, full};
 
 fn repo(name: &str) -> RepoName {
     name.parse().expect("repository name")
@@ -276,88 +278,34 @@ async fn an_upload_in_use_is_not_expired_under_its_writer() {
     assert_eq!(read.unwrap(), Bytes::from_static(data));
 }
 
-/// A response read off a raw HTTP/1.1 connection.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends one request on a fresh connection and reads the answer until the
-/// server closes it (the body is whatever arrived).
+/// Sends one request on a fresh connection and collects the answer (a
+/// body the server cuts short is noted in `body_error`, the body empty).
 async fn http(
     addr: std::net::SocketAddr,
     method: &str,
     target: &str,
     headers: &[(&str, String)],
     body: &[u8],
-) -> Answer {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the test server");
-    let mut request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+) -> Response {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{target}"))
+        .header("content-length", body.len());
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        req = req.header(*name, value);
     }
-    request.push_str("\r\n");
-    conn.write_all(request.as_bytes())
+    let req = req
+        .body(full(Bytes::copy_from_slice(body)))
+        .expect("a well-formed request");
+    RawClient::new()
+        .send(req)
         .await
-        .expect("send a request");
-    conn.write_all(body).await.expect("send a request body");
-    let mut raw = Vec::new();
-    // A connection the server cuts short is an answer too: keep what came.
-    let _ = conn.read_to_end(&mut raw).await;
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: raw[end + 4..].to_vec(),
-    }
+        .unwrap_or_else(|e| panic!("no answer: {e}"))
 }
 
 /// The path (and query) of an upload's `Location`, absolute or not.
-fn location_path(answer: &Answer) -> String {
-    let location = answer.header("Location").expect("a Location header");
-    match location.find("://") {
-        Some(i) => {
-            let rest = &location[i + 3..];
-            rest[rest.find('/').unwrap_or(rest.len())..].to_owned()
-        }
-        None => location.to_owned(),
-    }
-}
-
-/// `target` with `name=value` added to its query.
-fn with_query(target: &str, name: &str, value: &str) -> String {
-    let sep = if target.contains('?') { '&' } else { '?' };
-    format!("{target}{sep}{name}={value}")
+fn location_path(answer: &Response) -> String {
+    oci_testbed::load::location_path(answer.location()).to_owned()
 }
 
 /// The PATCH/commit race and the commit/commit race over HTTP, against
@@ -403,7 +351,7 @@ async fn racing_requests_of_one_upload_over_http() {
         for answer in [&first, &second] {
             let text = String::from_utf8_lossy(&answer.body);
             assert!(
-                answer.status < 500,
+                answer.status.as_u16() < 500,
                 "round {round}: answered {}: {text}",
                 answer.status
             );

@@ -11,6 +11,10 @@
 //!   sockets, a normal client with every request timed, one-byte PATCHes),
 //!   used by the soak tests and by `bench/soak.sh` through its `soak-load`
 //!   binary.
+//! - [`raw_http::RawClient`]: a raw HTTP/1 test client that sends requests
+//!   exactly as built and collects the answer, with assertions on status,
+//!   headers and spec error bodies (the conformance suite's and the
+//!   server's API tests' one client).
 //!
 //! The tools come from `.ci/install-deps`; a missing one is an error that
 //! names it. It is a dev-dependency only (`publish = false`): nothing in
@@ -35,6 +39,7 @@
 pub mod certs;
 pub mod distribution;
 pub mod load;
+pub mod raw_http;
 pub mod s3;
 
 use std::io;

@@ -12,20 +12,6 @@ use crate::archive::tar;
 /// The demo repository.
 pub const REPO: &str = "demo/hello";
 
-/// A one-file uncompressed layer tar holding `hello.txt`.
-fn layer(text: &str) -> Result<Bytes> {
-    let body = text.as_bytes();
-    let mut out = Vec::new();
-    out.extend_from_slice(&tar::header("hello.txt", body.len() as u64, false)?);
-    out.extend_from_slice(body);
-    let padded = (body.len() as u64).div_ceil(tar::BLOCK) * tar::BLOCK;
-    out.resize(
-        tar::BLOCK as usize + padded as usize + 2 * tar::BLOCK as usize,
-        0,
-    );
-    Ok(out.into())
-}
-
 async fn push_blob(
     reg: &dyn Registry,
     repo: &RepoName,
@@ -50,7 +36,8 @@ pub async fn seed(reg: &dyn Registry) -> Result<Digest> {
     let mut index = ImageIndex::empty();
     for platform in ["linux/amd64", "linux/arm64"] {
         let p: Platform = platform.parse()?;
-        let layer_bytes = layer(&format!("Hello from ocidist ({platform})!\n"))?;
+        let text = format!("Hello from ocidist ({platform})!\n");
+        let layer_bytes = tar::one_file("hello.txt", text.as_bytes())?;
         let layer = push_blob(reg, &repo, media::OCI_LAYER, layer_bytes).await?;
         // Fields in the order Go's image-spec types write them, so tools
         // that re-encode configs keep the digest.

@@ -100,28 +100,74 @@ pub fn build_image(options: &ImageOptions) -> Image {
     } else {
         (media::OCI_CONFIG, media::OCI_LAYER, media::OCI_MANIFEST)
     };
-    let layer_bytes: Vec<Bytes> = (0..options.layers)
-        .map(|_| random_bytes(options.layer_size))
+    let layers: Vec<(&str, Bytes)> = (0..options.layers)
+        .map(|_| (layer_type, random_bytes(options.layer_size)))
         .collect();
-    let layers: Vec<Descriptor> = layer_bytes
-        .iter()
-        .map(|b| Descriptor::of(layer_type, b))
-        .collect();
-    let p = &options.platform;
-    let mut config = json!({
-        "architecture": p.architecture,
-        "os": p.os,
-        "config": {},
-        "rootfs": {
-            "type": "layers",
-            "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>(),
+    let diff_ids: Vec<Digest> = layers.iter().map(|(_, b)| Digest::sha256(b)).collect();
+    let config = image_config(&options.platform, &diff_ids, ImageConfigExtra::default());
+    image_of(manifest_type, config_type, config, layers)
+}
+
+/// What an image config holds besides its platform and layers.
+#[derive(Debug, Clone, Default)]
+pub struct ImageConfigExtra {
+    /// The `config` object (`Cmd`, `Env`, ...); `{}` when `None`.
+    pub config: Option<serde_json::Value>,
+    /// The `history` entries; left out when empty.
+    pub history: Vec<serde_json::Value>,
+}
+
+/// An image config with its fields in the order Go's image-spec types
+/// write them, as real images have: tools that re-encode a config (skopeo
+/// converting docker to OCI) then reproduce the same bytes and digest.
+#[derive(serde::Serialize)]
+struct GoConfig<'a> {
+    architecture: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    os: &'a str,
+    config: serde_json::Value,
+    rootfs: RootFs,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    history: Vec<serde_json::Value>,
+}
+
+#[derive(serde::Serialize)]
+struct RootFs {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    diff_ids: Vec<String>,
+}
+
+/// The bytes of an image config for `platform` over layers whose
+/// uncompressed digests are `diff_ids`, fields in Go's order.
+pub fn image_config(platform: &Platform, diff_ids: &[Digest], extra: ImageConfigExtra) -> Bytes {
+    json_bytes(&GoConfig {
+        architecture: &platform.architecture,
+        variant: platform.variant.as_deref(),
+        os: &platform.os,
+        config: extra.config.unwrap_or_else(|| json!({})),
+        rootfs: RootFs {
+            kind: "layers",
+            diff_ids: diff_ids.iter().map(Digest::to_string).collect(),
         },
-    });
-    if let Some(variant) = &p.variant {
-        config["variant"] = json!(variant);
-    }
-    let config_bytes: Bytes = json_bytes(&config);
+        history: extra.history,
+    })
+}
+
+/// Assembles an image of `manifest_type` from a config's bytes and each
+/// layer's media type and bytes, without pushing anything.
+pub fn image_of(
+    manifest_type: &str,
+    config_type: &str,
+    config_bytes: Bytes,
+    layers: Vec<(&str, Bytes)>,
+) -> Image {
     let config = Descriptor::of(config_type, &config_bytes);
+    let (layers, layer_bytes): (Vec<Descriptor>, Vec<Bytes>) = layers
+        .into_iter()
+        .map(|(media_type, bytes)| (Descriptor::of(media_type, &bytes), bytes))
+        .unzip();
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(manifest_type.to_owned()),
@@ -238,20 +284,33 @@ pub type PushedIndex = Index;
 /// pushing anything (an OCI index, or a Docker manifest list of Docker
 /// images when `docker`).
 pub fn build_index(docker: bool) -> Index {
-    let children: Vec<Image> = platforms()
+    let children: Vec<(Image, Platform)> = platforms()
         .into_iter()
         .map(|platform| {
-            build_image(&ImageOptions {
+            let image = build_image(&ImageOptions {
                 layers: 1,
                 layer_size: 512,
-                platform,
+                platform: platform.clone(),
                 docker,
-            })
+            });
+            (image, platform)
         })
         .collect();
+    let media_type = if docker {
+        media::DOCKER_MANIFEST_LIST
+    } else {
+        media::OCI_INDEX
+    };
+    index_of(media_type, children)
+}
+
+/// Assembles an index of `media_type` listing each child image with its
+/// platform, in order, without pushing anything.
+pub fn index_of(media_type: &str, children: Vec<(Image, Platform)>) -> Index {
+    let (children, platforms): (Vec<Image>, Vec<Platform>) = children.into_iter().unzip();
     let manifests = children
         .iter()
-        .zip(platforms())
+        .zip(platforms)
         .map(|(child, platform)| {
             let mut d = Descriptor::new(
                 child.manifest.media_type(),
@@ -262,11 +321,6 @@ pub fn build_index(docker: bool) -> Index {
             d
         })
         .collect();
-    let media_type = if docker {
-        media::DOCKER_MANIFEST_LIST
-    } else {
-        media::OCI_INDEX
-    };
     let index = ImageIndex {
         media_type: Some(media_type.to_owned()),
         manifests,
@@ -323,6 +377,9 @@ pub struct Artifact {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The annotation every [`build_artifact`] carries (a random value).
+pub const ARTIFACT_ANNOTATION: &str = "org.example.testkit";
+
 /// The bytes of the OCI empty descriptor's content.
 const EMPTY_JSON: &[u8] = b"{}";
 
@@ -331,7 +388,7 @@ const EMPTY_JSON: &[u8] = b"{}";
 pub fn build_artifact(subject: &Descriptor, artifact_type: &str) -> Artifact {
     let blob_bytes = random_bytes(256);
     let blob = Descriptor::of(media::OCTET_STREAM, &blob_bytes);
-    let annotations = BTreeMap::from([("org.example.testkit".to_owned(), super::random_hex(4))]);
+    let annotations = BTreeMap::from([(ARTIFACT_ANNOTATION.to_owned(), super::random_hex(4))]);
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.to_owned()),
@@ -439,6 +496,21 @@ mod tests {
         assert_eq!(parsed.config.media_type, media::OCI_EMPTY);
         assert_eq!(parsed.config.size, 2);
         assert_eq!(parsed.layers, [artifact.blob]);
+    }
+
+    #[test]
+    fn a_config_keeps_gos_field_order() {
+        let platform = Platform::new("linux", "arm", Some("v7"));
+        let layer = Digest::sha256(b"layer");
+        let extra = ImageConfigExtra {
+            config: Some(json!({"Cmd": ["/bin/true"]})),
+            history: vec![json!({"created_by": "test"})],
+        };
+        let config = image_config(&platform, std::slice::from_ref(&layer), extra);
+        let want = format!(
+            r#"{{"architecture":"arm","variant":"v7","os":"linux","config":{{"Cmd":["/bin/true"]}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}},"history":[{{"created_by":"test"}}]}}"#
+        );
+        assert_eq!(std::str::from_utf8(&config).unwrap(), want);
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub use blobs::{
     push_pull_blob,
 };
 pub use fixtures::{
-    Artifact, Image, ImageOptions, Index, PushedImage, PushedIndex, build_artifact, build_image,
-    build_index, platforms, push_bytes, push_docker_image, push_image, push_index, random_bytes,
+    ARTIFACT_ANNOTATION, Artifact, Image, ImageConfigExtra, ImageOptions, Index, PushedImage,
+    PushedIndex, build_artifact, build_image, build_index, image_config, image_of, index_of,
+    platforms, push_bytes, push_docker_image, push_image, push_index, random_bytes,
 };
 pub use lists::{catalog, delete_referrer, referrers, referrers_subject_missing, tag_pagination};
 pub use manifests::{

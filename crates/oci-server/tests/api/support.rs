@@ -1,64 +1,27 @@
 //! A loopback server over a MemRegistry and a small HTTP client to poke it.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream;
-use http::{HeaderMap, Method, Request};
+use http::{Method, Request};
 use http_body::Frame;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, StreamBody};
 use oci_core::registry::bytes_stream;
 use oci_core::{Digest, Manifest, Registry, RepoName, Tag, media};
 use oci_mem::MemRegistry;
 use oci_server::{RegistryService, ServerOptions, TestServer};
-
-pub type Body = BoxBody<Bytes, Infallible>;
+use oci_testbed::raw_http::{Body, RawClient, full};
 
 /// A server over a fresh in-memory registry, and a client for it.
 pub struct Harness {
     pub registry: Arc<MemRegistry>,
     pub server: TestServer,
-    client: Client<HttpConnector, Body>,
+    client: RawClient,
 }
 
 /// A response read whole.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Resp {
-    /// A header as a string.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// The body as JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
-    }
-
-    /// Asserts a spec error response: status, JSON content type and body
-    /// shape `{"errors":[{"code":…,"message":…}]}` with the given code.
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "status; body {:?}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/json"));
-        let json = self.json();
-        let errors = json["errors"].as_array().expect("an errors array");
-        assert_eq!(errors.len(), 1, "{json}");
-        assert_eq!(errors[0]["code"], code, "{json}");
-        assert!(errors[0]["message"].is_string(), "{json}");
-    }
-}
+pub use oci_testbed::raw_http::Response as Resp;
 
 impl Harness {
     /// A server with the default options.
@@ -83,7 +46,7 @@ impl Harness {
         let registry = Arc::new(MemRegistry::new());
         let service = RegistryService::with_options(wrap(registry.clone()), options);
         let server = TestServer::start_service(service).await;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let client = RawClient::new();
         Harness {
             registry,
             server,
@@ -99,8 +62,7 @@ impl Harness {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Resp {
-        let body = Full::new(body.into()).boxed();
-        self.send_body(method, path, headers, body).await
+        self.send_body(method, path, headers, full(body)).await
     }
 
     /// Sends a request whose body is streamed in pieces, with no length.
@@ -130,32 +92,23 @@ impl Harness {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self.client.request(req.body(body).unwrap()).await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
+        let resp = self.client.send(req.body(body).unwrap()).await.unwrap();
+        if let Some(e) = &resp.body_error {
+            panic!("{}: reading the body failed: {e}", resp.what);
         }
+        resp
     }
 
     /// GET whose answer may break off: the status and body, or how the
     /// exchange failed (before the head or while reading the body).
     pub async fn get_fallible(&self, path: &str) -> std::result::Result<(u16, Bytes), String> {
         let uri = format!("{}{path}", self.server.url());
-        let req = Request::get(uri)
-            .body(Full::new(Bytes::new()).boxed())
-            .unwrap();
-        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((status, body.to_bytes()))
+        let req = Request::get(uri).body(full(Bytes::new())).unwrap();
+        let resp = self.client.send(req).await?;
+        match resp.body_error {
+            Some(e) => Err(e),
+            None => Ok((resp.status.as_u16(), resp.body)),
+        }
     }
 
     /// GET with no body.

@@ -133,6 +133,16 @@ pub fn header(path: &str, size: u64, directory: bool) -> std::io::Result<Vec<u8>
     Ok(out)
 }
 
+/// A whole tar holding one regular file `path` with `body`: a layer for
+/// the demo image and for tests.
+pub fn one_file(path: &str, body: &[u8]) -> std::io::Result<Bytes> {
+    let mut out = header(path, body.len() as u64, false)?;
+    let end = out.len() as u64 + padded(body.len() as u64) + 2 * BLOCK;
+    out.extend_from_slice(body);
+    out.resize(end as usize, 0);
+    Ok(out.into())
+}
+
 fn ustar_block(path: &str, size: u64, directory: bool) -> std::io::Result<[u8; 512]> {
     ustar_block_typed(path, size, if directory { b'5' } else { b'0' })
 }

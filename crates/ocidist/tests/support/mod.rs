@@ -7,40 +7,15 @@ use std::path::Path;
 use std::process::Command;
 
 use bytes::Bytes;
-use oci_core::testkit::{Image, Index, random_bytes};
-use oci_core::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform, media};
+use oci_core::testkit::{
+    Image, ImageConfigExtra, Index, image_config, image_of, index_of, platforms, random_bytes,
+};
+use oci_core::{Digest, Platform, media};
 use ocidist::archive::tar;
-use serde_json::json;
 
 /// An uncompressed tar holding one file of `size` random bytes.
 pub fn tar_layer(name: &str, size: usize) -> Bytes {
-    let body = random_bytes(size);
-    let mut out = Vec::new();
-    out.extend_from_slice(&tar::header(name, size as u64, false).unwrap());
-    out.extend_from_slice(&body);
-    let padded = (size as u64).div_ceil(tar::BLOCK) * tar::BLOCK;
-    out.resize((tar::BLOCK + padded + 2 * tar::BLOCK) as usize, 0);
-    out.into()
-}
-
-/// An image config with its fields in the order Go's image-spec types
-/// write them, as real images have: tools that re-encode a config (skopeo
-/// converting docker to OCI) then reproduce the same bytes and digest.
-#[derive(serde::Serialize)]
-struct GoConfig {
-    architecture: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    variant: Option<String>,
-    os: String,
-    config: serde_json::Value,
-    rootfs: RootFs,
-}
-
-#[derive(serde::Serialize)]
-struct RootFs {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    diff_ids: Vec<String>,
+    tar::one_file(name, &random_bytes(size)).unwrap()
 }
 
 /// An image of `layers` tar layers for `platform`, OCI or Docker schema2.
@@ -54,60 +29,21 @@ pub fn tar_image(platform: &Platform, layers: usize, layer_size: usize, docker: 
     } else {
         (media::OCI_CONFIG, media::OCI_LAYER, media::OCI_MANIFEST)
     };
-    let layer_bytes: Vec<Bytes> = (0..layers)
-        .map(|i| tar_layer(&format!("file{i}"), layer_size))
+    let layers: Vec<(&str, Bytes)> = (0..layers)
+        .map(|i| (layer_type, tar_layer(&format!("file{i}"), layer_size)))
         .collect();
-    let layer_descs: Vec<Descriptor> = layer_bytes
-        .iter()
-        .map(|b| Descriptor::of(layer_type, b))
-        .collect();
-    let config = GoConfig {
-        architecture: platform.architecture.clone(),
-        variant: platform.variant.clone(),
-        os: platform.os.clone(),
-        config: json!({}),
-        rootfs: RootFs {
-            kind: "layers",
-            diff_ids: layer_descs.iter().map(|d| d.digest.to_string()).collect(),
-        },
-    };
-    let config_bytes = Bytes::from(serde_json::to_vec(&config).unwrap());
-    let config_desc = Descriptor::of(config_type, &config_bytes);
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(manifest_type.to_owned()),
-        artifact_type: None,
-        config: config_desc.clone(),
-        layers: layer_descs.clone(),
-        subject: None,
-        annotations: None,
-        extra: Default::default(),
-    };
-    Image {
-        manifest: Manifest::new(manifest_type, serde_json::to_vec(&manifest).unwrap()),
-        config: config_desc,
-        config_bytes,
-        layers: layer_descs,
-        layer_bytes,
-    }
+    let diff_ids: Vec<Digest> = layers.iter().map(|(_, b)| Digest::sha256(b)).collect();
+    let config = image_config(platform, &diff_ids, ImageConfigExtra::default());
+    image_of(manifest_type, config_type, config, layers)
 }
 
 /// An OCI index over linux/amd64, linux/arm64 and linux/arm/v7 tar images.
 pub fn tar_index() -> Index {
-    let children: Vec<Image> = oci_core::testkit::platforms()
-        .iter()
-        .map(|p| tar_image(p, 2, 2048, false))
+    let children = platforms()
+        .into_iter()
+        .map(|p| (tar_image(&p, 2, 2048, false), p))
         .collect();
-    let mut index = ImageIndex::empty();
-    for (child, p) in children.iter().zip(oci_core::testkit::platforms()) {
-        let mut d = child.manifest.descriptor.clone();
-        d.platform = Some(p);
-        index.manifests.push(d);
-    }
-    Index {
-        manifest: Manifest::new(media::OCI_INDEX, serde_json::to_vec(&index).unwrap()),
-        children,
-    }
+    index_of(media::OCI_INDEX, children)
 }
 
 /// Runs a command and returns its stdout, panicking with its stderr on failure.
