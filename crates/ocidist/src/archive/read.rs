@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use oci_core::{BlobStream, Digest, Error, Result};
+use oci_core::{BlobStream, Digest, Error, ErrorCode, Result};
 
 use super::tar::BLOCK;
 
@@ -65,7 +65,7 @@ impl Local {
     /// The size of an entry, if it exists.
     pub fn size(&self, name: &str) -> Option<u64> {
         match self {
-            Local::Dir(root) => std::fs::metadata(root.join(name))
+            Local::Dir(root) => std::fs::metadata(entry_path(root, name).ok()?)
                 .ok()
                 .filter(|m| m.is_file())
                 .map(|m| m.len()),
@@ -75,6 +75,9 @@ impl Local {
 
     /// Reads a small entry whole; `None` if it does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Bytes>> {
+        if let Local::Dir(root) = self {
+            entry_path(root, name)?;
+        }
         let Some(size) = self.size(name) else {
             return Ok(None);
         };
@@ -87,7 +90,7 @@ impl Local {
         }
         match self {
             Local::Dir(root) => {
-                let p = root.join(name);
+                let p = entry_path(root, name)?;
                 std::fs::read(&p)
                     .map(|b| Some(Bytes::from(b)))
                     .map_err(|e| io_err(&p, e))
@@ -115,7 +118,7 @@ impl Local {
         let mut buf = vec![0u8; size];
         match self {
             Local::Dir(root) => {
-                let p = root.join(name);
+                let p = entry_path(root, name)?;
                 let file = File::open(&p).map_err(|e| io_err(&p, e))?;
                 file.read_exact_at(&mut buf, 0).map_err(|e| io_err(&p, e))?;
             }
@@ -138,7 +141,7 @@ impl Local {
     pub fn stream(&self, name: &str) -> Result<BlobStream> {
         let (file, start, size, path) = match self {
             Local::Dir(root) => {
-                let p = root.join(name);
+                let p = entry_path(root, name)?;
                 let file = File::open(&p).map_err(|e| io_err(&p, e))?;
                 let size = file.metadata().map_err(|e| io_err(&p, e))?.len();
                 (Arc::new(file), 0, size, p)
@@ -189,6 +192,28 @@ impl Local {
         }
         Ok(hasher.finish())
     }
+}
+
+/// An entry name as a path under the root: names come from the archive's
+/// own `manifest.json` or `index.json`, so one that is absolute or climbs
+/// with `..` (which would read a file outside the directory) is refused.
+fn entry_path(root: &Path, name: &str) -> Result<PathBuf> {
+    let relative = Path::new(name);
+    let climbs = relative.components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::ParentDir
+                | std::path::Component::RootDir
+                | std::path::Component::Prefix(_)
+        )
+    });
+    if climbs || name.is_empty() {
+        return Err(Error::new(
+            ErrorCode::ManifestInvalid,
+            format!("the archive names {name:?}, a path outside it; refusing to read it"),
+        ));
+    }
+    Ok(root.join(relative))
 }
 
 /// An entry name without a leading `./` or `/`.
@@ -352,6 +377,25 @@ mod tests {
     /// A base-256 size near u64::MAX once overflowed the offset
     /// arithmetic (a panic in debug, an endless loop over the same header
     /// in release); found by fuzz/docker_archive.
+    #[test]
+    fn names_outside_a_directory_are_refused() {
+        let outer = tempfile::tempdir().unwrap();
+        std::fs::write(outer.path().join("secret"), b"not for the registry").unwrap();
+        let root = outer.path().join("image");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("manifest.json"), b"[]").unwrap();
+        let local = Local::open(&root).unwrap();
+        let secret = outer.path().join("secret");
+        for name in ["../secret", "a/../../secret", secret.to_str().unwrap()] {
+            let err = local.read(name).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::ManifestInvalid, "{name}: {err}");
+            assert!(local.stream(name).is_err(), "{name}");
+            assert!(local.read_head(name).is_err(), "{name}");
+            assert_eq!(local.size(name), None, "{name}");
+        }
+        assert!(local.read("manifest.json").unwrap().is_some());
+    }
+
     #[test]
     fn a_huge_base256_size_is_a_truncated_tar() {
         let mut size = [0xffu8; 12];
