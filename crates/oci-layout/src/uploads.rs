@@ -70,6 +70,37 @@ enum Step<T> {
 /// the upload was removed (also when it was removed while we waited for
 /// the lock: the file we hold is then unlinked).
 fn open_locked(path: &Path, append: bool) -> std::result::Result<Step<File>, LayoutError> {
+    Ok(match locked_with_len(path, append)? {
+        Step::Done((file, _)) => Step::Done(file),
+        Step::Gone => Step::Gone,
+    })
+}
+
+/// [`open_locked`], and the file must hold exactly the `expected` bytes the
+/// upload is at; anything else is a corrupt upload.
+fn open_locked_at(
+    path: &Path,
+    append: bool,
+    expected: u64,
+) -> std::result::Result<Step<File>, LayoutError> {
+    let Step::Done((file, len)) = locked_with_len(path, append)? else {
+        return Ok(Step::Gone);
+    };
+    if len != expected {
+        return Err(LayoutError::corrupt(
+            path,
+            format!("holds {len} bytes, the upload is at {expected}"),
+        ));
+    }
+    Ok(Step::Done(file))
+}
+
+/// The locked data file and its length (one `stat`, which also tells
+/// whether the file was unlinked).
+fn locked_with_len(
+    path: &Path,
+    append: bool,
+) -> std::result::Result<Step<(File, u64)>, LayoutError> {
     let file = match OpenOptions::new()
         .read(true)
         .write(true)
@@ -87,7 +118,7 @@ fn open_locked(path: &Path, append: bool) -> std::result::Result<Step<File>, Lay
     if meta.nlink() == 0 {
         return Ok(Step::Gone);
     }
-    Ok(Step::Done(file))
+    Ok(Step::Done((file, meta.len())))
 }
 
 /// Starts an upload in `repo`.
@@ -331,22 +362,11 @@ impl LayoutWriter {
         let path = self.dir.join("data");
         let expected = live.size;
         let opened = blocking(move || {
-            let Step::Done(file) = open_locked(&path, true)? else {
+            let Step::Done(file) = open_locked_at(&path, true, expected)? else {
                 return Ok(Step::Gone);
             };
-            let len = file
-                .metadata()
-                .map_err(|e| LayoutError::io("stat", &path, e))?
-                .len();
-            if len != expected {
-                return Err(LayoutError::corrupt(
-                    &path,
-                    format!("holds {len} bytes, the upload is at {expected}"),
-                )
-                .into());
-            }
             Ok(Step::Done(DataFile {
-                file: durable::Appender::new(file, len),
+                file: durable::Appender::new(file, expected),
                 path,
             }))
         })
@@ -515,20 +535,9 @@ impl BlobWriter for LayoutWriter {
         let mut hasher = live.hasher.take();
         let expected = live.size;
         let written = blocking(move || {
-            let Step::Done(mut file) = open_locked(&path, true)? else {
+            let Step::Done(mut file) = open_locked_at(&path, true, expected)? else {
                 return Ok(Step::Gone);
             };
-            let len = file
-                .metadata()
-                .map_err(|e| LayoutError::io("stat", &path, e))?
-                .len();
-            if len != expected {
-                return Err(LayoutError::corrupt(
-                    &path,
-                    format!("holds {len} bytes, the upload is at {expected}"),
-                )
-                .into());
-            }
             file.write_all(&data)
                 .map_err(|e| LayoutError::io("write", &path, e))?;
             if let Some(h) = hasher.as_mut() {
@@ -576,20 +585,9 @@ impl BlobWriter for LayoutWriter {
         let checked = {
             let path = path.clone();
             blocking(move || {
-                let Step::Done(mut file) = open_locked(&path, false)? else {
+                let Step::Done(mut file) = open_locked_at(&path, false, size)? else {
                     return Ok(Step::Gone);
                 };
-                let len = file
-                    .metadata()
-                    .map_err(|e| LayoutError::io("stat", &path, e))?
-                    .len();
-                if len != size {
-                    return Err(LayoutError::corrupt(
-                        &path,
-                        format!("holds {len} bytes, the upload is at {size}"),
-                    )
-                    .into());
-                }
                 let actual = match running {
                     Some(d) => d,
                     None => hash_exactly(&mut file, &path, size, algorithm)?,
