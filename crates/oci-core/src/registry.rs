@@ -309,6 +309,21 @@ pub fn failed_list<T: Send + 'static>(err: Error) -> ListStream<T> {
     stream::once(async move { Err(err) }).boxed()
 }
 
+/// A listing computed whole by one future (a store that reads its index,
+/// then yields the items): its items, or its one error.
+pub fn list_from<T, F>(items: F) -> ListStream<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
+{
+    stream::once(items)
+        .flat_map(|found| match found {
+            Ok(items) => stream::iter(items.into_iter().map(Ok)).left_stream(),
+            Err(err) => stream::iter(vec![Err(err)]).right_stream(),
+        })
+        .boxed()
+}
+
 /// One interface to any registry: memory, disk, HTTP, or a stack of
 /// wrappers over them.
 ///

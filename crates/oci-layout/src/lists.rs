@@ -3,28 +3,15 @@
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use oci_core::{Descriptor, Digest, ListOptions, ListStream, RepoName, Result, Tag};
+use oci_core::registry::list_from;
+use oci_core::{Descriptor, Digest, ListOptions, ListStream, RepoName, Tag};
 
 use crate::store::Inner;
-
-/// A listing computed by one future.
-fn listing<T, F>(items: F) -> ListStream<T>
-where
-    T: Send + 'static,
-    F: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
-{
-    stream::once(items)
-        .flat_map(|found| match found {
-            Ok(items) => stream::iter(items.into_iter().map(Ok)).left_stream(),
-            Err(err) => stream::iter(vec![Err(err)]).right_stream(),
-        })
-        .boxed()
-}
 
 /// The repository's tags in lexical order, paginated.
 pub(crate) fn tags(inner: &Arc<Inner>, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
     let (inner, repo, options) = (inner.clone(), repo.clone(), options.clone());
-    listing(async move {
+    list_from(async move {
         let mut guard = inner.repos.lock(&repo).await?;
         Ok(options.apply(guard.state().await?.tags.keys().cloned()))
     })
@@ -40,7 +27,7 @@ pub(crate) fn referrers(
 ) -> ListStream<Descriptor> {
     let (inner, repo, subject) = (inner.clone(), repo.clone(), subject.clone());
     let artifact_type = artifact_type.map(str::to_owned);
-    listing(async move {
+    list_from(async move {
         let mut guard = inner.repos.lock(&repo).await?;
         let mut found: Vec<Descriptor> = guard
             .state()

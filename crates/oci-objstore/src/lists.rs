@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use futures::stream::{self, StreamExt};
-use oci_core::{
-    Descriptor, Digest, Error, ErrorCode, ListOptions, ListStream, RepoName, Result, Tag,
-};
+use oci_core::registry::list_from;
+use oci_core::{Descriptor, Digest, Error, ErrorCode, ListOptions, ListStream, RepoName, Tag};
 
 use crate::keys;
 use crate::store::Inner;
@@ -20,20 +18,6 @@ pub(crate) struct ReferrerEntry {
     pub(crate) descriptor: Descriptor,
 }
 
-/// A listing computed by one future.
-fn listing<T, F>(items: F) -> ListStream<T>
-where
-    T: Send + 'static,
-    F: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
-{
-    stream::once(items)
-        .flat_map(|found| match found {
-            Ok(items) => stream::iter(items.into_iter().map(Ok)).left_stream(),
-            Err(err) => stream::iter(vec![Err(err)]).right_stream(),
-        })
-        .boxed()
-}
-
 /// `NAME_UNKNOWN` for a repository that does not exist.
 fn name_unknown(repo: &RepoName) -> Error {
     Error::new(
@@ -45,7 +29,7 @@ fn name_unknown(repo: &RepoName) -> Error {
 /// The repository's tags in lexical order, paginated.
 pub(crate) fn tags(inner: &Arc<Inner>, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
     let (inner, repo, options) = (inner.clone(), repo.clone(), options.clone());
-    listing(async move {
+    list_from(async move {
         let found = inner.list(&keys::tags(&repo)).await?;
         if found.is_empty() && inner.head(&keys::repo_marker(&repo)).await?.is_none() {
             return Err(name_unknown(&repo));
@@ -71,7 +55,7 @@ pub(crate) fn referrers(
 ) -> ListStream<Descriptor> {
     let (inner, repo, subject) = (inner.clone(), repo.clone(), subject.clone());
     let artifact_type = artifact_type.map(str::to_owned);
-    listing(async move {
+    list_from(async move {
         let mut found = Vec::new();
         for meta in inner.list(&keys::referrers(&repo, &subject)).await? {
             // Gone meanwhile (its manifest deleted): not listed.
@@ -101,7 +85,7 @@ pub(crate) fn referrers(
 /// The repositories in lexical order, paginated.
 pub(crate) fn repositories(inner: &Arc<Inner>, options: &ListOptions) -> ListStream<RepoName> {
     let (inner, options) = (inner.clone(), options.clone());
-    listing(async move {
+    list_from(async move {
         let mut names: Vec<RepoName> = inner
             .list_dirs(&keys::repos_root())
             .await?
