@@ -404,6 +404,7 @@ fn recorded(local: &Local, config: &Descriptor, layers: &[Descriptor]) -> Result
         return Ok(None);
     };
     let same = image.config.digest == config.digest
+        && image.config.size == config.size
         && image.layers.len() == layers.len()
         && image
             .layers
