@@ -58,6 +58,12 @@ impl Descriptor {
         }
     }
 
+    /// The descriptor of a bare blob (`application/octet-stream`): what a
+    /// store answers for a blob, as it keeps no media types.
+    pub fn blob(digest: &Digest, size: u64) -> Descriptor {
+        Descriptor::new(crate::media::OCTET_STREAM, digest.clone(), size)
+    }
+
     /// A descriptor of `data` (sha256).
     pub fn of(media_type: impl Into<String>, data: &[u8]) -> Descriptor {
         Descriptor::new(media_type, Digest::sha256(data), data.len() as u64)

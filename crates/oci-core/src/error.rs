@@ -260,6 +260,49 @@ impl Error {
         )
     }
 
+    /// `NAME_UNKNOWN` for a repository a store does not hold.
+    pub fn name_unknown(repo: &crate::RepoName) -> Error {
+        Error::new(
+            ErrorCode::NameUnknown,
+            format!("repository {repo} is not known"),
+        )
+    }
+
+    /// `BLOB_UNKNOWN` for a blob the repository does not hold.
+    pub fn blob_unknown(repo: &crate::RepoName, digest: &crate::Digest) -> Error {
+        Error::new(
+            ErrorCode::BlobUnknown,
+            format!("blob {digest} is not in repository {repo}"),
+        )
+    }
+
+    /// `BLOB_UNKNOWN` for a mount whose source repository does not hold
+    /// the blob.
+    pub fn mount_source_unknown(from: &crate::RepoName, digest: &crate::Digest) -> Error {
+        Error::new(
+            ErrorCode::BlobUnknown,
+            format!("cannot mount {digest}: repository {from} does not hold it"),
+        )
+    }
+
+    /// `MANIFEST_UNKNOWN` for a manifest (by digest) or tag the repository
+    /// does not hold.
+    pub fn manifest_unknown(repo: &crate::RepoName, what: impl fmt::Display) -> Error {
+        Error::new(
+            ErrorCode::ManifestUnknown,
+            format!("manifest {what} is not in repository {repo}"),
+        )
+    }
+
+    /// `DENIED` for a blob delete that names one of the repository's
+    /// manifests: those go through `delete_manifest`.
+    pub fn manifest_is_not_a_blob(repo: &crate::RepoName, digest: &crate::Digest) -> Error {
+        Error::new(
+            ErrorCode::Denied,
+            format!("{digest} is a manifest of {repo}: delete the manifest instead"),
+        )
+    }
+
     /// An `UNKNOWN` error for an internal failure: a bug, a configuration
     /// that cannot work, corrupt data. Not transient.
     pub fn internal(message: impl Into<String>) -> Error {

@@ -18,6 +18,7 @@
 pub mod descriptor;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod manifest;
 pub mod media;
 pub mod pipe;

@@ -386,6 +386,22 @@ impl ParsedManifest {
             .collect()
     }
 
+    /// `MANIFEST_BLOB_UNKNOWN` for the first of [`ParsedManifest::required`]
+    /// that `present` finds absent: the check every store makes before it
+    /// stores a manifest, with its own way of looking.
+    pub async fn check_required<'a, F, Fut>(&'a self, mut present: F) -> Result<()>
+    where
+        F: FnMut(Required<'a>) -> Fut,
+        Fut: std::future::Future<Output = Result<bool>>,
+    {
+        for required in self.required() {
+            if !present(required).await? {
+                return Err(required.missing());
+            }
+        }
+        Ok(())
+    }
+
     /// The descriptor a referrers listing shows for this manifest, given
     /// its own descriptor: artifactType (or an image's config media type)
     /// and annotations filled in.

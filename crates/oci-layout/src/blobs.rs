@@ -4,7 +4,6 @@
 
 use oci_core::{
     BlobReader, BlobStream, Descriptor, Digest, Error, ErrorCode, RangeRequest, RepoName, Result,
-    media,
 };
 
 use crate::content;
@@ -12,19 +11,6 @@ use crate::durable;
 use crate::error::join_err;
 use crate::install::{self, Source};
 use crate::store::Inner;
-
-/// The descriptor of a blob the store holds (it keeps no media types).
-pub(crate) fn blob_descriptor(digest: &Digest, size: u64) -> Descriptor {
-    Descriptor::new(media::OCTET_STREAM, digest.clone(), size)
-}
-
-/// `BLOB_UNKNOWN` for a blob the repository does not hold.
-fn blob_unknown(repo: &RepoName, digest: &Digest) -> Error {
-    Error::new(
-        ErrorCode::BlobUnknown,
-        format!("blob {digest} is not in repository {repo}"),
-    )
-}
 
 /// Streams a blob, or part of it.
 pub(crate) async fn get(
@@ -36,9 +22,9 @@ pub(crate) async fn get(
     let path = inner.paths.repo_blob(repo, digest);
     let (size, range, stream) = content::open(&inner.paths, path, digest, range, &inner.verified)
         .await?
-        .ok_or_else(|| blob_unknown(repo, digest))?;
+        .ok_or_else(|| Error::blob_unknown(repo, digest))?;
     Ok(BlobReader {
-        descriptor: blob_descriptor(digest, size),
+        descriptor: Descriptor::blob(digest, size),
         range,
         stream,
     })
@@ -48,8 +34,8 @@ pub(crate) async fn get(
 pub(crate) async fn resolve(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
     let size = content::stat(&inner.paths.repo_blob(repo, digest))
         .await?
-        .ok_or_else(|| blob_unknown(repo, digest))?;
-    Ok(blob_descriptor(digest, size))
+        .ok_or_else(|| Error::blob_unknown(repo, digest))?;
+    Ok(Descriptor::blob(digest, size))
 }
 
 /// Receives a whole blob into the shared store and links it into `repo`.
@@ -72,7 +58,7 @@ pub(crate) async fn push(
     }
     settled?;
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
-    Ok(blob_descriptor(digest, len))
+    Ok(Descriptor::blob(digest, len))
 }
 
 /// Links a blob of `from` into `repo` (a hard link: no bytes copied). The
@@ -84,12 +70,9 @@ pub(crate) async fn mount(
     digest: &Digest,
 ) -> Result<Descriptor> {
     let source = inner.paths.repo_blob(from, digest);
-    let size = content::stat(&source).await?.ok_or_else(|| {
-        Error::new(
-            ErrorCode::BlobUnknown,
-            format!("cannot mount {digest}: repository {from} does not hold it"),
-        )
-    })?;
+    let size = content::stat(&source)
+        .await?
+        .ok_or_else(|| Error::mount_source_unknown(from, digest))?;
     let guard = inner.repos.lock_or_create(repo).await?;
     let _fence = guard.fence().await?;
     let store = inner.paths.store_blob(digest);
@@ -111,7 +94,7 @@ pub(crate) async fn mount(
             }
         })?;
     tracing::debug!(%repo, %from, %digest, "blob mounted");
-    Ok(blob_descriptor(digest, size))
+    Ok(Descriptor::blob(digest, size))
 }
 
 /// Unlinks a blob from a repository. The bytes stay in the shared store
@@ -122,19 +105,16 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
         .repos
         .lock(repo)
         .await
-        .map_err(|_| blob_unknown(repo, digest))?;
+        .map_err(|_| Error::blob_unknown(repo, digest))?;
     if guard.state().await?.manifests.contains_key(digest) {
-        return Err(Error::new(
-            ErrorCode::Denied,
-            format!("{digest} is a manifest of {repo}: delete the manifest instead"),
-        ));
+        return Err(Error::manifest_is_not_a_blob(repo, digest));
     }
     let path = inner.paths.repo_blob(repo, digest);
     let removed = tokio::task::spawn_blocking(move || durable::remove(&path))
         .await
         .map_err(join_err)??;
     if !removed {
-        return Err(blob_unknown(repo, digest));
+        return Err(Error::blob_unknown(repo, digest));
     }
     tracing::debug!(%repo, %digest, "blob deleted");
     Ok(())

@@ -35,47 +35,7 @@ use crate::repos::Repos;
 use crate::store::Inner;
 use crate::{expiry, fence};
 
-/// What [`crate::LayoutRegistry::gc_with`] spares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcOptions {
-    /// Blob files changed more recently than this (by status-change time,
-    /// which a push or re-push of the blob moves) are kept even when
-    /// unreferenced: a blob pushed for a manifest not yet pushed. Zero for
-    /// a store nothing else writes to while it is collected; beside pushes,
-    /// longer than a client takes from its first blob to its manifest
-    /// (with zero, such a manifest push may be refused with
-    /// `MANIFEST_BLOB_UNKNOWN`, but no blob a stored manifest references is
-    /// ever removed).
-    pub grace: Duration,
-    /// Uploads untouched for longer than this are removed.
-    pub upload_age: Duration,
-}
-
-impl Default for GcOptions {
-    /// No grace for blobs; uploads idle for a day are stale.
-    fn default() -> GcOptions {
-        GcOptions {
-            grace: Duration::ZERO,
-            upload_age: Duration::from_secs(24 * 60 * 60),
-        }
-    }
-}
-
-/// What a garbage collection removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Blob links removed from repositories whose manifests no longer
-    /// reference them.
-    pub links_removed: usize,
-    /// Blobs removed from the shared store (no repository linked them).
-    pub blobs_removed: usize,
-    /// Bytes those blobs held.
-    pub bytes_freed: u64,
-    /// Stale uploads removed.
-    pub uploads_removed: usize,
-    /// Repositories removed because they held nothing any more.
-    pub repositories_removed: usize,
-}
+pub use oci_core::gc::{GcOptions, GcReport};
 
 /// Collects garbage in the store this process holds open.
 pub(crate) async fn collect(inner: &Inner, options: &GcOptions) -> Result<GcReport> {

@@ -3,7 +3,7 @@
 //! ref name per tag), which is what makes it visible.
 
 use oci_core::{
-    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Required, Result, Tag,
+    Descriptor, Digest, Error, Manifest, ParsedManifest, RepoName, Required, Result, Tag,
 };
 
 use crate::content;
@@ -11,14 +11,6 @@ use crate::durable;
 use crate::error::join_err;
 use crate::index::{Change, ManifestInfo, RepoState};
 use crate::store::Inner;
-
-/// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
-fn manifest_unknown(repo: &RepoName, what: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorCode::ManifestUnknown,
-        format!("manifest {what} is not in repository {repo}"),
-    )
-}
 
 /// The descriptor of a listed manifest.
 async fn lookup(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
@@ -29,7 +21,7 @@ async fn lookup(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descr
         .manifests
         .get(digest)
         .map(|info| info.descriptor.clone())
-        .ok_or_else(|| manifest_unknown(repo, digest))
+        .ok_or_else(|| Error::manifest_unknown(repo, digest))
 }
 
 /// The descriptor of a manifest by digest.
@@ -46,7 +38,7 @@ pub(crate) async fn resolve_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Re
         .get(tag)
         .and_then(|digest| state.manifests.get(digest))
         .map(|info| info.descriptor.clone())
-        .ok_or_else(|| manifest_unknown(repo, tag))
+        .ok_or_else(|| Error::manifest_unknown(repo, tag))
 }
 
 /// A manifest's bytes, read from its file and checked against its digest.
@@ -69,18 +61,16 @@ async fn check_references(
     state: &RepoState,
     parsed: &ParsedManifest,
 ) -> Result<()> {
-    for required in parsed.required() {
-        let present = match required {
-            Required::Blob(d) => content::stat(&inner.paths.repo_blob(repo, &d.digest))
-                .await?
-                .is_some(),
-            Required::Manifest(d) => state.manifests.contains_key(&d.digest),
-        };
-        if !present {
-            return Err(required.missing());
-        }
-    }
-    Ok(())
+    parsed
+        .check_required(|required| async move {
+            Ok(match required {
+                Required::Blob(d) => content::stat(&inner.paths.repo_blob(repo, &d.digest))
+                    .await?
+                    .is_some(),
+                Required::Manifest(d) => state.manifests.contains_key(&d.digest),
+            })
+        })
+        .await
 }
 
 /// Stores a manifest after checking its digest, content and references,
@@ -133,7 +123,7 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
         .state()
         .await?
         .remove(digest)
-        .ok_or_else(|| manifest_unknown(repo, digest))?;
+        .ok_or_else(|| Error::manifest_unknown(repo, digest))?;
     guard
         .save(Change::Remove {
             digest: digest.clone(),
@@ -154,7 +144,7 @@ pub(crate) async fn delete_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Res
         .state()
         .await?
         .untag(tag)
-        .ok_or_else(|| manifest_unknown(repo, tag))?;
+        .ok_or_else(|| Error::manifest_unknown(repo, tag))?;
     guard.save(Change::Untag { tag: tag.clone() }).await?;
     tracing::debug!(%repo, %tag, "tag deleted");
     Ok(())

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use oci_core::{Algorithm, Error, ErrorCode, ListOptions, RepoName, Result};
+use oci_core::{Algorithm, Error, ListOptions, RepoName, Result};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::durable::{self, Durable};
@@ -80,14 +80,6 @@ pub(crate) struct Repos {
     slots: Mutex<BTreeMap<RepoName, Slot>>,
 }
 
-/// `NAME_UNKNOWN` for a repository that does not exist.
-pub(crate) fn name_unknown(repo: &RepoName) -> Error {
-    Error::new(
-        ErrorCode::NameUnknown,
-        format!("repository {repo} is not known"),
-    )
-}
-
 impl Repos {
     /// The repositories found under the root (blocking): every directory
     /// holding an `oci-layout` file.
@@ -114,10 +106,10 @@ impl Repos {
     /// Locks an existing repository; `NAME_UNKNOWN` if there is none.
     pub(crate) async fn lock(&self, repo: &RepoName) -> Result<RepoGuard> {
         let slot = self.slots().get(repo).cloned();
-        let slot = slot.ok_or_else(|| name_unknown(repo))?;
+        let slot = slot.ok_or_else(|| Error::name_unknown(repo))?;
         self.guard(repo, slot)
             .await
-            .ok_or_else(|| name_unknown(repo))
+            .ok_or_else(|| Error::name_unknown(repo))
     }
 
     /// Locks a repository, creating its layout on disk first if need be.

@@ -29,7 +29,6 @@ use oci_core::pipe::{ChunkSink, Feeder, Pipe};
 use oci_core::{Algorithm, BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result};
 use tokio::sync::OwnedMutexGuard;
 
-use crate::blobs::blob_descriptor;
 use crate::durable;
 use crate::error::{LayoutError, join_err};
 use crate::install::{self, Source};
@@ -632,7 +631,7 @@ impl BlobWriter for LayoutWriter {
         }
         self.finish(&mut state).await?;
         tracing::debug!(repo = %self.repo, id = self.id, %digest, size, "upload committed");
-        Ok(blob_descriptor(digest, size))
+        Ok(Descriptor::blob(digest, size))
     }
 
     async fn cancel(mut self: Box<Self>) -> Result<()> {

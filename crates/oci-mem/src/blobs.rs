@@ -2,8 +2,7 @@
 
 use futures::StreamExt;
 use oci_core::{
-    BlobReader, BlobStream, Descriptor, Digest, Error, ErrorCode, RangeRequest, RepoName, Result,
-    Verifier, media,
+    BlobReader, BlobStream, Descriptor, Digest, Error, RangeRequest, RepoName, Result, Verifier,
 };
 
 use oci_core::pipe::Feeder;
@@ -11,16 +10,11 @@ use oci_core::pipe::Feeder;
 use crate::data::Chunks;
 use crate::state::Shared;
 
-/// The descriptor of a blob the registry holds (it keeps no media types).
-pub(crate) fn blob_descriptor(digest: &Digest, size: u64) -> Descriptor {
-    Descriptor::new(media::OCTET_STREAM, digest.clone(), size)
-}
-
 /// Streams a whole blob.
 pub(crate) fn get(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<BlobReader> {
     let data = shared.read().blob(repo, digest)?;
     Ok(BlobReader {
-        descriptor: blob_descriptor(digest, data.len()),
+        descriptor: Descriptor::blob(digest, data.len()),
         range: None,
         stream: data.stream(None),
     })
@@ -37,7 +31,7 @@ pub(crate) fn get_range(
     let size = data.len();
     let range = request.resolve(size)?;
     Ok(BlobReader {
-        descriptor: blob_descriptor(digest, size),
+        descriptor: Descriptor::blob(digest, size),
         range: Some(range),
         stream: data.stream(Some(range)),
     })
@@ -46,7 +40,7 @@ pub(crate) fn get_range(
 /// The descriptor of a blob the repository links.
 pub(crate) fn resolve(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
     let size = shared.read().blob(repo, digest)?.len();
-    Ok(blob_descriptor(digest, size))
+    Ok(Descriptor::blob(digest, size))
 }
 
 /// Receives a whole blob, checking digest and size as it streams in;
@@ -71,7 +65,7 @@ pub(crate) async fn push(
     let len = data.len();
     shared.write().link_blob(repo, digest, data);
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
-    Ok(blob_descriptor(digest, len))
+    Ok(Descriptor::blob(digest, len))
 }
 
 /// Links a blob of `from` into `repo` without copying it.
@@ -82,16 +76,13 @@ pub(crate) fn mount(
     digest: &Digest,
 ) -> Result<Descriptor> {
     let mut state = shared.write();
-    let data = state.blob(from, digest).map_err(|_| {
-        Error::new(
-            ErrorCode::BlobUnknown,
-            format!("cannot mount {digest}: repository {from} does not hold it"),
-        )
-    })?;
+    let data = state
+        .blob(from, digest)
+        .map_err(|_| Error::mount_source_unknown(from, digest))?;
     let size = data.len();
     state.link_blob(repo, digest, data);
     tracing::debug!(%repo, %from, %digest, "blob mounted");
-    Ok(blob_descriptor(digest, size))
+    Ok(Descriptor::blob(digest, size))
 }
 
 /// Unlinks a blob from a repository.

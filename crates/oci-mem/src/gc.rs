@@ -9,17 +9,7 @@ use oci_core::{Digest, RepoName};
 
 use crate::state::Shared;
 
-/// What [`crate::MemRegistry::collect_garbage`] removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Blob links removed from repositories whose manifests do not
-    /// reference them.
-    pub links_removed: usize,
-    /// Blobs freed because no repository linked them any more.
-    pub blobs_freed: usize,
-    /// Bytes those blobs held.
-    pub bytes_freed: u64,
-}
+pub use oci_core::gc::GcReport;
 
 /// Unlinks unreferenced blobs linked `grace` or longer ago.
 pub(crate) fn collect(shared: &Shared, grace: Duration) -> GcReport {
@@ -46,7 +36,7 @@ pub(crate) fn collect(shared: &Shared, grace: Duration) -> GcReport {
         if let Ok(freed) = state.unlink_blob(&repo, &digest) {
             report.links_removed += 1;
             if let Some(bytes) = freed {
-                report.blobs_freed += 1;
+                report.blobs_removed += 1;
                 report.bytes_freed += bytes;
             }
         }

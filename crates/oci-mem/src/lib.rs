@@ -91,7 +91,7 @@ impl MemRegistry {
     /// ```
     /// let registry = oci_mem::MemRegistry::new();
     /// let report = registry.collect_garbage(std::time::Duration::from_secs(3600));
-    /// assert_eq!(report.blobs_freed, 0);
+    /// assert_eq!(report.blobs_removed, 0);
     /// ```
     pub fn collect_garbage(&self, grace: Duration) -> GcReport {
         gc::collect(&self.shared, grace)

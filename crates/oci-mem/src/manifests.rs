@@ -1,8 +1,10 @@
 //! Pushing, reading, tagging and deleting manifests.
 
-use oci_core::{Descriptor, Digest, Manifest, ParsedManifest, RepoName, Required, Result, Tag};
+use oci_core::{
+    Descriptor, Digest, Error, Manifest, ParsedManifest, RepoName, Required, Result, Tag,
+};
 
-use crate::state::{Repo, Shared, StoredManifest, manifest_unknown};
+use crate::state::{Repo, Shared, StoredManifest};
 
 /// A manifest by digest.
 pub(crate) fn get(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
@@ -12,7 +14,7 @@ pub(crate) fn get(shared: &Shared, repo: &RepoName, digest: &Digest) -> Result<M
         .manifests
         .get(digest)
         .map(|stored| stored.manifest.clone())
-        .ok_or_else(|| manifest_unknown(repo, digest))
+        .ok_or_else(|| Error::manifest_unknown(repo, digest))
 }
 
 /// The manifest a tag points at.
@@ -23,7 +25,7 @@ pub(crate) fn get_tag(shared: &Shared, repo: &RepoName, tag: &Tag) -> Result<Man
         .get(tag)
         .and_then(|digest| r.manifests.get(digest))
         .map(|stored| stored.manifest.clone())
-        .ok_or_else(|| manifest_unknown(repo, tag))
+        .ok_or_else(|| Error::manifest_unknown(repo, tag))
 }
 
 /// `MANIFEST_BLOB_UNKNOWN` unless everything `parsed` references is in
@@ -91,7 +93,7 @@ pub(crate) fn delete(shared: &Shared, repo: &RepoName, digest: &Digest) -> Resul
     let stored = r
         .manifests
         .remove(digest)
-        .ok_or_else(|| manifest_unknown(repo, digest))?;
+        .ok_or_else(|| Error::manifest_unknown(repo, digest))?;
     r.tags.retain(|_, target| target != digest);
     if let Some(subject) = &stored.subject
         && let Some(entries) = r.referrers.get_mut(subject)
@@ -114,7 +116,7 @@ pub(crate) fn delete_tag(shared: &Shared, repo: &RepoName, tag: &Tag) -> Result<
         .repo_mut(repo)?
         .tags
         .remove(tag)
-        .ok_or_else(|| manifest_unknown(repo, tag))?;
+        .ok_or_else(|| Error::manifest_unknown(repo, tag))?;
     drop(state);
     tracing::debug!(%repo, %tag, "tag deleted");
     Ok(())

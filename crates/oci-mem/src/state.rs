@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::data::{BlobData, Chunks};
 use oci_core::digest::Hasher;
-use oci_core::{Descriptor, Digest, Error, ErrorCode, Manifest, RepoName, Result, Tag};
+use oci_core::{Descriptor, Digest, Error, Manifest, RepoName, Result, Tag};
 
 /// The state behind a lock, shared by the registry, its clones and its
 /// open upload writers. The lock is never held across an await.
@@ -95,39 +95,19 @@ pub(crate) struct Upload {
     pub(crate) hasher: Option<Hasher>,
 }
 
-/// `NAME_UNKNOWN` for a repository that does not exist.
-pub(crate) fn name_unknown(repo: &RepoName) -> Error {
-    Error::new(
-        ErrorCode::NameUnknown,
-        format!("repository {repo} is not known"),
-    )
-}
-
-/// `BLOB_UNKNOWN` for a blob the repository does not link.
-pub(crate) fn blob_unknown(repo: &RepoName, digest: &Digest) -> Error {
-    Error::new(
-        ErrorCode::BlobUnknown,
-        format!("blob {digest} is not in repository {repo}"),
-    )
-}
-
-/// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
-pub(crate) fn manifest_unknown(repo: &RepoName, what: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorCode::ManifestUnknown,
-        format!("manifest {what} is not in repository {repo}"),
-    )
-}
-
 impl State {
     /// The repository, or `NAME_UNKNOWN`.
     pub(crate) fn repo(&self, name: &RepoName) -> Result<&Repo> {
-        self.repos.get(name).ok_or_else(|| name_unknown(name))
+        self.repos
+            .get(name)
+            .ok_or_else(|| Error::name_unknown(name))
     }
 
     /// The repository for changing, or `NAME_UNKNOWN`.
     pub(crate) fn repo_mut(&mut self, name: &RepoName) -> Result<&mut Repo> {
-        self.repos.get_mut(name).ok_or_else(|| name_unknown(name))
+        self.repos
+            .get_mut(name)
+            .ok_or_else(|| Error::name_unknown(name))
     }
 
     /// The repository, created empty if it does not exist yet.
@@ -140,7 +120,7 @@ impl State {
         let linked = self.repo(repo)?.blobs.contains_key(digest);
         match self.blobs.get(digest) {
             Some(blob) if linked => Ok(blob.data.clone()),
-            _ => Err(blob_unknown(repo, digest)),
+            _ => Err(Error::blob_unknown(repo, digest)),
         }
     }
 
@@ -166,7 +146,7 @@ impl State {
     /// links them any more, and then their length is returned.
     pub(crate) fn unlink_blob(&mut self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
         if self.repo_mut(repo)?.blobs.remove(digest).is_none() {
-            return Err(blob_unknown(repo, digest));
+            return Err(Error::blob_unknown(repo, digest));
         }
         let mut freed = None;
         if let Some(stored) = self.blobs.get_mut(digest) {

@@ -13,7 +13,6 @@ use oci_core::{
     Algorithm, BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier,
 };
 
-use crate::blobs::blob_descriptor;
 use crate::state::{Shared, State, Upload};
 
 /// `BLOB_UPLOAD_UNKNOWN` for an id with no session in `repo`.
@@ -229,7 +228,7 @@ impl BlobWriter for MemWriter {
         state.link_blob(&self.repo, digest, data);
         drop(state);
         tracing::debug!(repo = %self.repo, id = self.id, %digest, size, "upload committed");
-        Ok(blob_descriptor(digest, size))
+        Ok(Descriptor::blob(digest, size))
     }
 
     async fn close(mut self: Box<Self>) -> Result<()> {

@@ -268,7 +268,7 @@ async fn deleted_blobs_are_freed_and_garbage_collection_unlinks_unreferenced_one
     let report = registry.collect_garbage(std::time::Duration::ZERO);
     let blobs = 2 + image.layers.len();
     assert_eq!(report.links_removed, blobs);
-    assert_eq!(report.blobs_freed, blobs);
+    assert_eq!(report.blobs_removed, blobs);
     let err = registry
         .resolve_blob(&r, &image.config.digest)
         .await

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use object_store::{GetOptions, GetRange, ObjectStore};
 use oci_core::{
     BlobReader, BlobStream, Descriptor, Digest, Error, ErrorCode, RangeRequest, RepoName, Result,
-    Verifier, VerifyStream, media,
+    Verifier, VerifyStream,
 };
 
 use crate::content::{self, HoldLast, Sink};
@@ -14,19 +14,6 @@ use crate::error::{is_not_found, store_err};
 use crate::fence;
 use crate::keys;
 use crate::store::Inner;
-
-/// The descriptor of a blob the store holds (it keeps no media types).
-pub(crate) fn blob_descriptor(digest: &Digest, size: u64) -> Descriptor {
-    Descriptor::new(media::OCTET_STREAM, digest.clone(), size)
-}
-
-/// `BLOB_UNKNOWN` for a blob the repository does not hold.
-pub(crate) fn blob_unknown(repo: &RepoName, digest: &Digest) -> Error {
-    Error::new(
-        ErrorCode::BlobUnknown,
-        format!("blob {digest} is not in repository {repo}"),
-    )
-}
 
 /// The size a repository's link records; `None` without a link.
 pub(crate) async fn linked(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
@@ -45,8 +32,8 @@ pub(crate) async fn linked(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
 pub(crate) async fn resolve(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
     let size = linked(inner, repo, digest)
         .await?
-        .ok_or_else(|| blob_unknown(repo, digest))?;
-    Ok(blob_descriptor(digest, size))
+        .ok_or_else(|| Error::blob_unknown(repo, digest))?;
+    Ok(Descriptor::blob(digest, size))
 }
 
 /// Streams a blob, or part of it, verified (see [`crate::content`]).
@@ -58,12 +45,12 @@ pub(crate) async fn get(
 ) -> Result<BlobReader> {
     let size = linked(inner, repo, digest)
         .await?
-        .ok_or_else(|| blob_unknown(repo, digest))?;
+        .ok_or_else(|| Error::blob_unknown(repo, digest))?;
     let key = keys::blob_data(digest);
     let Some(request) = range else {
         let got = match inner.store.get_opts(&key, GetOptions::default()).await {
             Ok(got) => got,
-            Err(e) if is_not_found(&e) => return Err(blob_unknown(repo, digest)),
+            Err(e) if is_not_found(&e) => return Err(Error::blob_unknown(repo, digest)),
             Err(e) => return Err(store_err("get", &key)(e)),
         };
         let stored = got.meta.size;
@@ -80,7 +67,7 @@ pub(crate) async fn get(
             move |item| item.map_err(|e| content::corrupt(&key, &e))
         });
         return Ok(BlobReader {
-            descriptor: blob_descriptor(digest, stored),
+            descriptor: Descriptor::blob(digest, stored),
             range: None,
             stream: stream.boxed(),
         });
@@ -88,7 +75,7 @@ pub(crate) async fn get(
     let meta = inner
         .head(&key)
         .await?
-        .ok_or_else(|| blob_unknown(repo, digest))?;
+        .ok_or_else(|| Error::blob_unknown(repo, digest))?;
     let r = request.resolve(meta.size)?;
     if !inner.is_verified(&key, meta.e_tag.as_deref()) {
         verify_whole(inner, &key, digest, meta.size).await?;
@@ -106,7 +93,7 @@ pub(crate) async fn get(
         .await
         .map_err(store_err("get", &key))?;
     Ok(BlobReader {
-        descriptor: blob_descriptor(digest, meta.size),
+        descriptor: Descriptor::blob(digest, meta.size),
         range: Some(r),
         stream: content::bytes_of(&key, got.into_stream()),
     })
@@ -211,7 +198,7 @@ pub(crate) async fn push(
     let len = receive(inner, digest, size, body).await?;
     link(inner, watch, repo, digest, len).await?;
     tracing::debug!(%repo, %digest, size = len, "blob pushed");
-    Ok(blob_descriptor(digest, len))
+    Ok(Descriptor::blob(digest, len))
 }
 
 /// Links a blob of `from` into `repo` (no bytes copied).
@@ -222,19 +209,14 @@ pub(crate) async fn mount(
     digest: &Digest,
 ) -> Result<Descriptor> {
     let watch = fence::watch(inner).await?;
-    let unknown = || {
-        Error::new(
-            ErrorCode::BlobUnknown,
-            format!("cannot mount {digest}: repository {from} does not hold it"),
-        )
-    };
+    let unknown = || Error::mount_source_unknown(from, digest);
     let size = linked(inner, from, digest).await?.ok_or_else(unknown)?;
     if inner.head(&keys::blob_data(digest)).await?.is_none() {
         return Err(unknown());
     }
     link(inner, watch, repo, digest, size).await?;
     tracing::debug!(%repo, %from, %digest, "blob mounted");
-    Ok(blob_descriptor(digest, size))
+    Ok(Descriptor::blob(digest, size))
 }
 
 /// Unlinks a blob from a repository; the bytes stay until a garbage
@@ -242,14 +224,11 @@ pub(crate) async fn mount(
 /// to delete.
 pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<()> {
     if inner.head(&keys::manifest(repo, digest)).await?.is_some() {
-        return Err(Error::new(
-            ErrorCode::Denied,
-            format!("{digest} is a manifest of {repo}: delete the manifest instead"),
-        ));
+        return Err(Error::manifest_is_not_a_blob(repo, digest));
     }
     let key = keys::blob_link(digest, repo);
     if inner.head(&key).await?.is_none() {
-        return Err(blob_unknown(repo, digest));
+        return Err(Error::blob_unknown(repo, digest));
     }
     inner.delete(&key).await?;
     tracing::debug!(%repo, %digest, "blob deleted");

@@ -26,40 +26,7 @@ use crate::keys;
 use crate::store::{Inner, Put};
 use crate::uploads;
 
-/// What a collection spares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcOptions {
-    /// Links and blobs written more recently than this are kept even when
-    /// unreferenced. Beside running servers, longer than a client takes
-    /// from its first blob to its manifest.
-    pub grace: Duration,
-    /// Uploads untouched for longer than this are removed.
-    pub upload_age: Duration,
-}
-
-impl Default for GcOptions {
-    /// An hour's grace; uploads idle for a day are stale.
-    fn default() -> GcOptions {
-        GcOptions {
-            grace: Duration::from_secs(60 * 60),
-            upload_age: Duration::from_secs(24 * 60 * 60),
-        }
-    }
-}
-
-/// What a collection removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Blob links removed from repositories whose manifests do not
-    /// reference them.
-    pub links_removed: usize,
-    /// Blobs whose bytes were deleted (no repository linked them).
-    pub blobs_removed: usize,
-    /// Bytes those blobs held.
-    pub bytes_freed: u64,
-    /// Idle uploads removed.
-    pub uploads_removed: usize,
-}
+pub use oci_core::gc::{GcOptions, GcReport};
 
 /// One blob as listed: its bytes' object and its links.
 #[derive(Default)]

@@ -193,9 +193,10 @@ impl ObjRegistry {
         self.inner.conditional
     }
 
-    /// Collects garbage with [`GcOptions::default`].
+    /// Collects garbage with [`GcOptions::beside_servers`]: an object
+    /// store is shared, so servers may be pushing to it meanwhile.
     pub async fn gc(&self) -> Result<GcReport> {
-        self.gc_with(&GcOptions::default()).await
+        self.gc_with(&GcOptions::beside_servers()).await
     }
 
     /// Collects garbage, safe while servers use the store (see the crate

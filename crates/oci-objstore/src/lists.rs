@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use oci_core::registry::list_from;
-use oci_core::{Descriptor, Digest, Error, ErrorCode, ListOptions, ListStream, RepoName, Tag};
+use oci_core::{Descriptor, Digest, Error, ListOptions, ListStream, RepoName, Tag};
 
 use crate::keys;
 use crate::store::Inner;
@@ -18,21 +18,13 @@ pub(crate) struct ReferrerEntry {
     pub(crate) descriptor: Descriptor,
 }
 
-/// `NAME_UNKNOWN` for a repository that does not exist.
-fn name_unknown(repo: &RepoName) -> Error {
-    Error::new(
-        ErrorCode::NameUnknown,
-        format!("repository {repo} is not known"),
-    )
-}
-
 /// The repository's tags in lexical order, paginated.
 pub(crate) fn tags(inner: &Arc<Inner>, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
     let (inner, repo, options) = (inner.clone(), repo.clone(), options.clone());
     list_from(async move {
         let found = inner.list(&keys::tags(&repo)).await?;
         if found.is_empty() && inner.head(&keys::repo_marker(&repo)).await?.is_none() {
-            return Err(name_unknown(&repo));
+            return Err(Error::name_unknown(&repo));
         }
         let mut tags: Vec<Tag> = found
             .iter()

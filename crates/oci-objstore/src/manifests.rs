@@ -26,14 +26,6 @@ use crate::store::{Inner, Put};
 /// How often an untag is retried when the tag keeps changing under it.
 const UNTAG_TRIES: usize = 16;
 
-/// `MANIFEST_UNKNOWN` for a manifest or tag the repository does not hold.
-pub(crate) fn manifest_unknown(repo: &RepoName, what: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorCode::ManifestUnknown,
-        format!("manifest {what} is not in repository {repo}"),
-    )
-}
-
 /// The stored form of a manifest.
 fn encode(manifest: &Manifest) -> Bytes {
     let mut out = BytesMut::with_capacity(manifest.bytes.len() + 64);
@@ -72,7 +64,7 @@ pub(crate) async fn get(inner: &Inner, repo: &RepoName, digest: &Digest) -> Resu
     let (stored, _) = inner
         .get_small(&key)
         .await?
-        .ok_or_else(|| manifest_unknown(repo, digest))?;
+        .ok_or_else(|| Error::manifest_unknown(repo, digest))?;
     decode(&key, digest, stored)
 }
 
@@ -104,10 +96,10 @@ async fn read_tag(
 pub(crate) async fn get_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
     let (digest, _) = read_tag(inner, repo, tag)
         .await?
-        .ok_or_else(|| manifest_unknown(repo, tag))?;
+        .ok_or_else(|| Error::manifest_unknown(repo, tag))?;
     get(inner, repo, &digest).await.map_err(|e| {
         if e.is(ErrorCode::ManifestUnknown) {
-            manifest_unknown(repo, tag)
+            Error::manifest_unknown(repo, tag)
         } else {
             e
         }
@@ -117,19 +109,17 @@ pub(crate) async fn get_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result
 /// `MANIFEST_BLOB_UNKNOWN` unless everything `parsed` references is in
 /// the repository.
 async fn check_references(inner: &Inner, repo: &RepoName, parsed: &ParsedManifest) -> Result<()> {
-    for required in parsed.required() {
-        let present = match required {
-            Required::Blob(d) => blobs::linked(inner, repo, &d.digest).await?.is_some(),
-            Required::Manifest(d) => inner
-                .head(&keys::manifest(repo, &d.digest))
-                .await?
-                .is_some(),
-        };
-        if !present {
-            return Err(required.missing());
-        }
-    }
-    Ok(())
+    parsed
+        .check_required(|required| async move {
+            Ok(match required {
+                Required::Blob(d) => blobs::linked(inner, repo, &d.digest).await?.is_some(),
+                Required::Manifest(d) => inner
+                    .head(&keys::manifest(repo, &d.digest))
+                    .await?
+                    .is_some(),
+            })
+        })
+        .await
 }
 
 /// Stores a manifest after checking its digest, content and references,
@@ -249,7 +239,7 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
 /// Deletes a tag, leaving the manifest.
 pub(crate) async fn delete_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<()> {
     if read_tag(inner, repo, tag).await?.is_none() {
-        return Err(manifest_unknown(repo, tag));
+        return Err(Error::manifest_unknown(repo, tag));
     }
     inner.delete(&keys::tag(repo, tag)).await?;
     tracing::debug!(%repo, %tag, "tag deleted");

@@ -23,7 +23,7 @@ use object_store::PutPayloadMut;
 use object_store::path::Path;
 use oci_core::{BlobWriter, Descriptor, Digest, Error, ErrorCode, RepoName, Result, Verifier};
 
-use crate::blobs::{self, blob_descriptor};
+use crate::blobs;
 use crate::content::{self, Sink};
 use crate::error::store_err;
 use crate::fence;
@@ -241,7 +241,7 @@ impl BlobWriter for ObjWriter {
         blobs::link(&inner, watch, &self.repo, digest, total).await?;
         remove(&inner, &self.id).await?;
         tracing::debug!(repo = %self.repo, id = self.id, %digest, size = total, "upload committed");
-        Ok(blob_descriptor(digest, total))
+        Ok(Descriptor::blob(digest, total))
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {

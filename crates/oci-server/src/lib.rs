@@ -47,6 +47,7 @@ mod lists;
 mod manifests;
 mod memory;
 mod options;
+mod process;
 mod response;
 mod routes;
 mod serve;
@@ -65,6 +66,7 @@ pub use limits::{
 };
 pub use memory::tune_allocator;
 pub use options::ServerOptions;
+pub use process::raise_open_files;
 pub use serve::{TestServer, serve};
 pub use service::{RegistryService, ResponseFuture};
 #[cfg(feature = "tls")]

@@ -107,37 +107,13 @@ const FILES_BESIDES_CONNECTIONS: u64 = 256;
 /// Raises the soft open-file limit towards the hard one so the server can
 /// hold `max_connections`; warns when even the hard limit is too low (then
 /// connections beyond it fail to be accepted and are retried).
-#[cfg(unix)]
-#[allow(unsafe_code)]
 fn raise_open_file_limit(max_connections: usize) {
     let wanted = max_connections as u64 + FILES_BESIDES_CONNECTIONS;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the plain struct
-    // passed by pointer, which lives for the whole call.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
-        }
-        if limit.rlim_cur < wanted {
-            let raised = libc::rlimit {
-                rlim_cur: wanted.min(limit.rlim_max),
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    if limit.rlim_cur < wanted {
+    let limit = oci_server::raise_open_files(wanted);
+    if limit < wanted {
         eprintln!(
             "ocidist: the open-file limit ({}) is below --max-connections {max_connections} plus {FILES_BESIDES_CONNECTIONS}; lower --max-connections or raise `ulimit -n`",
-            limit.rlim_cur
+            limit
         );
     }
 }
-
-#[cfg(not(unix))]
-fn raise_open_file_limit(_max_connections: usize) {}

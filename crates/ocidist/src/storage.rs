@@ -61,15 +61,12 @@ impl Storage {
 /// servers may be pushing).
 pub async fn gc_object(url: &str, grace: Option<u64>) -> Result<()> {
     let registry = oci_objstore::ObjRegistry::open(url).await?;
-    let mut options = oci_objstore::GcOptions::default();
+    let mut options = oci_objstore::GcOptions::beside_servers();
     if let Some(secs) = grace {
         options.grace = Duration::from_secs(secs);
     }
     let report = registry.gc_with(&options).await?;
-    println!(
-        "removed {} blobs ({} bytes), {} blob links, {} stale uploads",
-        report.blobs_removed, report.bytes_freed, report.links_removed, report.uploads_removed
-    );
+    println!("{report}");
     Ok(())
 }
 

@@ -36,32 +36,7 @@ use tokio::net::{TcpSocket, TcpStream};
 pub use normal::Normal;
 pub use raw::{RaceOutcome, TinyUpload, commit_tiny, once, patch_commit_race, tiny_patches};
 
-/// Raises this process's soft open-file limit towards `wanted` (at most
-/// to the hard limit); the limit now in force.
-#[allow(unsafe_code)]
-pub fn raise_open_files(wanted: u64) -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the plain struct
-    // passed by pointer, which lives for the whole call.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        if limit.rlim_cur < wanted {
-            let raised = libc::rlimit {
-                rlim_cur: wanted.min(limit.rlim_max),
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    limit.rlim_cur
-}
+pub use oci_server::raise_open_files;
 
 /// The resident set size of process `pid` (this process when `None`),
 /// in bytes, from `/proc`.

@@ -126,24 +126,16 @@ pub async fn gc(storage: &Path, grace: Option<u64>) -> Result<()> {
         ));
     }
     // Beside a running server, blobs of pushes under way must be spared.
-    let grace = grace.unwrap_or(if oci_layout::LayoutRegistry::in_use(storage) {
-        3_600
+    let mut options = if oci_layout::LayoutRegistry::in_use(storage) {
+        oci_layout::GcOptions::beside_servers()
     } else {
-        0
-    });
-    let options = oci_layout::GcOptions {
-        grace: Duration::from_secs(grace),
-        ..oci_layout::GcOptions::default()
+        oci_layout::GcOptions::default()
     };
+    if let Some(secs) = grace {
+        options.grace = Duration::from_secs(secs);
+    }
     let report = oci_layout::LayoutRegistry::gc_at(storage, &options).await?;
-    println!(
-        "removed {} blobs ({} bytes), {} blob links, {} stale uploads, {} empty repositories",
-        report.blobs_removed,
-        report.bytes_freed,
-        report.links_removed,
-        report.uploads_removed,
-        report.repositories_removed
-    );
+    println!("{report}");
     Ok(())
 }
 
