@@ -58,6 +58,12 @@ impl Descriptor {
         }
     }
 
+    /// This descriptor with only its media type, digest and size: what a
+    /// store keeps of a pushed manifest's descriptor.
+    pub fn plain(&self) -> Descriptor {
+        Descriptor::new(self.media_type.clone(), self.digest.clone(), self.size)
+    }
+
     /// The descriptor of a bare blob (`application/octet-stream`): what a
     /// store answers for a blob, as it keeps no media types.
     pub fn blob(digest: &Digest, size: u64) -> Descriptor {

@@ -413,7 +413,7 @@ impl ParsedManifest {
                 .or_else(|| Some(m.config.media_type.clone())),
             ParsedManifest::Index(m) => m.artifact_type.clone(),
         };
-        let mut d = Descriptor::new(own.media_type.clone(), own.digest.clone(), own.size);
+        let mut d = own.plain();
         d.artifact_type = artifact_type;
         d.annotations = self.annotations().cloned();
         d

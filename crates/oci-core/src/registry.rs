@@ -324,6 +324,26 @@ where
         .boxed()
 }
 
+/// A referrers listing from what a store found for one subject: those of
+/// `artifact_type` (all when `None`), in order of digest, as every store
+/// answers.
+pub fn referrers_from<F>(artifact_type: Option<&str>, found: F) -> ListStream<Descriptor>
+where
+    F: std::future::Future<Output = Result<Vec<Descriptor>>> + Send + 'static,
+{
+    let artifact_type = artifact_type.map(str::to_owned);
+    list_from(async move {
+        let mut found = found.await?;
+        found.retain(|d| {
+            artifact_type
+                .as_deref()
+                .is_none_or(|want| d.artifact_type.as_deref() == Some(want))
+        });
+        found.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(found)
+    })
+}
+
 /// One interface to any registry: memory, disk, HTTP, or a stack of
 /// wrappers over them.
 ///

@@ -92,8 +92,7 @@ pub(crate) struct ManifestInfo {
 impl ManifestInfo {
     /// The info of a manifest and its parsed view.
     pub(crate) fn new(manifest: &Manifest, parsed: &ParsedManifest) -> ManifestInfo {
-        let d = &manifest.descriptor;
-        let descriptor = Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size);
+        let descriptor = manifest.descriptor.plain();
         ManifestInfo {
             blobs: parsed.blobs().iter().map(|b| b.digest.clone()).collect(),
             referrer: parsed
@@ -141,7 +140,7 @@ impl RepoState {
             let info = read_info(dir, entry).unwrap_or_else(|err| {
                 tracing::warn!(error = %err, "a manifest listed in index.json cannot be read");
                 ManifestInfo {
-                    descriptor: plain(entry),
+                    descriptor: entry.plain(),
                     blobs: Vec::new(),
                     referrer: None,
                 }
@@ -175,7 +174,7 @@ impl RepoState {
                     let info = read_info(dir, &descriptor).unwrap_or_else(|err| {
                         tracing::warn!(error = %err, "a manifest in the journal cannot be read");
                         ManifestInfo {
-                            descriptor: plain(&descriptor),
+                            descriptor: descriptor.plain(),
                             blobs: Vec::new(),
                             referrer: None,
                         }
@@ -217,13 +216,13 @@ impl RepoState {
                 .retain(|e| e.digest != digest || ref_name(e).is_some());
         }
         for tag in tags {
-            let mut entry = plain(&info.descriptor);
+            let mut entry = info.descriptor.plain();
             entry.annotations = Some(BTreeMap::from([(REF_NAME.to_owned(), tag.to_string())]));
             self.index.manifests.push(entry);
             self.tags.insert(tag.clone(), digest.clone());
         }
         if !self.index.manifests.iter().any(|e| e.digest == digest) {
-            self.index.manifests.push(plain(&info.descriptor));
+            self.index.manifests.push(info.descriptor.plain());
         }
         self.manifests.insert(digest, info);
     }
@@ -238,7 +237,7 @@ impl RepoState {
             .position(|e| e.digest == digest && ref_name(e).as_ref() == Some(tag))?;
         let entry = self.index.manifests.remove(at);
         if !self.index.manifests.iter().any(|e| e.digest == digest) {
-            self.index.manifests.push(plain(&entry));
+            self.index.manifests.push(entry.plain());
         }
         Some(digest)
     }
@@ -257,11 +256,6 @@ fn ref_name(entry: &Descriptor) -> Option<Tag> {
     entry.annotations.as_ref()?.get(REF_NAME)?.parse().ok()
 }
 
-/// A descriptor with only media type, digest and size.
-fn plain(d: &Descriptor) -> Descriptor {
-    Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size)
-}
-
 /// Reads and parses a listed manifest to learn what it references.
 fn read_info(dir: &Path, entry: &Descriptor) -> Result<ManifestInfo, LayoutError> {
     let path = blob_in(dir, &entry.digest);
@@ -273,7 +267,7 @@ fn read_info(dir: &Path, entry: &Descriptor) -> Result<ManifestInfo, LayoutError
         ));
     }
     let manifest = Manifest {
-        descriptor: plain(entry),
+        descriptor: entry.plain(),
         bytes: bytes.into(),
     };
     let parsed = manifest

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use oci_core::registry::list_from;
+use oci_core::registry::{list_from, referrers_from};
 use oci_core::{Descriptor, Digest, ListOptions, ListStream, RepoName, Tag};
 
 use crate::store::Inner;
@@ -26,26 +26,17 @@ pub(crate) fn referrers(
     artifact_type: Option<&str>,
 ) -> ListStream<Descriptor> {
     let (inner, repo, subject) = (inner.clone(), repo.clone(), subject.clone());
-    let artifact_type = artifact_type.map(str::to_owned);
-    list_from(async move {
+    referrers_from(artifact_type, async move {
         let mut guard = inner.repos.lock(&repo).await?;
-        let mut found: Vec<Descriptor> = guard
+        Ok(guard
             .state()
             .await?
             .manifests
             .values()
             .filter_map(|info| info.referrer.as_ref())
             .filter(|(of, _)| *of == subject)
-            .map(|(_, d)| d)
-            .filter(|d| {
-                artifact_type
-                    .as_deref()
-                    .is_none_or(|want| d.artifact_type.as_deref() == Some(want))
-            })
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.digest.cmp(&b.digest));
-        Ok(found)
+            .map(|(_, d)| d.clone())
+            .collect())
     })
 }
 

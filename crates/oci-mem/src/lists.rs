@@ -1,7 +1,7 @@
 //! Listings: tags, referrers and repositories.
 
 use futures::stream::{self, StreamExt};
-use oci_core::registry::failed_list;
+use oci_core::registry::{failed_list, referrers_from};
 use oci_core::{Descriptor, Digest, ListOptions, ListStream, RepoName, Tag};
 
 use crate::state::Shared;
@@ -37,10 +37,9 @@ pub(crate) fn referrers(
         .get(subject)
         .into_iter()
         .flat_map(|entries| entries.values())
-        .filter(|d| artifact_type.is_none_or(|want| d.artifact_type.as_deref() == Some(want)))
         .cloned()
         .collect();
-    listing(found)
+    referrers_from(artifact_type, std::future::ready(Ok(found)))
 }
 
 /// The repositories in lexical order, paginated.

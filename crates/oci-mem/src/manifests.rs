@@ -53,8 +53,7 @@ pub(crate) fn push(
     tags: &[Tag],
 ) -> Result<Descriptor> {
     let parsed = manifest.verify()?;
-    let given = &manifest.descriptor;
-    let descriptor = Descriptor::new(given.media_type.clone(), given.digest.clone(), given.size);
+    let descriptor = manifest.descriptor.plain();
     let stored = StoredManifest {
         manifest: Manifest {
             descriptor: descriptor.clone(),

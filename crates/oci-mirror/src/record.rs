@@ -77,7 +77,7 @@ pub(crate) async fn keep_tag(
         "mediaType": media::OCI_MANIFEST,
         "artifactType": TAG_RECORD_TYPE,
         "config": Descriptor::new(media::OCI_EMPTY, empty_digest, 2),
-        "layers": [Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size)],
+        "layers": [target.plain()],
     });
     let bytes = serde_json::to_vec(&pointer)
         .map_err(|e| Error::internal(format!("writing a tag record: {e}")))?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use oci_core::registry::list_from;
+use oci_core::registry::{list_from, referrers_from};
 use oci_core::{Descriptor, Digest, Error, ListOptions, ListStream, RepoName, Tag};
 
 use crate::keys;
@@ -46,8 +46,7 @@ pub(crate) fn referrers(
     artifact_type: Option<&str>,
 ) -> ListStream<Descriptor> {
     let (inner, repo, subject) = (inner.clone(), repo.clone(), subject.clone());
-    let artifact_type = artifact_type.map(str::to_owned);
-    list_from(async move {
+    referrers_from(artifact_type, async move {
         let mut found = Vec::new();
         for meta in inner.list(&keys::referrers(&repo, &subject)).await? {
             // Gone meanwhile (its manifest deleted): not listed.
@@ -60,16 +59,10 @@ pub(crate) fn referrers(
                     format!("a referrer entry that does not parse: {e}"),
                 ))
             })?;
-            let descriptor = entry.descriptor;
-            if entry.subject == subject
-                && artifact_type
-                    .as_deref()
-                    .is_none_or(|want| descriptor.artifact_type.as_deref() == Some(want))
-            {
-                found.push(descriptor);
+            if entry.subject == subject {
+                found.push(entry.descriptor);
             }
         }
-        found.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(found)
     })
 }

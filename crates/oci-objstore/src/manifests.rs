@@ -131,8 +131,7 @@ pub(crate) async fn push(
     tags: &[Tag],
 ) -> Result<Descriptor> {
     let parsed = manifest.verify()?;
-    let d = &manifest.descriptor;
-    let descriptor = Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size);
+    let descriptor = manifest.descriptor.plain();
     let watch = fence::watch(inner).await?;
     check_references(inner, repo, &parsed).await?;
 
