@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use object_store::ObjectStore;
 use oci_core::{Error, ErrorCode, Reference, Registry, Result};
 
 /// A store named by `--storage`.
@@ -54,7 +55,7 @@ impl Storage {
                 })?;
                 Ok(Arc::new(oci_layout::LayoutRegistry::open(dir).await?))
             }
-            Storage::Object(url) => Ok(Arc::new(oci_objstore::ObjRegistry::open(url).await?)),
+            Storage::Object(url) => Ok(Arc::new(open_object(url).await?)),
         }
     }
 
@@ -78,6 +79,59 @@ impl Storage {
         }
         self.open().await
     }
+}
+
+/// Opens an object store, first asking an S3 bucket whether it is there:
+/// opening probes it with writes, which some servers (s3s-fs) take as
+/// leave to create the bucket, and reads of a missing bucket would only
+/// say that nothing is found.
+async fn open_object(url: &str) -> Result<oci_objstore::ObjRegistry> {
+    let parsed: oci_objstore::StorageUrl = url.parse()?;
+    let backend = parsed.backend(std::iter::empty::<(&str, &str)>())?;
+    if let oci_objstore::StorageUrl::S3 { bucket, .. } = &parsed {
+        // One LIST of at most a page: it fails on a bucket that is not
+        // there, on refused credentials and on an endpoint not reached.
+        if let Err(e) = backend.list_with_delimiter(None).await {
+            tracing::debug!(error = %e, "listing the bucket failed");
+            return Err(bucket_error(bucket, &e));
+        }
+    }
+    oci_objstore::ObjRegistry::with_backend(backend, &parsed.to_string()).await
+}
+
+/// Why a bucket is not opened when the credentials are refused.
+const REFUSED: &str =
+    "refused the credentials (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)";
+
+/// What to tell of a bucket that could not be listed (the backend's own
+/// message, with the endpoint and request, is logged at debug level).
+fn bucket_error(bucket: &str, e: &object_store::Error) -> Error {
+    // S3 answers in XML with a code, which object_store passes on in its
+    // message for most failures.
+    let text = e.to_string();
+    let refused = [
+        "403 Forbidden",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AccessDenied",
+    ];
+    let (code, why) = match e {
+        object_store::Error::NotFound { .. } => (ErrorCode::NameUnknown, "does not exist"),
+        _ if text.contains("NoSuchBucket") => (ErrorCode::NameUnknown, "does not exist"),
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => (ErrorCode::Denied, REFUSED),
+        _ if refused.iter().any(|code| text.contains(code)) => (ErrorCode::Denied, REFUSED),
+        _ => (
+            ErrorCode::Unknown,
+            "could not be reached (check AWS_ENDPOINT, AWS_ALLOW_HTTP for http://, AWS_REGION)",
+        ),
+    };
+    let what = if code == ErrorCode::NameUnknown {
+        "; create it first, or check AWS_ENDPOINT"
+    } else {
+        ""
+    };
+    Error::new(code, format!("the S3 bucket {bucket} {why}{what}"))
 }
 
 impl std::fmt::Display for Storage {
@@ -223,7 +277,7 @@ fn parse_store(store: &str, arg: &str) -> Result<Storage> {
 /// unreferenced blobs younger than that many seconds (default: an hour, as
 /// servers may be pushing).
 pub async fn gc_object(url: &str, grace: Option<u64>) -> Result<()> {
-    let registry = oci_objstore::ObjRegistry::open(url).await?;
+    let registry = open_object(url).await?;
     let mut options = oci_objstore::GcOptions::default();
     if let Some(secs) = grace {
         options.grace = Duration::from_secs(secs);

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use oci_client::{Client, ClientOptions};
-use oci_core::{Digest, Platform, RepoName, Tag};
+use oci_core::{Digest, Platform, Registry, RepoName, Tag};
 use oci_testbed::s3::S3Server;
 use support::{
     Served, fails, ocidist_with, ok, podman_load, run, serve, serve_env, skopeo_raw,
@@ -163,8 +163,13 @@ async fn copy_registry_to_bucket_to_layout_dir_and_back_keeps_every_digest() {
         .ocidist(&["copy", &in_dir, &format!("{host}/back/app:v3")])
         .await;
     assert_eq!(ok(&out).trim(), want);
+    let back_repo: RepoName = "back/app".parse().unwrap();
+    let tagged = client
+        .resolve_tag(&back_repo, &"v3".parse().unwrap())
+        .await
+        .unwrap();
     let back = client
-        .get_manifest(&"back/app".parse().unwrap(), &"v3".parse().unwrap())
+        .get_manifest(&back_repo, &tagged.digest)
         .await
         .unwrap();
     assert_eq!(back.bytes, index.manifest.bytes);
@@ -386,6 +391,14 @@ async fn a_corrupted_object_in_the_bucket_fails_the_pull() {
 async fn bad_store_references_and_a_missing_bucket_fail_in_one_line() {
     let setup = Setup::start().await;
     let host = &setup.server.host;
+    let image = tar_image(&Platform::new("linux", "amd64", None), 1, 100, false);
+    image
+        .push(
+            &setup.client(),
+            &"x/y".parse().unwrap(),
+            &["1".parse().unwrap()],
+        )
+        .await;
     let source = format!("{host}/x/y:1");
     let bucket = setup.bucket("p");
     for (args, says, code) in [
@@ -433,20 +446,40 @@ async fn bad_store_references_and_a_missing_bucket_fail_in_one_line() {
     fails(&out, &format!("there is no store at {missing}"));
     assert!(!Path::new(&missing).exists());
 
-    // A bucket the S3 server does not have.
+    // A bucket the S3 server does not have: told before anything is
+    // read or written, and not made by the attempt (s3s-fs would create
+    // it on the first write).
+    let in_bucket = format!("{bucket}#x/y:1");
+    ok(&setup.ocidist(&["copy", &source, &in_bucket]).await);
     for args in [
         vec!["manifest", "s3://no-such-bucket/p#x/y:1"],
-        vec!["copy", source.as_str(), "s3://no-such-bucket/p#x/y"],
+        vec!["copy", in_bucket.as_str(), "s3://no-such-bucket/p#x/y"],
     ] {
         let out = setup.ocidist(&args).await;
-        fails(&out, "no-such-bucket");
-        assert_ne!(out.status.code(), Some(0));
+        fails(&out, "the S3 bucket no-such-bucket does not exist");
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
     }
+    assert!(!setup.s3.root().join("data/no-such-bucket").exists());
+    // Credentials the S3 server refuses.
+    let mut env = setup.env();
+    env.retain(|(k, _)| k != "AWS_SECRET_ACCESS_KEY");
+    env.push(("AWS_SECRET_ACCESS_KEY".into(), "wrong".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = ocidist_with(&["tags", &format!("{bucket}#x/y")], &env, None).await;
+    fails(&out, "refused the credentials");
+    assert_eq!(out.status.code(), Some(4));
 
-    // Something that is in no store.
+    // Something that is not in the store.
     let out = setup
-        .ocidist(&["manifest", &format!("{bucket}#x/y:1")])
+        .ocidist(&["manifest", &format!("{bucket}#x/z:1")])
         .await;
-    fails(&out, &format!("repository x/y not found on {bucket}"));
+    fails(&out, &format!("repository x/z not found on {bucket}"));
     assert_eq!(out.status.code(), Some(3));
+    let out = setup
+        .ocidist(&["manifest", &format!("{bucket}#x/y:2")])
+        .await;
+    fails(
+        &out,
+        &format!("tag 2 not found in {bucket}/x/y (it has: 1)"),
+    );
 }
