@@ -67,7 +67,7 @@ async fn push(
         subject: None,
     };
     let registry = located.open_target(connector).await?;
-    let pushed = push_artifact(registry.as_ref(), &r, &artifact).await?;
+    let pushed = push_artifact(registry.as_ref(), r, &artifact).await?;
     let artifact_type =
         artifact_type.unwrap_or_else(|| crate::artifact::UNKNOWN_ARTIFACT_TYPE.to_owned());
     if json {
@@ -96,7 +96,7 @@ async fn pull(
     let located = reference(s)?;
     let r = &located.reference;
     let registry = located.open(connector).await?;
-    let pulled = crate::artifact::pull_artifact(registry, &r, out, force, concurrency).await?;
+    let pulled = crate::artifact::pull_artifact(registry, r, out, force, concurrency).await?;
     if json {
         let files: Vec<serde_json::Value> = pulled
             .files
@@ -148,7 +148,7 @@ pub async fn referrers(
     let located = reference(s)?;
     let r = &located.reference;
     let registry = located.open(connector).await?;
-    let (subject, found) = crate::referrers::list(registry, &r, artifact_type).await?;
+    let (subject, found) = crate::referrers::list(registry, r, artifact_type).await?;
     if json {
         print_json(&json!({
             "reference": located.shown(),
@@ -181,7 +181,7 @@ pub async fn attach(
     let files = files(args)?;
     let registry = located.open(connector).await?;
     let subject: Descriptor = crate::puller::Puller::new(std::sync::Arc::clone(&registry))
-        .head_manifest(&r)
+        .head_manifest(r)
         .await?;
     let artifact = NewArtifact {
         artifact_type: Some(artifact_type.to_owned()),

@@ -31,7 +31,7 @@ pub async fn export(
             force,
         }
     };
-    let report = flatten(&puller, &r, &platform_of(platform)?, to).await?;
+    let report = flatten(&puller, r, &platform_of(platform)?, to).await?;
     for reason in report.skipped.reasons.iter().take(LISTED) {
         eprintln!("skipped {reason}");
     }

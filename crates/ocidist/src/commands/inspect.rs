@@ -71,15 +71,15 @@ pub async fn manifest(
     let m = match (choice, wants_platform) {
         (Some(ManifestArg::List), _) => {
             puller
-                .manifest_choice(&r, ManifestChoice::List, &platform_of(platform)?)
+                .manifest_choice(r, ManifestChoice::List, &platform_of(platform)?)
                 .await?
         }
         (Some(ManifestArg::Image), _) | (None, true) => {
             puller
-                .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+                .manifest_choice(r, ManifestChoice::Image, &platform_of(platform)?)
                 .await?
         }
-        (None, false) => puller.manifest(&r).await?,
+        (None, false) => puller.manifest(r).await?,
     };
     eprintln!("Digest: {}", m.digest());
     if raw {
@@ -95,8 +95,8 @@ pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) ->
     let r = &located.reference;
     let puller =
         Puller::new(located.open(connector).await?).platform_required(wants_platform(platform));
-    let resolved = puller.resolve(&r, &platform_of(platform)?).await?;
-    let bytes = puller.config(&r, &resolved).await?;
+    let resolved = puller.resolve(r, &platform_of(platform)?).await?;
+    let bytes = puller.config(r, &resolved).await?;
     stdout_write(&bytes)?;
     if !bytes.ends_with(b"\n") && std::io::stdout().is_terminal() {
         stdout_write(b"\n")?;
@@ -220,12 +220,12 @@ pub async fn digest(connector: &Connector, s: &str, platform: &PlatformFlags) ->
         Puller::new(located.open(connector).await?).platform_required(wants_platform(platform));
     let digest = if wants_platform(platform) {
         puller
-            .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+            .manifest_choice(r, ManifestChoice::Image, &platform_of(platform)?)
             .await?
             .digest()
             .clone()
     } else {
-        puller.head_manifest(&r).await?.digest
+        puller.head_manifest(r).await?.digest
     };
     stdout_write(format!("{digest}\n").as_bytes())?;
     Ok(())
@@ -244,7 +244,7 @@ pub async fn tag(connector: &Connector, s: &str, new_tag: &str) -> CmdResult {
     // The exact bytes as served (verified against their digest), pushed
     // again under the new tag: an index stays an index, no blob moves.
     let m = Puller::new(std::sync::Arc::clone(&registry))
-        .manifest(&r)
+        .manifest(r)
         .await?;
     let pushed = registry
         .push_manifest(r.repository(), &m, std::slice::from_ref(&new_tag))
@@ -273,7 +273,7 @@ pub async fn inspect(
     } else {
         None
     };
-    let summary = puller.summary(&r, want.as_ref()).await?;
+    let summary = puller.summary(r, want.as_ref()).await?;
     if json {
         let text = serde_json::to_string(&summary)
             .map_err(|e| Error::internal(format!("cannot encode the summary: {e}")))?;

@@ -85,7 +85,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
         .platform_required(args.platform_given)
         .progress(args.progress.clone());
     let report = puller
-        .pull(&r, &args.platform, format, &out, args.force)
+        .pull(r, &args.platform, format, &out, args.force)
         .await?;
     if args.json {
         let format = match args.format {
