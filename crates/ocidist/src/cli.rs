@@ -554,7 +554,8 @@ pub enum Command {
         platform: PlatformFlags,
     },
     // --- end export ---
-    /// Copy an image or a whole index between repositories or registries.
+    /// Copy an image or a whole index between repositories, registries and
+    /// stores.
     ///
     /// The global connection flags apply to both sides; --src-* and
     /// --dest-* override them for one.

@@ -127,6 +127,11 @@ async fn copy_registry_to_bucket_to_layout_dir_and_back_keeps_every_digest() {
         ok(&setup.ocidist(&["catalog", &setup.bucket("cli")]).await),
         "mirrored/app\n"
     );
+    let tagged = format!("{in_bucket}:v1");
+    let inspected = ok(&setup.ocidist(&["inspect", "--json", &tagged]).await);
+    let v: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(v["reference"], tagged, "shown as written");
+    assert_eq!(v["digest"], want.as_str());
 
     // Bucket -> layout store directory (created), as JSON.
     let layouts = setup.path("layouts");

@@ -273,7 +273,8 @@ pub async fn inspect(
     } else {
         None
     };
-    let summary = puller.summary(r, want.as_ref()).await?;
+    let mut summary = puller.summary(r, want.as_ref()).await?;
+    summary.reference = located.shown();
     if json {
         let text = serde_json::to_string(&summary)
             .map_err(|e| Error::internal(format!("cannot encode the summary: {e}")))?;

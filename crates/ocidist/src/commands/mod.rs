@@ -466,8 +466,14 @@ fn repository(s: &str) -> Result<Located, Failure> {
 /// A registry host argument (`catalog`): no path, tag or digest.
 fn host(s: &str) -> Result<String, Failure> {
     let bad = || {
+        // A directory is a layout store, named with a `#` to tell it apart.
+        let store = if std::path::Path::new(s).is_dir() {
+            format!(" (for the store in directory {s}, write {s}#)")
+        } else {
+            String::new()
+        };
         Failure::Usage(format!(
-            "{s:?} is not a registry host[:port]; give only the host"
+            "{s:?} is not a registry host[:port]; give only the host{store}"
         ))
     };
     if s.is_empty() || s.contains('/') || s.contains('@') {
