@@ -451,6 +451,27 @@ async fn bad_store_references_and_a_missing_bucket_fail_in_one_line() {
     fails(&out, &format!("there is no store at {missing}"));
     assert!(!Path::new(&missing).exists());
 
+    // A layout directory a server holds is refused by its lock, saying
+    // what to do; a bare directory is no registry host.
+    let held = setup.path("held");
+    let holder = {
+        let held = held.clone();
+        tokio::task::spawn_blocking(move || serve(&["--storage", &held]).unwrap())
+            .await
+            .unwrap()
+    };
+    let out = setup.ocidist(&["tags", &format!("{held}#x/y")]).await;
+    fails(&out, "is open in another process");
+    fails(&out, "go through that server");
+    drop(holder);
+    let out = setup.ocidist(&["catalog", &held]).await;
+    fails(&out, &format!("write {held}#"));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        ok(&setup.ocidist(&["catalog", &format!("{held}#")]).await),
+        ""
+    );
+
     // A bucket the S3 server does not have: told before anything is
     // read or written, and not made by the attempt (s3s-fs would create
     // it on the first write).
