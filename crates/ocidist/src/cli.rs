@@ -441,6 +441,17 @@ const INSPECT_JSON_HELP: &str = "\
    \"image\": {\"digest\", \"mediaType\", \"artifactType\", \"config\": {\"digest\", \"mediaType\", \"size\"},
              \"created\", \"os\", \"architecture\", \"variant\", \"layers\", \"layersSize\"} or null}";
 
+/// `pull`, `push` and `copy --help`: store references.
+const STORE_REFS_HELP: &str = "\
+Stores without a server: where a reference is taken, STORE#path[:tag][@digest]
+reads or writes a store directly, STORE being what `serve --storage` takes:
+  s3://BUCKET/PREFIX   an S3 bucket (credentials and endpoint from AWS_ACCESS_KEY_ID,
+                       AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP)
+  file:///PATH         the same object-store layout in a local directory
+  DIR                  a layout store (one OCI image layout per repository)
+e.g. `ocidist copy localhost:5000/demo/hello:1.0 s3://my-bucket/registry#demo/hello`.
+A source store must exist; a directory target is created.";
+
 /// The subcommands.
 // Parsed once per run; boxing copy's per-side flags would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -448,7 +459,7 @@ const INSPECT_JSON_HELP: &str = "\
 pub enum Command {
     /// List a repository's tags, one a line.
     Tags {
-        /// Repository: host[:port]/path (no tag or digest).
+        /// Repository: host[:port]/path, or STORE#path (no tag or digest).
         repo: String,
         /// Print {"name":…,"tags":[…]} instead.
         #[arg(long)]
@@ -456,7 +467,8 @@ pub enum Command {
     },
     /// Print a manifest as served (pretty by default); its digest goes to stderr.
     Manifest {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Print the exact bytes.
         #[arg(long)]
@@ -470,7 +482,8 @@ pub enum Command {
     },
     /// Print the image config JSON.
     Config {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Platform selection.
         #[command(flatten)]
@@ -478,7 +491,7 @@ pub enum Command {
     },
     /// Write a blob to stdout or a file.
     Blob {
-        /// host[:port]/path@digest.
+        /// host[:port]/path@digest, or STORE#path@digest.
         reference: String,
         /// Write to FILE instead of stdout.
         #[arg(short, long, value_name = "FILE")]
@@ -488,8 +501,10 @@ pub enum Command {
         force: bool,
     },
     /// Pull an image to a docker tarball or an OCI layout.
+    #[command(after_help = STORE_REFS_HELP)]
     Pull {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Where to write (default: derived from the repository name).
         #[arg(short, long, value_name = "PATH")]
@@ -525,7 +540,8 @@ pub enum Command {
     /// write outside the root when unpacked are skipped and listed on
     /// stderr.
     Export {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Where to write the tar (`-` for stdout).
         #[arg(short, long, value_name = "FILE")]
@@ -538,14 +554,16 @@ pub enum Command {
         platform: PlatformFlags,
     },
     // --- end export ---
-    /// Copy an image or a whole index between repositories or registries.
+    /// Copy an image or a whole index between repositories, registries and
+    /// stores.
     ///
     /// The global connection flags apply to both sides; --src-* and
     /// --dest-* override them for one.
+    #[command(after_help = STORE_REFS_HELP)]
     Copy {
-        /// Source reference.
+        /// Source: host[:port]/path[:tag][@digest] or STORE#path[:tag][@digest].
         source: String,
-        /// Target reference (its tag defaults to the source's).
+        /// Target, in a registry or a store (its tag defaults to the source's).
         target: String,
         /// Copy the index and every platform (the default for an index
         /// unless --platform picks one).
@@ -584,7 +602,8 @@ pub enum Command {
     /// (`sha256-<hex>`) where the registry has none. One line per referrer:
     /// digest, artifact type, size.
     Referrers {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Only referrers of this artifact type.
         #[arg(long, value_name = "TYPE")]
@@ -627,7 +646,8 @@ pub enum Command {
     // --- digest, tag, inspect (issue #16) ---
     /// Print the digest of the manifest a reference names, alone on stdout.
     Digest {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Platform selection: print the platform's image manifest digest
         /// instead of the index's.
@@ -639,7 +659,8 @@ pub enum Command {
     /// No blob moves and an index stays an index: its exact bytes are
     /// pushed under the new tag.
     Tag {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// The new tag.
         new_tag: String,
@@ -650,7 +671,8 @@ pub enum Command {
     /// layer count and total size.
     #[command(after_help = INSPECT_JSON_HELP)]
     Inspect {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// Print the summary as JSON (shape below).
         #[arg(long)]
@@ -681,10 +703,12 @@ pub enum Command {
     ///
     /// A layout holding an index pushes every platform. What `pull` wrote
     /// pushes back with the same digests.
+    #[command(after_help = STORE_REFS_HELP)]
     Push {
         /// The tarball or layout directory.
         source: PathBuf,
-        /// Target reference: host[:port]/path[:tag] (tag default `latest`).
+        /// Target: host[:port]/path[:tag] or STORE#path[:tag] (tag
+        /// default `latest`).
         target: String,
         /// Blobs uploaded at once.
         #[arg(long, default_value_t = 4)]
@@ -710,7 +734,8 @@ pub enum Command {
     // --- end completions ---
     /// List a registry's repositories.
     Catalog {
-        /// Registry host[:port].
+        /// Registry host[:port], or a store read directly:
+        /// s3://BUCKET/PREFIX, file:///PATH or DIR# (a layout store).
         host: String,
         /// Print {"repositories":[…]} instead.
         #[arg(long)]
@@ -768,7 +793,8 @@ pub enum Command {
 pub enum ArtifactCommand {
     /// Push files as an artifact; each file's name becomes its title.
     Push {
-        /// Target reference: host[:port]/path[:tag] (tag default `latest`).
+        /// Target reference: host[:port]/path[:tag] or STORE#path[:tag] (tag
+        /// default `latest`).
         target: String,
         /// Files to push, each PATH or PATH:MEDIATYPE.
         #[arg(required = true, value_name = "FILE")]
@@ -783,7 +809,8 @@ pub enum ArtifactCommand {
     },
     /// Pull an artifact's files into a directory, named by their titles.
     Pull {
-        /// Reference: host[:port]/path[:tag][@digest].
+        /// Reference: host[:port]/path[:tag][@digest], or in a store
+        /// read directly: STORE#path[:tag][@digest].
         reference: String,
         /// The directory to write into (created if missing).
         #[arg(short, long, value_name = "DIR")]

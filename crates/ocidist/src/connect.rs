@@ -135,11 +135,17 @@ impl Connector {
     /// A client for `host[:port]`.
     pub fn connect(&self, host: &str) -> Result<Arc<dyn Registry>> {
         let client: Arc<dyn Registry> = Arc::new(Client::new(host, self.options.clone())?);
-        Ok(if self.traced {
-            Arc::new(oci_debug::Traced::new(client))
+        Ok(self.trace(client))
+    }
+
+    /// `registry` (a client, or a store opened directly) wrapped in
+    /// `oci_debug::Traced` when every call is to be logged (`-v`).
+    pub fn trace(&self, registry: Arc<dyn Registry>) -> Arc<dyn Registry> {
+        if self.traced {
+            Arc::new(oci_debug::Traced::new(registry))
         } else {
-            client
-        })
+            registry
+        }
     }
 }
 

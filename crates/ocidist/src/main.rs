@@ -23,10 +23,14 @@ fn main() {
         return;
     }
     // -v shows every registry call (oci-debug's events), -vv everything.
+    let serving = matches!(cli.command, cli::Command::Serve { .. });
     let level = match cli.verbose {
-        // Failures are reported once, as the one-line reason; library
-        // warnings (retries) show from -v on.
-        0 => "error",
+        // A server logs its errors. A command tells its failure once, as
+        // the one-line reason (a store it opened itself logs its errors
+        // too, which would repeat it); library warnings (retries) show
+        // from -v on.
+        0 if serving => "error",
+        0 => "off",
         1 => "warn,oci_debug=debug",
         2 => "debug",
         _ => "trace",

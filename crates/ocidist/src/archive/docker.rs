@@ -35,10 +35,18 @@ pub fn repo_tag(reference: &Reference) -> Option<String> {
 
 fn repo_name(reference: &Reference) -> String {
     let repo = reference.repository().as_str();
-    if reference.registry() == oci_core::reference::DOCKER_HUB {
+    let registry = reference.registry();
+    // An image read from a store directly has the store's name (a URL, a
+    // directory) for a registry, which is no host: it is named as a local
+    // image, under `localhost` as podman names those.
+    let is_host = Reference::parse_bare(&format!("{registry}/x"))
+        .is_ok_and(|parsed| parsed.registry() == registry);
+    if registry == oci_core::reference::DOCKER_HUB {
         repo.strip_prefix("library/").unwrap_or(repo).to_owned()
+    } else if is_host {
+        format!("{registry}/{repo}")
     } else {
-        format!("{}/{repo}", reference.registry())
+        format!("localhost/{repo}")
     }
 }
 
@@ -322,6 +330,26 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_images_as_docker_loads_them() {
+        let tag = |registry: &str, repo: &str| {
+            let r = Reference::new(
+                registry,
+                repo.parse().unwrap(),
+                Some("v1".parse().unwrap()),
+                None,
+            );
+            repo_tag(&r).unwrap()
+        };
+        assert_eq!(tag("localhost:5000", "a/b"), "localhost:5000/a/b:v1");
+        assert_eq!(tag("docker.io", "library/alpine"), "alpine:v1");
+        assert_eq!(tag("quay.io", "a/b"), "quay.io/a/b:v1");
+        // Read from a store directly: no host to name it by.
+        assert_eq!(tag("s3://bucket/prefix", "a/b"), "localhost/a/b:v1");
+        assert_eq!(tag("layouts", "a/b"), "localhost/a/b:v1");
+        assert_eq!(tag("/srv/reg", "a/b"), "localhost/a/b:v1");
+    }
 
     #[test]
     fn plans_docker_layout() {

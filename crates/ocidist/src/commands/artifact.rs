@@ -54,7 +54,8 @@ async fn push(
     artifact_type: Option<String>,
     json: bool,
 ) -> CmdResult {
-    let r = reference(target)?;
+    let located = reference(target)?;
+    let r = &located.reference;
     if r.digest().is_some() {
         return Err(Failure::Usage(format!(
             "{target:?} names a digest; push to a tag"
@@ -65,18 +66,22 @@ async fn push(
         files: files(args)?,
         subject: None,
     };
-    let registry = connector.connect(r.registry())?;
-    let pushed = push_artifact(registry.as_ref(), &r, &artifact).await?;
+    let registry = located.open_target(connector).await?;
+    let pushed = push_artifact(registry.as_ref(), r, &artifact).await?;
     let artifact_type =
         artifact_type.unwrap_or_else(|| crate::artifact::UNKNOWN_ARTIFACT_TYPE.to_owned());
     if json {
         let mut v = pushed_json(&pushed, &artifact_type);
-        v["target"] = json!(r.to_string());
+        v["target"] = json!(located.shown());
         print_json(&v)?;
     } else {
         println!("{}", pushed.manifest.digest);
     }
-    eprintln!("pushed {} files to {r}", pushed.layers.len());
+    eprintln!(
+        "pushed {} files to {}",
+        pushed.layers.len(),
+        located.shown()
+    );
     Ok(())
 }
 
@@ -88,9 +93,10 @@ async fn pull(
     concurrency: usize,
     json: bool,
 ) -> CmdResult {
-    let r = reference(s)?;
-    let registry = connector.connect(r.registry())?;
-    let pulled = crate::artifact::pull_artifact(registry, &r, out, force, concurrency).await?;
+    let located = reference(s)?;
+    let r = &located.reference;
+    let registry = located.open(connector).await?;
+    let pulled = crate::artifact::pull_artifact(registry, r, out, force, concurrency).await?;
     if json {
         let files: Vec<serde_json::Value> = pulled
             .files
@@ -106,7 +112,7 @@ async fn pull(
             })
             .collect();
         print_json(&json!({
-            "reference": r.to_string(),
+            "reference": located.shown(),
             "digest": pulled.manifest.digest.to_string(),
             "artifactType": pulled.artifact_type,
             "files": files,
@@ -139,12 +145,13 @@ pub async fn referrers(
     artifact_type: Option<&str>,
     json: bool,
 ) -> CmdResult {
-    let r = reference(s)?;
-    let registry = connector.connect(r.registry())?;
-    let (subject, found) = crate::referrers::list(registry, &r, artifact_type).await?;
+    let located = reference(s)?;
+    let r = &located.reference;
+    let registry = located.open(connector).await?;
+    let (subject, found) = crate::referrers::list(registry, r, artifact_type).await?;
     if json {
         print_json(&json!({
-            "reference": r.to_string(),
+            "reference": located.shown(),
             "subject": subject,
             "referrers": found,
         }))?;
@@ -169,11 +176,12 @@ pub async fn attach(
     args: &[String],
     json: bool,
 ) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let files = files(args)?;
-    let registry = connector.connect(r.registry())?;
+    let registry = located.open(connector).await?;
     let subject: Descriptor = crate::puller::Puller::new(std::sync::Arc::clone(&registry))
-        .head_manifest(&r)
+        .head_manifest(r)
         .await?;
     let artifact = NewArtifact {
         artifact_type: Some(artifact_type.to_owned()),
@@ -189,7 +197,7 @@ pub async fn attach(
     let pushed = push_artifact(registry.as_ref(), &untagged, &artifact).await?;
     if json {
         let mut v = pushed_json(&pushed, artifact_type);
-        v["reference"] = json!(r.to_string());
+        v["reference"] = json!(located.shown());
         v["subject"] = json!(subject.digest.to_string());
         print_json(&v)?;
     } else {

@@ -18,8 +18,9 @@ pub async fn export(
     force: bool,
     platform: &PlatformFlags,
 ) -> CmdResult {
-    let r = reference(reference_arg)?;
-    let puller = Puller::new(connector.connect(r.registry())?)
+    let located = reference(reference_arg)?;
+    let r = &located.reference;
+    let puller = Puller::new(located.open(connector).await?)
         .platform_required(super::inspect::wants_platform(platform));
     let to_stdout = output == Path::new("-");
     let to = if to_stdout {
@@ -30,7 +31,7 @@ pub async fn export(
             force,
         }
     };
-    let report = flatten(&puller, &r, &platform_of(platform)?, to).await?;
+    let report = flatten(&puller, r, &platform_of(platform)?, to).await?;
     for reason in report.skipped.reasons.iter().take(LISTED) {
         eprintln!("skipped {reason}");
     }

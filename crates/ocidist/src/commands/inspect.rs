@@ -13,6 +13,7 @@ use crate::connect::Connector;
 use crate::failure::Failure;
 use crate::pretty::pretty_json;
 use crate::puller::{ManifestChoice, Puller};
+use crate::storage::StoreRef;
 
 fn stdout_write(data: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -22,8 +23,9 @@ fn stdout_write(data: &[u8]) -> Result<()> {
 }
 
 pub async fn tags(connector: &Connector, repo: &str, json: bool) -> CmdResult {
-    let r = repository(repo)?;
-    let registry = connector.connect(r.registry())?;
+    let located = repository(repo)?;
+    let r = &located.reference;
+    let registry = located.open(connector).await?;
     let mut list = registry.tags(r.repository(), &ListOptions::all());
     let mut all = Vec::new();
     while let Some(tag) = list.next().await {
@@ -61,22 +63,23 @@ pub async fn manifest(
     choice: Option<ManifestArg>,
     platform: &PlatformFlags,
 ) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let puller =
-        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
+        Puller::new(located.open(connector).await?).platform_required(wants_platform(platform));
     let wants_platform = wants_platform(platform);
     let m = match (choice, wants_platform) {
         (Some(ManifestArg::List), _) => {
             puller
-                .manifest_choice(&r, ManifestChoice::List, &platform_of(platform)?)
+                .manifest_choice(r, ManifestChoice::List, &platform_of(platform)?)
                 .await?
         }
         (Some(ManifestArg::Image), _) | (None, true) => {
             puller
-                .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+                .manifest_choice(r, ManifestChoice::Image, &platform_of(platform)?)
                 .await?
         }
-        (None, false) => puller.manifest(&r).await?,
+        (None, false) => puller.manifest(r).await?,
     };
     eprintln!("Digest: {}", m.digest());
     if raw {
@@ -88,11 +91,12 @@ pub async fn manifest(
 }
 
 pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let puller =
-        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
-    let resolved = puller.resolve(&r, &platform_of(platform)?).await?;
-    let bytes = puller.config(&r, &resolved).await?;
+        Puller::new(located.open(connector).await?).platform_required(wants_platform(platform));
+    let resolved = puller.resolve(r, &platform_of(platform)?).await?;
+    let bytes = puller.config(r, &resolved).await?;
     stdout_write(&bytes)?;
     if !bytes.ends_with(b"\n") && std::io::stdout().is_terminal() {
         stdout_write(b"\n")?;
@@ -101,7 +105,8 @@ pub async fn config(connector: &Connector, s: &str, platform: &PlatformFlags) ->
 }
 
 pub async fn blob(connector: &Connector, s: &str, output: Option<&Path>, force: bool) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let ManifestRef::Digest(digest) = r.manifest_ref() else {
         return Err(Failure::Usage(format!(
             "{s:?} names no digest; use REPO@sha256:…"
@@ -112,8 +117,8 @@ pub async fn blob(connector: &Connector, s: &str, output: Option<&Path>, force: 
             "refusing to write a blob to a terminal; redirect stdout or use -o FILE".to_owned(),
         ));
     }
-    let registry = connector.connect(r.registry())?;
-    // The registry's reader verifies size and digest as it streams (the
+    let registry = located.open(connector).await?;
+    // The registry's reader (a store's too) verifies size and digest as it streams (the
     // client does, at the trust boundary), failing at the end if either is
     // wrong; the output is renamed into place only after that.
     let mut stream = registry.get_blob(r.repository(), &digest).await?.stream;
@@ -141,8 +146,12 @@ pub async fn blob(connector: &Connector, s: &str, output: Option<&Path>, force: 
 }
 
 pub async fn catalog(connector: &Connector, h: &str, json: bool) -> CmdResult {
-    let host = host(h)?;
-    let registry = connector.connect(&host)?;
+    let registry = if StoreRef::is_store_ref(h) {
+        let storage = StoreRef::parse_store(h).map_err(Failure::usage)?;
+        connector.trace(storage.open_existing().await?)
+    } else {
+        connector.connect(&host(h)?)?
+    };
     let mut list = registry.repositories(&ListOptions::all());
     let mut all = Vec::new();
     while let Some(repo) = list.next().await {
@@ -160,8 +169,9 @@ pub async fn catalog(connector: &Connector, h: &str, json: bool) -> CmdResult {
 }
 
 pub async fn delete(connector: &Connector, s: &str) -> CmdResult {
-    let r = bare_reference(s)?;
-    let registry = connector.connect(r.registry())?;
+    let located = bare_reference(s)?;
+    let r = &located.reference;
+    let registry = located.open(connector).await?;
     match (r.digest(), r.tag()) {
         (Some(d), _) => {
             registry.delete_manifest(r.repository(), d).await?;
@@ -174,10 +184,13 @@ pub async fn delete(connector: &Connector, s: &str) -> CmdResult {
                 return Err(Failure::Error(Error::new(
                     ErrorCode::Unsupported,
                     format!(
-                        "the registry cannot delete a tag alone; delete the manifest with {}/{}@{}",
-                        r.registry(),
-                        r.repository(),
-                        d.digest
+                        "the registry cannot delete a tag alone; delete the manifest with {}",
+                        located
+                            .with_reference(
+                                r.with_repository(r.repository().clone())
+                                    .with_digest(d.digest)
+                            )
+                            .shown()
                     ),
                 )));
             }
@@ -201,44 +214,45 @@ pub(super) fn wants_platform(platform: &PlatformFlags) -> bool {
 }
 
 pub async fn digest(connector: &Connector, s: &str, platform: &PlatformFlags) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let puller =
-        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
+        Puller::new(located.open(connector).await?).platform_required(wants_platform(platform));
     let digest = if wants_platform(platform) {
         puller
-            .manifest_choice(&r, ManifestChoice::Image, &platform_of(platform)?)
+            .manifest_choice(r, ManifestChoice::Image, &platform_of(platform)?)
             .await?
             .digest()
             .clone()
     } else {
-        puller.head_manifest(&r).await?.digest
+        puller.head_manifest(r).await?.digest
     };
     stdout_write(format!("{digest}\n").as_bytes())?;
     Ok(())
 }
 
 pub async fn tag(connector: &Connector, s: &str, new_tag: &str) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let new_tag: oci_core::Tag = new_tag.parse().map_err(|e: Error| {
         Failure::Usage(format!(
             "{new_tag:?} is not a tag ({}); give the new tag alone",
             e.message()
         ))
     })?;
-    let registry = connector.connect(r.registry())?;
+    let registry = located.open(connector).await?;
     // The exact bytes as served (verified against their digest), pushed
     // again under the new tag: an index stays an index, no blob moves.
     let m = Puller::new(std::sync::Arc::clone(&registry))
-        .manifest(&r)
+        .manifest(r)
         .await?;
     let pushed = registry
         .push_manifest(r.repository(), &m, std::slice::from_ref(&new_tag))
         .await?;
     stdout_write(format!("{}\n", pushed.digest).as_bytes())?;
     eprintln!(
-        "tagged {}/{}:{new_tag} as {}",
-        r.registry(),
-        r.repository(),
+        "tagged {} as {}",
+        located.with_reference(r.with_tag(new_tag)).shown(),
         pushed.digest
     );
     Ok(())
@@ -250,15 +264,17 @@ pub async fn inspect(
     json: bool,
     platform: &PlatformFlags,
 ) -> CmdResult {
-    let r = reference(s)?;
+    let located = reference(s)?;
+    let r = &located.reference;
     let puller =
-        Puller::new(connector.connect(r.registry())?).platform_required(wants_platform(platform));
+        Puller::new(located.open(connector).await?).platform_required(wants_platform(platform));
     let want = if wants_platform(platform) {
         Some(platform_of(platform)?)
     } else {
         None
     };
-    let summary = puller.summary(&r, want.as_ref()).await?;
+    let mut summary = puller.summary(r, want.as_ref()).await?;
+    summary.reference = located.shown();
     if json {
         let text = serde_json::to_string(&summary)
             .map_err(|e| Error::internal(format!("cannot encode the summary: {e}")))?;

@@ -8,12 +8,15 @@ mod login;
 mod serve;
 mod transfer;
 
-use oci_core::{Error, Platform, Reference};
+use std::sync::Arc;
+
+use oci_core::{Error, Platform, Reference, Registry};
 
 use crate::cli::{Cli, Command, PlatformFlags};
 use crate::connect::Connector;
 use crate::failure::{EXIT_USAGE, Failure, Side, Told, tell};
 use crate::progress::Progress;
+use crate::storage::{Storage, StoreRef};
 
 /// What a subcommand returns.
 pub(crate) type CmdResult = std::result::Result<(), Failure>;
@@ -113,7 +116,11 @@ fn implies_latest(reference: &Option<String>) -> bool {
 
 /// The registries a command talks to, with the prefix of their flags.
 fn registries(command: &Command) -> Vec<(String, &'static str)> {
+    // A store named directly is no registry: nothing to hint about.
     let host = |s: &str| {
+        if StoreRef::is_store_ref(s) {
+            return None;
+        }
         Reference::parse_bare(s)
             .ok()
             .map(|r| r.registry().to_owned())
@@ -333,26 +340,140 @@ pub fn platform_of(flags: &PlatformFlags) -> Result<Platform, Failure> {
     Ok(Platform::new(&os, &arch, flags.variant.as_deref()).normalize())
 }
 
-/// Parses a reference, naming the argument in the error.
-fn reference(s: &str) -> Result<Reference, Failure> {
-    s.parse().map_err(Failure::usage)
+/// An image argument, parsed: a reference in a registry, or in a store
+/// the command opens itself, with no server between (`STORE#REPO[:TAG]`,
+/// see [`StoreRef`]). Every command reaches what it names through
+/// [`Located::open`], so the same code reads and writes both.
+pub(crate) struct Located {
+    /// What the argument names. For a store its registry is the store's
+    /// name, so messages about it name the store.
+    pub reference: Reference,
+    /// The store, when the argument names one.
+    store: Option<Storage>,
 }
 
-/// Parses a reference without filling in the default tag.
-fn bare_reference(s: &str) -> Result<Reference, Failure> {
-    Reference::parse_bare(s).map_err(Failure::usage)
+impl Located {
+    /// Parses `s`: a store reference, or a registry reference by `parse`.
+    fn parse(s: &str, parse: fn(&str) -> oci_core::Result<Reference>) -> Result<Located, Failure> {
+        if !StoreRef::is_store_ref(s) {
+            return Ok(Located {
+                reference: parse(s).map_err(Failure::usage)?,
+                store: None,
+            });
+        }
+        let found = StoreRef::parse(s).map_err(Failure::usage)?;
+        Ok(Located {
+            reference: found.reference,
+            store: Some(found.storage),
+        })
+    }
+
+    /// The registry holding the image: a client of its host, or its store
+    /// (which must exist), opened.
+    pub async fn open(&self, connector: &Connector) -> Result<Arc<dyn Registry>, Failure> {
+        match &self.store {
+            None => Ok(connector.connect(self.reference.registry())?),
+            Some(storage) => Ok(connector.trace(open_store(storage, false).await?)),
+        }
+    }
+
+    /// As [`Located::open`], creating a directory store that does not
+    /// exist yet (the target of a push or copy).
+    pub async fn open_target(&self, connector: &Connector) -> Result<Arc<dyn Registry>, Failure> {
+        match &self.store {
+            None => self.open(connector).await,
+            Some(storage) => Ok(connector.trace(open_store(storage, true).await?)),
+        }
+    }
+
+    /// The argument as the user writes it (a store's with its `#`).
+    pub fn shown(&self) -> String {
+        match &self.store {
+            None => self.reference.to_string(),
+            Some(storage) => StoreRef {
+                storage: storage.clone(),
+                reference: self.reference.clone(),
+            }
+            .to_string(),
+        }
+    }
+
+    /// Whether two arguments are in one registry or one store, where
+    /// blobs mount from one repository into another.
+    pub fn same_place(&self, other: &Located) -> bool {
+        self.store == other.store && self.reference.registry() == other.reference.registry()
+    }
+
+    /// The same argument naming `reference` instead.
+    pub fn with_reference(&self, reference: Reference) -> Located {
+        Located {
+            reference,
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// Opens a store a command names; `create` makes a missing directory
+/// store (for a target). A layout directory a server holds is refused by
+/// its lock: say what to do instead.
+async fn open_store(storage: &Storage, create: bool) -> oci_core::Result<Arc<dyn Registry>> {
+    if let Some(dir) = storage.dir()
+        && oci_layout::LayoutRegistry::in_use(dir)
+    {
+        return Err(Error::new(
+            oci_core::ErrorCode::Unknown,
+            format!(
+                "the store {storage} is open in another process (a running `ocidist serve`?): \
+                 go through that server (HOST:PORT/REPO) or stop it first"
+            ),
+        ));
+    }
+    if create {
+        storage.open().await
+    } else {
+        storage.open_existing().await
+    }
+}
+
+/// Parses an image reference (registry or store); the tag defaults to
+/// `latest`.
+fn reference(s: &str) -> Result<Located, Failure> {
+    let mut located = Located::parse(s, |s| s.parse())?;
+    let r = &located.reference;
+    if r.tag().is_none() && r.digest().is_none() {
+        located.reference = r.with_tag(oci_core::Tag::latest());
+    }
+    Ok(located)
+}
+
+/// Parses an image reference without filling in the default tag.
+fn bare_reference(s: &str) -> Result<Located, Failure> {
+    Located::parse(s, Reference::parse_bare)
 }
 
 /// Parses a repository-only reference (`tags`).
-fn repository(s: &str) -> Result<Reference, Failure> {
-    Reference::parse_repository(s).map_err(Failure::usage)
+fn repository(s: &str) -> Result<Located, Failure> {
+    let located = Located::parse(s, Reference::parse_repository)?;
+    let r = &located.reference;
+    if r.tag().is_some() || r.digest().is_some() {
+        return Err(Failure::Usage(format!(
+            "{s:?} names a tag or digest; give a repository only"
+        )));
+    }
+    Ok(located)
 }
 
 /// A registry host argument (`catalog`): no path, tag or digest.
 fn host(s: &str) -> Result<String, Failure> {
     let bad = || {
+        // A directory is a layout store, named with a `#` to tell it apart.
+        let store = if std::path::Path::new(s).is_dir() {
+            format!(" (for the store in directory {s}, write {s}#)")
+        } else {
+            String::new()
+        };
         Failure::Usage(format!(
-            "{s:?} is not a registry host[:port]; give only the host"
+            "{s:?} is not a registry host[:port]; give only the host{store}"
         ))
     };
     if s.is_empty() || s.contains('/') || s.contains('@') {

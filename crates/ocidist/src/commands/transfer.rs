@@ -67,7 +67,8 @@ fn default_output(r: &Reference, format: Format) -> PathBuf {
 }
 
 pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
-    let r = reference(&args.reference)?;
+    let located = reference(&args.reference)?;
+    let r = &located.reference;
     let format = match args.format {
         FormatArg::Docker => Format::Docker,
         FormatArg::DockerSave => Format::DockerSave,
@@ -77,14 +78,14 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
     let out = args
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&r, format));
-    let puller = Puller::new(connector.connect(r.registry())?)
+        .unwrap_or_else(|| default_output(r, format));
+    let puller = Puller::new(located.open(connector).await?)
         .concurrency(args.concurrency)
         .ranged_above(args.ranged_above)
         .platform_required(args.platform_given)
         .progress(args.progress.clone());
     let report = puller
-        .pull(&r, &args.platform, format, &out, args.force)
+        .pull(r, &args.platform, format, &out, args.force)
         .await?;
     if args.json {
         let format = match args.format {
@@ -94,7 +95,7 @@ pub async fn pull(connector: &Connector, args: PullArgs) -> CmdResult {
             FormatArg::OciDir => "oci-dir",
         };
         print_json(&serde_json::json!({
-            "reference": r.to_string(),
+            "reference": located.shown(),
             "index": report.resolved.index.as_ref().map(|i| i.digest().to_string()),
             "manifest": report.resolved.manifest.digest().to_string(),
             "format": format,
@@ -132,21 +133,23 @@ pub async fn copy(
     shown: Shown,
 ) -> CmdResult {
     let platform = what.platform;
-    let src_ref = reference(source)?;
-    let mut dst_ref = bare_reference(target)?;
-    if dst_ref.tag().is_none() && dst_ref.digest().is_none() {
-        dst_ref = match src_ref.tag() {
-            Some(t) => dst_ref.with_tag(t.clone()),
-            None => dst_ref,
-        };
+    let src_at = reference(source)?;
+    let mut dst_at = bare_reference(target)?;
+    let src_ref = src_at.reference.clone();
+    if dst_at.reference.tag().is_none()
+        && dst_at.reference.digest().is_none()
+        && let Some(t) = src_ref.tag()
+    {
+        dst_at = dst_at.with_reference(dst_at.reference.with_tag(t.clone()));
     }
+    let dst_ref = dst_at.reference.clone();
     let src = Endpoint {
-        registry: src_connector.connect(src_ref.registry())?,
+        registry: src_at.open(src_connector).await?,
         reference: src_ref.clone(),
     };
-    let same_registry = src_ref.registry() == dst_ref.registry();
+    let same_registry = src_at.same_place(&dst_at);
     let dst = Endpoint {
-        registry: dst_connector.connect(dst_ref.registry())?,
+        registry: dst_at.open_target(dst_connector).await?,
         reference: dst_ref.clone(),
     };
     let options = CopyOptions {
@@ -176,8 +179,8 @@ pub async fn copy(
     if shown.json {
         let d = report.digest.as_ref();
         print_json(&serde_json::json!({
-            "source": src_ref.to_string(),
-            "target": dst_ref.to_string(),
+            "source": src_at.shown(),
+            "target": dst_at.shown(),
             "digest": d.map(|d| d.digest.to_string()),
             "mediaType": d.map(|d| d.media_type.clone()),
             "size": d.map(|d| d.size),
@@ -190,7 +193,9 @@ pub async fn copy(
         println!("{}", d.digest);
     }
     eprintln!(
-        "copied {src_ref} to {dst_ref}: {} blobs copied, {} mounted, {} already present{}",
+        "copied {} to {}: {} blobs copied, {} mounted, {} already present{}",
+        src_at.shown(),
+        dst_at.shown(),
         report.copied,
         report.mounted,
         report.skipped,
@@ -208,20 +213,21 @@ pub async fn push(
     concurrency: usize,
     shown: Shown,
 ) -> CmdResult {
-    let r = reference(target)?;
+    let located = reference(target)?;
+    let r = &located.reference;
     if r.digest().is_some() {
         return Err(crate::failure::Failure::Usage(format!(
             "{target:?} names a digest; push to a tag (the digest is what the source holds)"
         )));
     }
-    let pusher = Pusher::new(connector.connect(r.registry())?)
+    let pusher = Pusher::new(located.open_target(connector).await?)
         .concurrency(concurrency)
         .progress(shown.progress.clone());
-    let report = pusher.push(source, &r).await?;
+    let report = pusher.push(source, r).await?;
     if shown.json {
         print_json(&serde_json::json!({
             "source": source.display().to_string(),
-            "target": r.to_string(),
+            "target": located.shown(),
             "digest": report.digest.digest.to_string(),
             "mediaType": report.digest.media_type,
             "size": report.digest.size,
@@ -232,8 +238,9 @@ pub async fn push(
         println!("{}", report.digest.digest);
     }
     eprintln!(
-        "pushed {} to {r}: {} blobs uploaded, {} already present",
+        "pushed {} to {}: {} blobs uploaded, {} already present",
         source.display(),
+        located.shown(),
         report.copied,
         report.skipped
     );

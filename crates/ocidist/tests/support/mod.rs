@@ -188,6 +188,11 @@ impl Drop for Served {
 /// `--addr`) and reads its address (http or https); the error is what it
 /// printed instead.
 pub fn serve(args: &[&str]) -> Result<Served, String> {
+    serve_env(args, &[])
+}
+
+/// As [`serve`], with extra environment variables (an S3 server's).
+pub fn serve_env(args: &[&str], envs: &[(String, String)]) -> Result<Served, String> {
     use std::io::BufRead;
     let addr: &[&str] = if args.contains(&"--addr") {
         &[]
@@ -198,6 +203,7 @@ pub fn serve(args: &[&str]) -> Result<Served, String> {
         .arg("serve")
         .args(args)
         .args(addr)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
