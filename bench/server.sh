@@ -12,14 +12,18 @@
 # HEAD (req/s, ApacheBench: wrk waits for a body after a HEAD response and
 # stalls), 5 MiB blob GET (MB/s), 200 MiB blob push monolithic and in 10 MiB
 # chunks (MB/s; median of $BENCH_PUSHES rounds of fresh content, with the
-# lowest and highest), and each server's peak RSS (VmHWM). Not a test:
-# numbers vary with the machine and its load. MB here is MiB (2^20 bytes).
+# lowest and highest), and each server's peak RSS (VmHWM). The read figures
+# are measured $BENCH_ROUNDS times (3), the servers taking turns, and the
+# medians printed with their spread, so a burst of load elsewhere on a
+# shared machine moves one round, not the ratios. Not a test: numbers vary
+# with the machine and its load. MB here is MiB (2^20 bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNECTIONS:-8}
 PUSHES=${BENCH_PUSHES:-3}
+ROUNDS=${BENCH_ROUNDS:-3}
 REPO=bench/app
 
 source bench/lib.sh
@@ -132,28 +136,47 @@ servers=(disk mem dist)
 declare -A url=([disk]=$disk_url [mem]=$mem_url [dist]=$dist_url)
 declare -A pid=([disk]=$disk_pid [mem]=$mem_pid [dist]=$dist_pid)
 
+# add NAME KEY VALUE: one more measurement of a figure.
+add() { result[$1,$2]+="$3 "; }
+
 measure_reads() {
   local name=$1 url=$2 out
-  echo "measuring $name..." >&2
-  seed "$url"
-  curl -fs -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    "$url/v2/$REPO/manifests/bench" || { echo "$name: seeded manifest not readable" >&2; exit 1; }
   out=$(wrk_run -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url/v2/$REPO/manifests/bench")
-  result[$name,manifest_rps]=$(rps <<<"$out")
-  result[$name,manifest_p99]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  add "$name" manifest_rps "$(rps <<<"$out")"
+  add "$name" manifest_p99 "$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
   # -n after -t: -t alone caps the run at 50000 requests.
   out=$(ab -k -i -c "$CONNS" -t "${DURATION%s}" -n 100000000 \
     -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url/v2/$REPO/manifests/bench" 2>&1)
   if grep -q '^Non-2xx' <<<"$out"; then echo "ab saw errors: $out" >&2; exit 1; fi
-  result[$name,manifest_head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
+  add "$name" manifest_head_rps "$(awk '/^Requests per second:/ {print $4}' <<<"$out")"
   out=$(ab -k -i -c "$CONNS" -t "${DURATION%s}" -n 100000000 "$url/v2/$REPO/blobs/$layer_digest" 2>&1)
   if grep -q '^Non-2xx' <<<"$out"; then echo "ab saw errors: $out" >&2; exit 1; fi
-  result[$name,head_rps]=$(awk '/^Requests per second:/ {print $4}' <<<"$out")
+  add "$name" head_rps "$(awk '/^Requests per second:/ {print $4}' <<<"$out")"
   out=$(wrk_run -c4 "$url/v2/$REPO/blobs/$layer_digest")
-  result[$name,get_mbs]=$(to_mb "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")
+  add "$name" get_mbs "$(to_mb "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")"
 }
 
-for name in "${servers[@]}"; do measure_reads "$name" "${url[$name]}"; done
+for name in "${servers[@]}"; do
+  seed "${url[$name]}"
+  curl -fs -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "${url[$name]}/v2/$REPO/manifests/bench" || { echo "$name: seeded manifest not readable" >&2; exit 1; }
+done
+for round in $(seq "$ROUNDS"); do
+  for name in "${servers[@]}"; do
+    echo "reads, round $round of $ROUNDS: $name..." >&2
+    measure_reads "$name" "${url[$name]}"
+  done
+done
+# spread NUMBERS: "min-max" of space-separated numbers.
+spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo, hi}'; }
+# of NUMBERS: their median.
+of() { tr ' ' '\n' <<<"$1" | grep . | median; }
+for name in "${servers[@]}"; do
+  for key in manifest_rps manifest_p99 manifest_head_rps head_rps get_mbs; do
+    result[$name,${key}_spread]=$(spread "${result[$name,$key]}")
+    result[$name,$key]=$(of "${result[$name,$key]}")
+  done
+done
 
 declare -A mono chunked
 for round in $(seq "$PUSHES"); do
@@ -166,11 +189,9 @@ for round in $(seq "$PUSHES"); do
       { echo "$name: chunked push did not produce the blob" >&2; exit 1; }
   done
 done
-# spread NUMBERS: "min max" of space-separated numbers.
-spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo, hi}'; }
 for name in "${servers[@]}"; do
-  result[$name,push_mono]=$(tr ' ' '\n' <<<"${mono[$name]}" | grep . | median)
-  result[$name,push_chunked]=$(tr ' ' '\n' <<<"${chunked[$name]}" | grep . | median)
+  result[$name,push_mono]=$(of "${mono[$name]}")
+  result[$name,push_chunked]=$(of "${chunked[$name]}")
   result[$name,push_mono_spread]=$(spread "${mono[$name]}")
   result[$name,push_chunked_spread]=$(spread "${chunked[$name]}")
   result[$name,rss]=$(awk '/^VmHWM:/ {print $2 / 1024}' "/proc/${pid[$name]}/status")
@@ -191,10 +212,14 @@ echo
 printf '%-34s %10s %10s %12s %9s %9s %9s\n' figure disk mem distribution disk/dist mem/dist disk/mem
 printf '%-34s %10s %10s %12s %9s %9s %9s\n' ------ ---- --- ------------ --------- -------- --------
 row "manifest GET by tag" manifest_rps "req/s"
+spread_row "  lowest-highest of $ROUNDS" manifest_rps_spread
 row "manifest GET p99 latency" manifest_p99 "ms, lower wins"
 row "manifest HEAD by tag" manifest_head_rps "req/s"
+spread_row "  lowest-highest of $ROUNDS" manifest_head_rps_spread
 row "blob HEAD" head_rps "req/s"
+spread_row "  lowest-highest of $ROUNDS" head_rps_spread
 row "5 MiB blob GET" get_mbs "MB/s"
+spread_row "  lowest-highest of $ROUNDS" get_mbs_spread
 row "200 MiB push, monolithic" push_mono "MB/s"
 spread_row "  lowest-highest of $PUSHES" push_mono_spread
 row "200 MiB push, 10 MiB chunks" push_chunked "MB/s"
@@ -208,4 +233,4 @@ printf '%-34s %10s %10.2f\n' "mem RSS less stored data (MB)" "" "$over"
 printf '%-34s %10s %9.1f%%\n' "  as a share of stored data" "" "$(echo "100 * $over / $stored" | bc -l)"
 echo
 echo "wrk: 2 threads, $CONNS connections (4 for blob GET), $DURATION per figure; ab: $CONNS connections"
-echo "pushes: median of $PUSHES rounds, fresh content each round; ratios of medians"
+echo "reads: median of $ROUNDS rounds, servers taking turns; pushes: median of $PUSHES rounds, fresh content each round; ratios of medians"

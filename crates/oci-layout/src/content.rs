@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::durable;
 use crate::error::{LayoutError, io_err, join_err};
+use crate::hot::HotManifests;
 use crate::install::{self, Source};
 use crate::paths::Paths;
 use crate::store::Inner;
@@ -379,12 +380,30 @@ fn read_piece(mut file: File, want: u64, mut check: Option<Check>, last: bool) -
     (file, check, piece)
 }
 
-/// Reads a manifest file whole (blocking) and checks it against `digest`.
-pub(crate) async fn read_manifest(path: PathBuf, digest: &Digest) -> Result<Bytes> {
-    let bytes = {
+/// Reads a manifest file whole and checks it against `digest`; served
+/// from `hot` while the file is unchanged since it was last checked (one
+/// `stat`, made here on the caller's thread: a hot file's inode is in the
+/// kernel's cache), and kept there after a read.
+pub(crate) async fn read_manifest(
+    path: PathBuf,
+    digest: &Digest,
+    hot: &HotManifests,
+) -> Result<Bytes> {
+    if hot.enabled()
+        && let Ok(meta) = std::fs::metadata(&path)
+        && let Some(bytes) = hot.get(&path, &meta)
+    {
+        return Ok(bytes);
+    }
+    let (bytes, meta) = {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::read(&path).map_err(io_err("read manifest", &path))
+        tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Metadata)> {
+            let mut file = File::open(&path).map_err(io_err("read manifest", &path))?;
+            let meta = file.metadata().map_err(io_err("stat", &path))?;
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            file.read_to_end(&mut bytes)
+                .map_err(io_err("read manifest", &path))?;
+            Ok((bytes, meta))
         })
         .await
         .map_err(join_err)??
@@ -396,5 +415,9 @@ pub(crate) async fn read_manifest(path: PathBuf, digest: &Digest) -> Result<Byte
         )
         .into());
     }
-    Ok(bytes.into())
+    let bytes = Bytes::from(bytes);
+    if hot.enabled() {
+        hot.insert(path, &meta, bytes.clone());
+    }
+    Ok(bytes)
 }

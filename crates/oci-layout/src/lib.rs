@@ -62,8 +62,16 @@
 //! is refused. Reads verify blob and manifest digests, since the disk is a
 //! trust boundary; a corrupt file is reported with its path. A blob file is
 //! hashed on its first read and again whenever it changes, or on every read
-//! with [`VerifyReads::Always`]; manifests are checked on every read. A
-//! blob read streams from a blocking thread that reads ahead at most a few
+//! with [`VerifyReads::Always`]. Manifests follow the same rule: a
+//! manifest file read and checked is kept in memory (at most 4 MiB of
+//! them, the least recently served going first) and served from there
+//! while one `stat` shows the same file, unchanged (inode, size,
+//! modification and status-change times); a file removed, replaced or
+//! edited since is read and checked again, and with
+//! [`VerifyReads::Always`] every read does. Tags and the manifests each
+//! repository lists are held in memory from its `index.json` (and
+//! journal), changed only by this process, which holds the store's lock;
+//! garbage collection beside it never unlists a manifest. A blob read streams from a blocking thread that reads ahead at most a few
 //! MiB.
 //!
 //! ```
@@ -99,6 +107,7 @@ mod error;
 mod expiry;
 mod fence;
 mod gc;
+mod hot;
 mod index;
 mod install;
 mod lists;

@@ -48,7 +48,7 @@ pub(crate) async fn read(
     descriptor: Descriptor,
 ) -> Result<Manifest> {
     let path = inner.paths.repo_blob(repo, &descriptor.digest);
-    let bytes = content::read_manifest(path, &descriptor.digest).await?;
+    let bytes = content::read_manifest(path, &descriptor.digest, &inner.hot).await?;
     Ok(Manifest { descriptor, bytes })
 }
 
@@ -130,6 +130,7 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
         })
         .await?;
     let path = inner.paths.repo_blob(repo, digest);
+    inner.hot.remove(&path);
     tokio::task::spawn_blocking(move || durable::remove(&path))
         .await
         .map_err(join_err)??;

@@ -11,6 +11,7 @@ use oci_core::{RepoName, Result};
 
 use crate::durable::{self, Durable};
 use crate::error::{LayoutError, join_err};
+use crate::hot::{HOT_MANIFEST_BYTES, HotManifests};
 use crate::paths::Paths;
 use crate::repos::Repos;
 use crate::verified::{Verified, VerifyReads};
@@ -50,6 +51,9 @@ pub(crate) struct Inner {
     pub(crate) paths: Paths,
     pub(crate) repos: Repos,
     pub(crate) verified: Arc<Verified>,
+    /// Recently read manifests, served from memory while their files are
+    /// unchanged.
+    pub(crate) hot: HotManifests,
     uploads: Mutex<HashMap<String, UploadSlot>>,
     /// Held (locked) for as long as the store is open.
     _lock: File,
@@ -69,6 +73,10 @@ impl Inner {
             paths,
             repos,
             verified: Arc::new(Verified::new(verify)),
+            hot: HotManifests::new(match verify {
+                VerifyReads::Always => 0,
+                VerifyReads::WhenChanged => HOT_MANIFEST_BYTES,
+            }),
             uploads: Mutex::new(HashMap::new()),
             _lock: lock,
         })

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use oci_core::registry::{bytes_stream, collect_list};
 use oci_core::testkit::{push_image, random_bytes, tag};
-use oci_core::{Digest, ListOptions, Registry, RepoName};
+use oci_core::{Digest, ErrorCode, ListOptions, Registry, RepoName};
 use oci_layout::LayoutRegistry;
 
 fn repo(name: &str) -> RepoName {
@@ -334,6 +334,98 @@ async fn a_blob_changed_after_a_verified_read_is_verified_again() {
     for _ in 0..2 {
         assert!(read_all(&reg, &app, &digest).await.is_err());
     }
+}
+
+#[tokio::test]
+async fn a_manifest_changed_or_removed_after_a_read_is_not_served_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("app");
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let image = push_image(&reg, &app, Some(&tag("v1"))).await;
+    let path = dir
+        .path()
+        .join("app/blobs/sha256")
+        .join(image.digest().hex());
+    let original = std::fs::read(&path).unwrap();
+    for _ in 0..2 {
+        let got = reg.get_tag(&app, &tag("v1")).await.unwrap();
+        assert_eq!(got.bytes, image.manifest.bytes);
+    }
+    // Changed in place with its modification time put back: the
+    // status-change time still moves, so the read goes to the file.
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = original.clone();
+    bytes[5] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    let err = reg.get_tag(&app, &tag("v1")).await.unwrap_err();
+    assert!(err.message().contains("corrupt"), "{err}");
+    let err = reg.get_manifest(&app, image.digest()).await.unwrap_err();
+    assert!(err.message().contains("corrupt"), "{err}");
+    // Repaired by hand, it is served again; removed, it is not.
+    std::fs::write(&path, &original).unwrap();
+    let got = reg.get_tag(&app, &tag("v1")).await.unwrap();
+    assert_eq!(got.bytes, image.manifest.bytes);
+    std::fs::remove_file(&path).unwrap();
+    let err = reg.get_tag(&app, &tag("v1")).await.unwrap_err();
+    assert!(err.message().contains("read manifest"), "{err}");
+}
+
+#[tokio::test]
+async fn tags_moved_or_deleted_through_another_handle_or_gc_are_seen_by_the_next_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo("app");
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    let first = push_image(&reg, &app, Some(&tag("v1"))).await;
+    let second = push_image(&reg, &app, None).await;
+    // Read (and so kept in memory) before every change below.
+    assert_eq!(
+        reg.get_tag(&app, &tag("v1")).await.unwrap().bytes,
+        first.manifest.bytes
+    );
+    let other = reg.clone();
+    other
+        .push_manifest(&app, &second.manifest, &[tag("v1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.get_tag(&app, &tag("v1")).await.unwrap().bytes,
+        second.manifest.bytes
+    );
+    assert_eq!(
+        reg.resolve_tag(&app, &tag("v1")).await.unwrap().digest,
+        *second.digest()
+    );
+    other.delete_tag(&app, &tag("v1")).await.unwrap();
+    let err = reg.get_tag(&app, &tag("v1")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ManifestUnknown, "{err}");
+    let err = reg.resolve_tag(&app, &tag("v1")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ManifestUnknown, "{err}");
+    // The untagged first image is still listed, and served, until deleted.
+    assert!(reg.get_manifest(&app, first.digest()).await.is_ok());
+    other.delete_manifest(&app, first.digest()).await.unwrap();
+    let err = reg.get_manifest(&app, first.digest()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ManifestUnknown, "{err}");
+    // A collection beside the open store (as `ocidist gc --storage` runs)
+    // leaves the listed manifest readable and removes the deleted one's blobs.
+    let report = LayoutRegistry::gc_at(dir.path(), &oci_layout::GcOptions::default())
+        .await
+        .unwrap();
+    assert!(report.links_removed > 0, "{report:?}");
+    assert_eq!(
+        reg.get_manifest(&app, second.digest()).await.unwrap().bytes,
+        second.manifest.bytes
+    );
+    let err = reg.get_manifest(&app, first.digest()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ManifestUnknown, "{err}");
+    // What a restart reads from the files is what was served.
+    drop((reg, other));
+    let reg = LayoutRegistry::open(dir.path()).await.unwrap();
+    assert!(reg.get_tag(&app, &tag("v1")).await.is_err());
+    assert!(reg.get_manifest(&app, first.digest()).await.is_err());
+    assert!(reg.get_manifest(&app, second.digest()).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
