@@ -17,35 +17,15 @@
 
 use std::collections::HashMap;
 use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 
+use crate::verified::Stamp;
+
 /// The most manifest bytes kept in memory.
 pub(crate) const HOT_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-
-/// What identifies a file's state: device, inode, size, modification and
-/// status-change times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    file: (u64, u64),
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &Metadata) -> Stamp {
-        Stamp {
-            file: (meta.dev(), meta.ino()),
-            size: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
 
 /// One kept manifest.
 #[derive(Debug)]

@@ -23,20 +23,35 @@ pub enum VerifyReads {
     WhenChanged,
 }
 
-/// What identifies a file's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    digest: Digest,
-}
-
-/// The files verified so far, by device and inode.
+/// The files verified so far, by device and inode: each with its state
+/// then and the digest it held.
 #[derive(Debug)]
 pub(crate) struct Verified {
     policy: VerifyReads,
-    files: Mutex<HashMap<(u64, u64), Stamp>>,
+    files: Mutex<HashMap<(u64, u64), (Stamp, Digest)>>,
+}
+
+/// What identifies a file's state: device, inode, size, modification and
+/// status-change times. One rule for blobs (here) and hot manifests
+/// ([`crate::hot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    file: (u64, u64),
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    /// The state `meta` describes.
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            file: (meta.dev(), meta.ino()),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 impl Verified {
@@ -48,17 +63,6 @@ impl Verified {
         }
     }
 
-    fn stamp(meta: &std::fs::Metadata, digest: &Digest) -> ((u64, u64), Stamp) {
-        let key = (meta.dev(), meta.ino());
-        let stamp = Stamp {
-            size: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-            digest: digest.clone(),
-        };
-        (key, stamp)
-    }
-
     /// Whether a read of the file with `meta`, as `digest`, may skip hashing.
     pub(crate) fn trusted(&self, meta: &std::fs::Metadata, digest: &Digest) -> bool {
         self.policy != VerifyReads::Always && self.known(meta, digest)
@@ -68,20 +72,20 @@ impl Verified {
     /// changed, whatever the policy (a range read of a file not known to be
     /// intact hashes it whole first).
     pub(crate) fn known(&self, meta: &std::fs::Metadata, digest: &Digest) -> bool {
-        let (key, stamp) = Verified::stamp(meta, digest);
+        let stamp = Stamp::of(meta);
         self.files
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            == Some(&stamp)
+            .get(&stamp.file)
+            .is_some_and(|(known, held)| *known == stamp && held == digest)
     }
 
     /// Records that the file with `meta` holds exactly `digest`.
     pub(crate) fn record(&self, meta: &std::fs::Metadata, digest: &Digest) {
-        let (key, stamp) = Verified::stamp(meta, digest);
+        let stamp = Stamp::of(meta);
         self.files
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, stamp);
+            .insert(stamp.file, (stamp, digest.clone()));
     }
 }
