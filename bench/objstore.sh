@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks `ocidist serve --storage s3://…` (oci-objstore) against
 # Debian's docker-registry (CNCF distribution 2.8) with its `s3` storage
-# driver, both on one s3s-fs S3 server on loopback (a bucket each), side by
-# side in one run, and prints ours, distribution and the ratio (issue 13's
+# driver, both on one S3 server on loopback (a bucket each), side by side
+# in one run, and prints ours, distribution and the ratio (issue 13's
 # targets beside them):
 #   manifest GET by tag (req/s, wrk, $BENCH_CONNECTIONS connections);
 #   a $BENCH_MIB MiB (default 200) blob pushed monolithically, then pulled
@@ -16,15 +16,23 @@
 # here is MiB (2^20 bytes).
 #
 #   bash bench/objstore.sh            # needs wrk, curl, bc, docker-registry,
-#                                     # s3s-fs (scripts/install-s3s)
+#                                     # moto_server (pip install 'moto[server]')
 #   chrt -f 20 bash bench/objstore.sh # on a busy machine
+#   OCIDIST_BIN=/path/to/ocidist bash bench/objstore.sh  # that build, not this tree's
 #
 # distribution 2.8's s3 driver (registry/storage/driver/s3-aws): accesskey,
 # secretkey, region, regionendpoint, bucket, rootdirectory, secure (false:
-# plain http), v4auth (SigV4, as s3s-fs requires); 2.8 has no
+# plain http), v4auth (SigV4); 2.8 has no
 # `forcepathstyle` key (3.0 added it): it uses path-style requests whenever
 # `regionendpoint` is set. `redirect: disable` makes it serve blob bytes
 # itself, as ours does, instead of redirecting clients to S3.
+#
+# The S3 server is moto's (`moto_server`, PyPI `moto[server]`), not the
+# s3s-fs the tests use: s3s-fs 0.14 answers ListMultipartUploads with 501
+# NotImplemented, and distribution's s3 driver lists multipart uploads to
+# resume every upload (each blob push fails). moto is a Python server
+# holding objects in memory: it bounds both registries alike, so the
+# ratios compare the registries' requests to S3 more than the bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,23 +47,29 @@ ACCESS_KEY=ocidist-bench
 SECRET_KEY=ocidist-bench-secret
 
 source bench/lib.sh
-need wrk curl bc sha256sum /usr/bin/docker-registry
-s3s=${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs
-[ -x "$s3s" ] || { echo "missing $s3s: run scripts/install-s3s" >&2; exit 1; }
+need wrk curl bc sha256sum /usr/bin/docker-registry moto_server
+# Both speak plain http to loopback; with AWS_CA_BUNDLE set, distribution
+# 2.8's AWS SDK refuses to start ("unable to load custom CA bundle").
+unset AWS_CA_BUNDLE
 
-echo "building release binary..." >&2
-cargo build --release -q -p ocidist
-bin=$PWD/target/release/ocidist
+if [ -n "${OCIDIST_BIN:-}" ]; then
+  bin=$OCIDIST_BIN # a release binary built before (to compare two builds)
+else
+  echo "building release binary..." >&2
+  cargo build --release -q -p ocidist
+  bin=$PWD/target/release/ocidist
+fi
 
 # --- the S3 server and the two registries ---------------------------------------
 
 s3_port=$(free_port)
-mkdir -p "$work/s3/ours" "$work/s3/dist"
-"$s3s" --host 127.0.0.1 --port "$s3_port" --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" \
-  "$work/s3" >"$work/s3s.log" 2>&1 &
+moto_server -H 127.0.0.1 -p "$s3_port" >"$work/s3.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break; sleep 0.05; done
 s3_url=http://127.0.0.1:$s3_port
+for _ in $(seq 400); do curl -s -o /dev/null "$s3_url" && break; sleep 0.05; done
+for bucket in ours dist; do
+  curl -fs -o /dev/null -X PUT "$s3_url/$bucket" || { echo "moto_server: cannot create bucket $bucket" >&2; exit 1; }
+done
 
 AWS_ENDPOINT=$s3_url AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY \
@@ -143,7 +157,7 @@ push_manifests() {
       "$url" "$REPO" "$run" "$i" "$work/m/$i" >>"$work/m.cfg"
   done
   start=$(date +%s.%N)
-  curl -s --parallel --parallel-max "$CONNS" -K "$work/m.cfg" >"$work/m.codes"
+  curl -s --parallel --parallel-max "$CONNS" -K "$work/m.cfg" >"$work/m.codes" 2>/dev/null
   secs=$(echo "$(date +%s.%N) - $start" | bc -l)
   [ "$(grep -c '^201$' "$work/m.codes")" = "$MANIFESTS" ] ||
     { echo "$url: manifest pushes not all 201: $(sort "$work/m.codes" | uniq -c | tr '\n' ' ')" >&2; exit 1; }
@@ -229,4 +243,4 @@ printf '%-44s %8.1f MB/s\n' "ours, that pull" "$huge_pull"
 printf '%-44s %8s MiB\n' "distribution, peak RSS over the whole run" "$(hwm "${pid[dist]}")"
 echo
 echo "$RUNS runs; wrk: 2 threads, $CONNS connections, $DURATION; manifest pushes: curl --parallel, $CONNS at a time"
-echo "one s3s-fs ($("$s3s" --version 2>/dev/null | head -1)) serves both registries, a bucket each"
+echo "one moto_server ($(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)) serves both registries, a bucket each"
