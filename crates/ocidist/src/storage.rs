@@ -1,6 +1,7 @@
 //! What `--storage` names: an OCI layout directory (a plain path, as
-//! always) or an object store (`s3://BUCKET/PREFIX`, `file:///PATH`,
-//! `memory://`, see [`oci_objstore::StorageUrl`]); opening it for `serve`
+//! always) or an object store (`s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`,
+//! `az://CONTAINER/PREFIX`, `file:///PATH`, `memory://`, see
+//! [`oci_objstore::StorageUrl`]); opening it for `serve`
 //! and collecting its garbage for `gc`.
 
 use std::path::{Path, PathBuf};
@@ -67,8 +68,12 @@ pub async fn gc_object(url: &str, grace: Option<u64>) -> Result<()> {
     }
     let report = registry.gc_with(&options).await?;
     println!(
-        "removed {} blobs ({} bytes), {} blob links, {} stale uploads",
-        report.blobs_removed, report.bytes_freed, report.links_removed, report.uploads_removed
+        "removed {} blobs ({} bytes), {} blob links, {} stale uploads, {} empty repositories",
+        report.blobs_removed,
+        report.bytes_freed,
+        report.links_removed,
+        report.uploads_removed,
+        report.repos_removed
     );
     Ok(())
 }
@@ -82,6 +87,14 @@ mod tests {
         assert_eq!(
             Storage::parse(Path::new("s3://bucket/p")),
             Storage::Object("s3://bucket/p".into())
+        );
+        assert_eq!(
+            Storage::parse(Path::new("gs://bucket/p")),
+            Storage::Object("gs://bucket/p".into())
+        );
+        assert_eq!(
+            Storage::parse(Path::new("az://container/p")),
+            Storage::Object("az://container/p".into())
         );
         assert_eq!(
             Storage::parse(Path::new("file:///srv/reg")),
