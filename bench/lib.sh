@@ -30,13 +30,20 @@ free_port() {
 }
 
 # start_distribution [NAME]: Debian's docker-registry with filesystem
-# storage in $work (its own per NAME, for several at once), deletes
-# enabled, plus the YAML in the file $DIST_EXTRA_CONFIG if set (and its
-# access log in $work/distNAME.log when DIST_ACCESSLOG_DISABLED=false);
-# sets $dist_url and $dist_pid.
+# storage in $work (its own per NAME, for several at once), or the storage
+# driver in the YAML file $DIST_STORAGE_CONFIG (lines indented under
+# `storage:`) if set, deletes enabled, plus the YAML in the file
+# $DIST_EXTRA_CONFIG if set (and its access log in $work/distNAME.log when
+# DIST_ACCESSLOG_DISABLED=false); sets $dist_url and $dist_pid.
 start_distribution() {
-  local port name=${1:-}
+  local port name=${1:-} driver
   port=$(free_port)
+  if [ -n "${DIST_STORAGE_CONFIG:-}" ]; then
+    driver=$(cat "$DIST_STORAGE_CONFIG")
+  else
+    driver="  filesystem:
+    rootdirectory: $work/registry-data$name"
+  fi
   cat >"$work/registry$name.yml" <<EOF
 version: 0.1
 log:
@@ -44,8 +51,7 @@ log:
   accesslog:
     disabled: ${DIST_ACCESSLOG_DISABLED:-true}
 storage:
-  filesystem:
-    rootdirectory: $work/registry-data$name
+$driver
   delete:
     enabled: true
 http:

@@ -1,6 +1,7 @@
 //! Reading, pushing, mounting and deleting blobs. A blob's bytes are
 //! stored once, at `blobs/<alg>/<hex>/data`; a repository holds it when
-//! `blobs/<alg>/<hex>/links/<repo>` exists (its body is the size).
+//! `blobs/<alg>/<hex>/links/<repo>` exists (its body is the size), indexed
+//! by `repos/<repo>/blobs/<alg>-<hex>`.
 
 use futures::StreamExt;
 use object_store::{GetOptions, GetRange, ObjectStore};
@@ -165,16 +166,18 @@ pub(crate) async fn link(
     digest: &Digest,
     size: u64,
 ) -> Result<()> {
+    // The index entry first: a link is never without it (see `repos`).
+    inner.put(&keys::repo_blob(repo, digest), "").await?;
     inner
         .put(&keys::blob_link(digest, repo), size.to_string())
         .await?;
-    inner.put(&keys::repo_marker(repo), "").await?;
     if watch.overlapped(inner).await? {
         let link = inner.head(&keys::blob_link(digest, repo)).await?;
         let data = inner.head(&keys::blob_data(digest)).await?;
         if link.is_none() || data.is_none() {
             // No dangling link stays behind for a manifest to rely on.
             inner.delete(&keys::blob_link(digest, repo)).await?;
+            inner.delete(&keys::repo_blob(repo, digest)).await?;
             return Err(Error::new(
                 ErrorCode::Unknown,
                 format!(
@@ -231,6 +234,8 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
         return Err(Error::blob_unknown(repo, digest));
     }
     inner.delete(&key).await?;
+    inner.delete(&keys::repo_blob(repo, digest)).await?;
+    crate::repos::remove_if_empty(inner, repo).await?;
     tracing::debug!(%repo, %digest, "blob deleted");
     Ok(())
 }

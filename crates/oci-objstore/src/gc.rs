@@ -1,6 +1,7 @@
 //! Garbage collection that runs beside serving servers: unlinks from each
 //! repository the blobs none of its manifests references, deletes the
-//! bytes of blobs no repository links, and removes idle uploads.
+//! bytes of blobs no repository links, removes repositories that hold
+//! nothing any more, and removes idle uploads.
 //!
 //! What makes it safe while pushes run on any number of servers:
 //! - one collection at a time: it holds `_gc/lock` (created with
@@ -87,11 +88,20 @@ fn old(meta: &object_store::ObjectMeta, grace: Duration) -> bool {
 }
 
 /// The digests each repository's manifests reference (its manifests
-/// themselves and their blobs).
-async fn referenced(inner: &Inner) -> Result<HashMap<RepoName, HashSet<Digest>>> {
+/// themselves and their blobs), and every repository seen.
+async fn referenced(
+    inner: &Inner,
+) -> Result<(HashMap<RepoName, HashSet<Digest>>, HashSet<RepoName>)> {
     let mut out: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
+    let mut seen = HashSet::new();
     for meta in inner.list(&keys::repos_root()).await? {
         let parts: Vec<_> = meta.location.parts().collect();
+        if let Some(repo) = parts
+            .get(1)
+            .and_then(|p| keys::repo_from_segment(p.as_ref()))
+        {
+            seen.insert(repo);
+        }
         // repos/<repo>/manifests/<alg>/<hex>
         let [_, repo, kind, alg, hex] = parts.as_slice() else {
             continue;
@@ -118,7 +128,7 @@ async fn referenced(inner: &Inner) -> Result<HashMap<RepoName, HashSet<Digest>>>
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok((out, seen))
 }
 
 /// The blobs a manifest references.
@@ -159,7 +169,7 @@ async fn blobs(inner: &Inner) -> Result<HashMap<Digest, BlobEntry>> {
 /// The mark and the sweep, while the state says running.
 async fn sweep(inner: &Inner, _run: &str, options: &GcOptions) -> Result<GcReport> {
     let mut report = GcReport::default();
-    let keep = referenced(inner).await?;
+    let (keep, repos) = referenced(inner).await?;
     let empty = HashSet::new();
     for (digest, entry) in blobs(inner).await? {
         let mut linked = 0;
@@ -170,6 +180,7 @@ async fn sweep(inner: &Inner, _run: &str, options: &GcOptions) -> Result<GcRepor
                 continue;
             }
             inner.delete(&link.location).await?;
+            inner.delete(&keys::repo_blob(repo, &digest)).await?;
             report.links_removed += 1;
             tracing::debug!(%repo, %digest, "unreferenced blob unlinked");
         }
@@ -192,6 +203,12 @@ async fn sweep(inner: &Inner, _run: &str, options: &GcOptions) -> Result<GcRepor
         report.blobs_removed += 1;
         report.bytes_freed += data.size;
         tracing::debug!(%digest, "unlinked blob deleted");
+    }
+    // Repositories without manifests may hold nothing any more.
+    for repo in repos.iter().filter(|repo| !keep.contains_key(*repo)) {
+        if crate::repos::remove_if_empty(inner, repo).await? {
+            report.repositories_removed += 1;
+        }
     }
     report.uploads_removed =
         usize::try_from(uploads::expire(inner, options.upload_age).await?).unwrap_or(usize::MAX);

@@ -58,9 +58,21 @@ pub(crate) fn repo_dir(repo: &RepoName) -> Path {
     repos_root().join(repo_segment(repo))
 }
 
-/// The marker that makes a repository exist (and listed in the catalog).
-pub(crate) fn repo_marker(repo: &RepoName) -> Path {
-    repo_dir(repo).join("exists")
+/// The index of the blobs a repository holds: one empty object per blob,
+/// beside the link under the blob (so a repository that holds blobs and
+/// no manifest is seen as not empty without listing every blob).
+pub(crate) fn repo_blobs(repo: &RepoName) -> Path {
+    repo_dir(repo).join("blobs")
+}
+
+/// That `repo` holds the blob `digest` (the index entry of its link).
+pub(crate) fn repo_blob(repo: &RepoName, digest: &Digest) -> Path {
+    repo_blobs(repo).join(digest_segment(digest))
+}
+
+/// A repository's manifests.
+pub(crate) fn manifests(repo: &RepoName) -> Path {
+    repo_dir(repo).join("manifests")
 }
 
 /// A manifest: its media type on the first line, then its exact bytes.

@@ -10,7 +10,7 @@
 //! <prefix>/
 //!   blobs/<alg>/<hex>/data              a blob's bytes, stored once for every repository
 //!   blobs/<alg>/<hex>/links/<repo>      that <repo> holds it (body: the size)
-//!   repos/<repo>/exists                 the repository exists (the catalog lists these)
+//!   repos/<repo>/blobs/<alg>-<hex>      <repo> holds that blob (an index of its links)
 //!   repos/<repo>/manifests/<alg>/<hex>  media type, newline, the manifest's exact bytes
 //!   repos/<repo>/tags/<tag>             the digest the tag points at (empty: untagged)
 //!   repos/<repo>/referrers/<16 hex of subject>/<alg>-<hex>   a referrer: subject, descriptor (JSON)
@@ -97,6 +97,7 @@ mod keys;
 mod lists;
 mod manifests;
 mod open;
+mod repos;
 mod store;
 mod uploads;
 

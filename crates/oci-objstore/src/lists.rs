@@ -23,7 +23,7 @@ pub(crate) fn tags(inner: &Arc<Inner>, repo: &RepoName, options: &ListOptions) -
     let (inner, repo, options) = (inner.clone(), repo.clone(), options.clone());
     list_from(async move {
         let found = inner.list(&keys::tags(&repo)).await?;
-        if found.is_empty() && inner.head(&keys::repo_marker(&repo)).await?.is_none() {
+        if found.is_empty() && !crate::repos::exists(&inner, &repo).await? {
             return Err(Error::name_unknown(&repo));
         }
         let mut tags: Vec<Tag> = found

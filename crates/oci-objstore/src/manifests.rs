@@ -17,7 +17,6 @@ use oci_core::{
     Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, RepoName, Required, Result, Tag,
 };
 
-use crate::blobs;
 use crate::error::ObjError;
 use crate::fence;
 use crate::keys;
@@ -92,18 +91,87 @@ async fn read_tag(
     Ok(Some((digest, version)))
 }
 
-/// The manifest a tag points at.
+/// The manifest a tag points at. The tag is read from the bucket every
+/// time (a tag moved through another server is seen at once); the
+/// manifest it names comes from [`Recent`] when this process read it
+/// before: a manifest's bytes never change under its digest, and a
+/// manifest is untagged before it is deleted, so one a tag points at
+/// exists.
 pub(crate) async fn get_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result<Manifest> {
     let (digest, _) = read_tag(inner, repo, tag)
         .await?
         .ok_or_else(|| Error::manifest_unknown(repo, tag))?;
-    get(inner, repo, &digest).await.map_err(|e| {
+    if let Some(manifest) = inner.recent.get(repo, &digest) {
+        return Ok(manifest);
+    }
+    let manifest = get(inner, repo, &digest).await.map_err(|e| {
         if e.is(ErrorCode::ManifestUnknown) {
             Error::manifest_unknown(repo, tag)
         } else {
             e
         }
-    })
+    })?;
+    inner.recent.insert(repo, &manifest);
+    Ok(manifest)
+}
+
+/// Manifests this process read through a tag, by repository and digest,
+/// within a byte budget (emptied when full): a tag's read then costs one
+/// request, not two.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    held: std::sync::Mutex<RecentInner>,
+}
+
+#[derive(Debug, Default)]
+struct RecentInner {
+    manifests: std::collections::HashMap<(RepoName, Digest), Manifest>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// The most manifest bytes held.
+    const BUDGET: usize = 4 << 20;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecentInner> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The manifest `digest` of `repo`, if held.
+    fn get(&self, repo: &RepoName, digest: &Digest) -> Option<Manifest> {
+        self.lock()
+            .manifests
+            .get(&(repo.clone(), digest.clone()))
+            .cloned()
+    }
+
+    /// Holds a verified manifest of `repo`.
+    fn insert(&self, repo: &RepoName, manifest: &Manifest) {
+        let size = manifest.bytes.len();
+        if size > Self::BUDGET / 16 {
+            return;
+        }
+        let mut held = self.lock();
+        if held.bytes + size > Self::BUDGET {
+            held.manifests.clear();
+            held.bytes = 0;
+        }
+        let key = (repo.clone(), manifest.descriptor.digest.clone());
+        if held.manifests.insert(key, manifest.clone()).is_none() {
+            held.bytes += size;
+        }
+    }
+
+    /// Forgets the manifest `digest` of `repo` (deleted through this
+    /// process).
+    fn remove(&self, repo: &RepoName, digest: &Digest) {
+        let mut held = self.lock();
+        if let Some(gone) = held.manifests.remove(&(repo.clone(), digest.clone())) {
+            held.bytes -= gone.bytes.len();
+        }
+    }
 }
 
 /// `MANIFEST_BLOB_UNKNOWN` unless everything `parsed` references is in
@@ -111,13 +179,11 @@ pub(crate) async fn get_tag(inner: &Inner, repo: &RepoName, tag: &Tag) -> Result
 async fn check_references(inner: &Inner, repo: &RepoName, parsed: &ParsedManifest) -> Result<()> {
     parsed
         .check_required(|required| async move {
-            Ok(match required {
-                Required::Blob(d) => blobs::linked(inner, repo, &d.digest).await?.is_some(),
-                Required::Manifest(d) => inner
-                    .head(&keys::manifest(repo, &d.digest))
-                    .await?
-                    .is_some(),
-            })
+            let key = match required {
+                Required::Blob(d) => keys::blob_link(&d.digest, repo),
+                Required::Manifest(d) => keys::manifest(repo, &d.digest),
+            };
+            Ok(inner.head(&key).await?.is_some())
         })
         .await
 }
@@ -149,7 +215,6 @@ pub(crate) async fn push(
     if let Some((key, body)) = &referrer {
         inner.put(key, body.clone()).await?;
     }
-    inner.put(&keys::repo_marker(repo), "").await?;
     if watch.overlapped(inner).await?
         && let Err(err) = check_references(inner, repo, &parsed).await
     {
@@ -223,6 +288,7 @@ async fn untag_if(inner: &Inner, repo: &RepoName, tag: &Tag, digest: &Digest) ->
 pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> Result<()> {
     let manifest = get(inner, repo, digest).await?;
     untag_all(inner, repo, digest).await?;
+    inner.recent.remove(repo, digest);
     if let Ok(parsed) = manifest.parse()
         && let Some(subject) = parsed.subject()
     {
@@ -231,6 +297,7 @@ pub(crate) async fn delete(inner: &Inner, repo: &RepoName, digest: &Digest) -> R
             .await?;
     }
     inner.delete(&keys::manifest(repo, digest)).await?;
+    crate::repos::remove_if_empty(inner, repo).await?;
     tracing::debug!(%repo, %digest, "manifest deleted");
     Ok(())
 }

@@ -4,6 +4,12 @@
 //!   from the standard environment variables `object_store` reads
 //!   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
 //!   `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, …); requires the `s3` feature.
+//! - `gs://bucket/prefix`: Google Cloud Storage, set up from the
+//!   `GOOGLE_…` variables (`GOOGLE_SERVICE_ACCOUNT`,
+//!   `GOOGLE_APPLICATION_CREDENTIALS`, …); requires the `gcs` feature.
+//! - `az://container/prefix`: Azure Blob Storage, set up from the
+//!   `AZURE_…` variables (`AZURE_STORAGE_ACCOUNT_NAME`,
+//!   `AZURE_STORAGE_ACCOUNT_KEY`, …); requires the `azure` feature.
 //! - `file:///path`: a local directory, through `object_store`'s local
 //!   file-system backend (created if missing).
 //! - `memory://`: an in-memory bucket, gone when the process ends.
@@ -26,6 +32,20 @@ pub enum StorageUrl {
         /// The key prefix, without leading or trailing `/`.
         prefix: String,
     },
+    /// A Google Cloud Storage bucket and a key prefix inside it.
+    Gcs {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/`.
+        prefix: String,
+    },
+    /// An Azure Blob Storage container and a key prefix inside it.
+    Azure {
+        /// The container.
+        container: String,
+        /// The key prefix, without leading or trailing `/`.
+        prefix: String,
+    },
     /// A local directory.
     File(std::path::PathBuf),
     /// A bucket in this process's memory.
@@ -36,7 +56,7 @@ impl StorageUrl {
     /// Whether `text` looks like a storage URL (has a scheme this crate
     /// knows), as opposed to a plain path.
     pub fn is_url(text: &str) -> bool {
-        ["s3://", "file://", "memory://"]
+        ["s3://", "gs://", "az://", "file://", "memory://"]
             .iter()
             .any(|scheme| text.starts_with(scheme))
     }
@@ -47,16 +67,16 @@ impl std::str::FromStr for StorageUrl {
 
     fn from_str(text: &str) -> Result<StorageUrl, ObjError> {
         if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(ObjError::Config(format!(
-                    "{text}: an s3:// URL names a bucket: s3://BUCKET/PREFIX"
-                )));
-            }
-            return Ok(StorageUrl::S3 {
-                bucket: bucket.to_owned(),
-                prefix: prefix.trim_matches('/').to_owned(),
-            });
+            let (bucket, prefix) = bucket_and_prefix(text, rest, "s3://BUCKET/PREFIX")?;
+            return Ok(StorageUrl::S3 { bucket, prefix });
+        }
+        if let Some(rest) = text.strip_prefix("gs://") {
+            let (bucket, prefix) = bucket_and_prefix(text, rest, "gs://BUCKET/PREFIX")?;
+            return Ok(StorageUrl::Gcs { bucket, prefix });
+        }
+        if let Some(rest) = text.strip_prefix("az://") {
+            let (container, prefix) = bucket_and_prefix(text, rest, "az://CONTAINER/PREFIX")?;
+            return Ok(StorageUrl::Azure { container, prefix });
         }
         if let Some(path) = text.strip_prefix("file://") {
             if !path.starts_with('/') {
@@ -70,15 +90,30 @@ impl std::str::FromStr for StorageUrl {
             return Ok(StorageUrl::Memory);
         }
         Err(ObjError::Config(format!(
-            "{text}: not a storage URL (s3://BUCKET/PREFIX, file:///PATH or memory://)"
+            "{text}: not a storage URL (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, \
+             az://CONTAINER/PREFIX, file:///PATH or memory://)"
         )))
     }
+}
+
+/// The bucket (or container) and the prefix of `rest`, what follows the
+/// scheme of `text`; `form` shows the expected shape in the error.
+fn bucket_and_prefix(text: &str, rest: &str, form: &str) -> Result<(String, String), ObjError> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(ObjError::Config(format!(
+            "{text}: the URL names a bucket: {form}"
+        )));
+    }
+    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
 
 impl std::fmt::Display for StorageUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StorageUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            StorageUrl::Gcs { bucket, prefix } => write!(f, "gs://{bucket}/{prefix}"),
+            StorageUrl::Azure { container, prefix } => write!(f, "az://{container}/{prefix}"),
             StorageUrl::File(path) => write!(f, "file://{}", path.display()),
             StorageUrl::Memory => f.write_str("memory://"),
         }
@@ -87,9 +122,10 @@ impl std::fmt::Display for StorageUrl {
 
 impl StorageUrl {
     /// The backend this URL names, set up from the environment and then
-    /// `options` (`object_store` configuration keys such as `aws_endpoint`,
-    /// `aws_allow_http`, `aws_access_key_id`; upper case `AWS_…` names are
-    /// accepted too). Options apply to `s3://` only.
+    /// `options` (`object_store` configuration keys of the backend, such as
+    /// `aws_endpoint`, `aws_allow_http`, `google_service_account`,
+    /// `azure_storage_account_name`; upper case names are accepted too).
+    /// Options apply to the cloud backends only.
     pub fn backend<I, K, V>(&self, options: I) -> Result<Arc<dyn ObjectStore>, ObjError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -112,16 +148,79 @@ where
 {
     match url {
         StorageUrl::S3 { bucket, prefix } => s3(bucket, prefix, options),
+        StorageUrl::Gcs { bucket, prefix } => gcs(bucket, prefix, options),
+        StorageUrl::Azure { container, prefix } => azure(container, prefix, options),
         StorageUrl::File(path) => {
             std::fs::create_dir_all(path).map_err(|e| {
                 ObjError::Config(format!("cannot create {}: {}", path.display(), e.kind()))
             })?;
+            // Empty directories go with their last object, as "directories"
+            // do in a bucket (the catalog lists them).
             let local = object_store::local::LocalFileSystem::new_with_prefix(path)
-                .map_err(|e| ObjError::Config(format!("cannot open {}: {e}", path.display())))?;
+                .map_err(|e| ObjError::Config(format!("cannot open {}: {e}", path.display())))?
+                .with_automatic_cleanup(true);
             Ok(Arc::new(local))
         }
         StorageUrl::Memory => Ok(Arc::new(object_store::memory::InMemory::new())),
     }
+}
+
+/// A request gives up after a few quick retries (object_store's own
+/// default waits up to 3 minutes): the client sees a 503 and retries the
+/// request itself, rather than a connection held that long.
+#[cfg(feature = "cloud")]
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(10),
+        ..object_store::RetryConfig::default()
+    }
+}
+
+/// TLS over rustls with ring; a provider installed before is kept.
+#[cfg(feature = "cloud")]
+fn install_ring() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The configuration keys in `options`, each parsed as the backend's key
+/// type `C` (lower-cased first), with its value.
+#[cfg(feature = "cloud")]
+fn config<C, I, K, V>(options: I, backend: &str) -> Result<Vec<(C, String)>, ObjError>
+where
+    C: std::str::FromStr,
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    options
+        .into_iter()
+        .map(|(key, value)| {
+            let name = key.as_ref().to_ascii_lowercase();
+            let key = name
+                .parse::<C>()
+                .map_err(|_| ObjError::Config(format!("unknown {backend} setting {name}")))?;
+            Ok((key, value.into()))
+        })
+        .collect()
+}
+
+/// `store` under `prefix` (as it is when the prefix is empty).
+#[cfg(feature = "cloud")]
+fn prefixed<T: ObjectStore>(store: T, prefix: &str) -> Arc<dyn ObjectStore> {
+    if prefix.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(PrefixStore::new(store, Path::from(prefix)))
+    }
+}
+
+/// The error of a backend this build left out.
+#[cfg(not(all(feature = "s3", feature = "gcs", feature = "azure")))]
+fn not_built(backend: &str, feature: &str) -> ObjError {
+    ObjError::Config(format!(
+        "this build has no {backend} support (the oci-objstore `{feature}` feature)"
+    ))
 }
 
 #[cfg(feature = "s3")]
@@ -132,33 +231,16 @@ where
     V: Into<String>,
 {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-    // TLS over rustls with ring; a provider installed before is kept.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // A request gives up after a few quick retries (object_store's own
-    // default waits up to 3 minutes): the client sees a 503 and retries
-    // the request itself, rather than a connection held that long.
-    let retry = object_store::RetryConfig {
-        max_retries: 3,
-        retry_timeout: std::time::Duration::from_secs(10),
-        ..object_store::RetryConfig::default()
-    };
-    let mut builder = AmazonS3Builder::from_env().with_retry(retry);
-    for (key, value) in options {
-        let name = key.as_ref().to_ascii_lowercase();
-        let key: AmazonS3ConfigKey = name
-            .parse()
-            .map_err(|_| ObjError::Config(format!("unknown S3 setting {name}")))?;
+    install_ring();
+    let mut builder = AmazonS3Builder::from_env().with_retry(retry());
+    for (key, value) in config::<AmazonS3ConfigKey, _, _, _>(options, "S3")? {
         builder = builder.with_config(key, value);
     }
     let store = builder
         .with_bucket_name(bucket)
         .build()
         .map_err(|e| ObjError::Config(format!("cannot set up S3 bucket {bucket}: {e}")))?;
-    Ok(if prefix.is_empty() {
-        Arc::new(store)
-    } else {
-        Arc::new(PrefixStore::new(store, Path::from(prefix)))
-    })
+    Ok(prefixed(store, prefix))
 }
 
 #[cfg(not(feature = "s3"))]
@@ -168,9 +250,71 @@ where
     K: AsRef<str>,
     V: Into<String>,
 {
-    Err(ObjError::Config(
-        "this build has no S3 support (the oci-objstore `s3` feature)".to_owned(),
-    ))
+    Err(not_built("S3", "s3"))
+}
+
+#[cfg(feature = "gcs")]
+fn gcs<I, K, V>(bucket: &str, prefix: &str, options: I) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+    install_ring();
+    let mut builder = GoogleCloudStorageBuilder::from_env().with_retry(retry());
+    for (key, value) in config::<GoogleConfigKey, _, _, _>(options, "Google Cloud Storage")? {
+        builder = builder.with_config(key, value);
+    }
+    let store = builder
+        .with_bucket_name(bucket)
+        .build()
+        .map_err(|e| ObjError::Config(format!("cannot set up GCS bucket {bucket}: {e}")))?;
+    Ok(prefixed(store, prefix))
+}
+
+#[cfg(not(feature = "gcs"))]
+fn gcs<I, K, V>(_: &str, _: &str, _: I) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    Err(not_built("Google Cloud Storage", "gcs"))
+}
+
+#[cfg(feature = "azure")]
+fn azure<I, K, V>(
+    container: &str,
+    prefix: &str,
+    options: I,
+) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+    install_ring();
+    let mut builder = MicrosoftAzureBuilder::from_env().with_retry(retry());
+    for (key, value) in config::<AzureConfigKey, _, _, _>(options, "Azure")? {
+        builder = builder.with_config(key, value);
+    }
+    let store = builder
+        .with_container_name(container)
+        .build()
+        .map_err(|e| ObjError::Config(format!("cannot set up Azure container {container}: {e}")))?;
+    Ok(prefixed(store, prefix))
+}
+
+#[cfg(not(feature = "azure"))]
+fn azure<I, K, V>(_: &str, _: &str, _: I) -> Result<Arc<dyn ObjectStore>, ObjError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    Err(not_built("Azure", "azure"))
 }
 
 #[cfg(test)]
@@ -201,5 +345,65 @@ mod tests {
         assert!("file://relative".parse::<StorageUrl>().is_err());
         assert!("/plain/path".parse::<StorageUrl>().is_err());
         assert!(!StorageUrl::is_url("/plain/path"));
+    }
+
+    #[test]
+    fn gcs_and_azure_urls_parse_and_round_trip() {
+        let gs: StorageUrl = "gs://bucket/a/b/".parse().unwrap();
+        assert_eq!(
+            gs,
+            StorageUrl::Gcs {
+                bucket: "bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert_eq!(gs.to_string().parse::<StorageUrl>().unwrap(), gs);
+        let az: StorageUrl = "az://images".parse().unwrap();
+        assert_eq!(
+            az,
+            StorageUrl::Azure {
+                container: "images".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(az.to_string().parse::<StorageUrl>().unwrap(), az);
+        assert!(StorageUrl::is_url("gs://bucket") && StorageUrl::is_url("az://c"));
+        assert!("gs:///x".parse::<StorageUrl>().is_err());
+        assert!("az://".parse::<StorageUrl>().is_err());
+    }
+
+    // Building a backend contacts nothing: these only check that the
+    // settings are taken (and bad ones refused).
+    #[cfg(feature = "gcs")]
+    #[test]
+    fn a_gcs_backend_is_built_from_settings() {
+        let url: StorageUrl = "gs://bucket".parse().unwrap();
+        let store = url
+            .backend([
+                ("google_skip_signature", "true"),
+                ("GOOGLE_BUCKET", "the-url-names-the-bucket"),
+            ])
+            .unwrap();
+        assert_eq!(store.to_string(), "GoogleCloudStorage(bucket)");
+        let prefixed: StorageUrl = "gs://bucket/registry".parse().unwrap();
+        let store = prefixed
+            .backend([("google_skip_signature", "true")])
+            .unwrap();
+        assert_eq!(store.to_string(), "PrefixObjectStore(registry)");
+        let err = url.backend([("google_nonsense", "1")]).err().unwrap();
+        assert!(err.to_string().contains("google_nonsense"), "{err}");
+    }
+
+    #[cfg(feature = "azure")]
+    #[test]
+    fn an_azure_backend_is_built_from_settings() {
+        // The emulator's well-known endpoint: http://127.0.0.1:10000.
+        let url: StorageUrl = "az://images".parse().unwrap();
+        let store = url
+            .backend([("azure_storage_use_emulator", "true")])
+            .unwrap();
+        assert!(store.to_string().contains("container: images"), "{store}");
+        let err = url.backend([("azure_nonsense", "1")]).err().unwrap();
+        assert!(err.to_string().contains("azure_nonsense"), "{err}");
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     /// Blob objects hashed whole by this process, by key, with the ETag
     /// they had: a range of one of them is served without hashing again.
     verified: Mutex<HashMap<String, String>>,
+    /// Manifests read through tags (see `manifests::get_tag`).
+    pub(crate) recent: crate::manifests::Recent,
 }
 
 /// What a conditional put found.
@@ -52,6 +54,7 @@ impl Inner {
             store,
             conditional,
             verified: Mutex::new(HashMap::new()),
+            recent: crate::manifests::Recent::default(),
         }
     }
 

@@ -744,7 +744,7 @@ pub enum Command {
     /// Remove blobs no manifest references from an on-disk or object store.
     Gc {
         /// The store (as given to `serve --storage`): a directory, or an
-        /// object store URL (s3://BUCKET/PREFIX, file:///PATH).
+        /// object store URL (s3://, gs://, az://BUCKET/PREFIX, file:///PATH).
         #[arg(long, value_name = "DIR|URL")]
         storage: PathBuf,
         /// Keep unreferenced blobs younger than this many seconds. It may
@@ -761,7 +761,8 @@ pub enum Command {
         addr: String,
         /// Keep content on disk in DIR, as OCI image layouts, or in an
         /// object store: s3://BUCKET/PREFIX (credentials and endpoint from
-        /// AWS_* variables), file:///PATH (default: in memory).
+        /// AWS_* variables), gs://BUCKET/PREFIX (GOOGLE_*), az://CONTAINER/PREFIX
+        /// (AZURE_*), file:///PATH (default: in memory).
         #[arg(long, value_name = "DIR|URL")]
         storage: Option<PathBuf>,
         /// Refuse every write and delete.

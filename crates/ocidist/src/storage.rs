@@ -1,9 +1,10 @@
 //! What `--storage` names: an OCI layout directory (a plain path, as
-//! always) or an object store (`s3://BUCKET/PREFIX`, `file:///PATH`,
-//! `memory://`, see [`oci_objstore::StorageUrl`]); opening it for `serve`
-//! and collecting its garbage for `gc`. The one place that turns such a
-//! name into a store: `serve`, `gc` and the image arguments of the other
-//! commands ([`StoreRef`], `STORE#REPO:TAG`) all open stores here.
+//! always) or an object store (`s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`,
+//! `az://CONTAINER/PREFIX`, `file:///PATH`, `memory://`, see
+//! [`oci_objstore::StorageUrl`]); opening it for `serve` and collecting its
+//! garbage for `gc`. The one place that turns such a name into a store:
+//! `serve`, `gc` and the image arguments of the other commands
+//! ([`StoreRef`], `STORE#REPO:TAG`) all open stores here.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -296,6 +297,14 @@ mod tests {
         assert_eq!(
             Storage::parse(Path::new("s3://bucket/p")),
             Storage::Object("s3://bucket/p".into())
+        );
+        assert_eq!(
+            Storage::parse(Path::new("gs://bucket/p")),
+            Storage::Object("gs://bucket/p".into())
+        );
+        assert_eq!(
+            Storage::parse(Path::new("az://container/p")),
+            Storage::Object("az://container/p".into())
         );
         assert_eq!(
             Storage::parse(Path::new("file:///srv/reg")),
