@@ -196,7 +196,9 @@ mod tests {
         assert_eq!(spec.options.scheme, Some(Scheme::Https));
         assert_eq!(spec.options.ca_file, Some(PathBuf::from("ca.pem")));
         assert!(spec.options.insecure);
-        for bad in ["", "a/b", "host,colour=blue", "[::1]:5000", "host:port"] {
+        let v6 = UpstreamSpec::parse("[::1]:5000,scheme=http").expect("parsed");
+        assert_eq!(v6.host, "[::1]:5000");
+        for bad in ["", "a/b", "host,colour=blue", "[::1", "host:port"] {
             assert!(UpstreamSpec::parse(bad).is_err(), "{bad}");
         }
     }
