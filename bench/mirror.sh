@@ -9,8 +9,8 @@
 #   direct: the same pull from the upstream itself;
 #   20 concurrent cold pulls through each: wall time, and the blob GETs
 #         the upstream served (from its access log).
-# Each row is the median of RUNS runs (default 3). Not a test: figures
-# vary with the machine.
+# Each row is the median of RUNS runs (default 3), with its spread and
+# the cache servers' peak RSS. Not a test: figures vary with the machine.
 #
 #   bash bench/mirror.sh
 set -euo pipefail
@@ -56,6 +56,9 @@ start_cache() {
   fi
 }
 
+# peak_rss: the cache server's peak resident memory so far, in MiB.
+peak_rss() { awk '/^VmHWM:/ {printf "%.0f\n", $2 / 1024}' "/proc/$cache_pid/status"; }
+
 stop_cache() { # KIND N
   kill "$cache_pid" 2>/dev/null || true
   wait "$cache_pid" 2>/dev/null || true
@@ -70,21 +73,33 @@ pull() { # HOST OUT
 # blob_gets: blob GETs the upstream has served so far.
 blob_gets() { grep -c '"GET /v2/bench/big/blobs/sha256:' "$up_log" || true; }
 
-declare -A cold warm
-for kind in ours theirs mem; do
-  c=() w=()
-  for i in $(seq "$RUNS"); do
+# spread: "min-max" of the numbers on stdin.
+spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
+
+# Runs alternate between the kinds, so that a busy spell on the machine
+# falls on all of them.
+declare -A c w r
+for i in $(seq "$RUNS"); do
+  for kind in ours theirs mem; do
     start_cache "$kind" "$i"
-    c+=("$(pull "$cache_host" "$work/o.tar")")
-    w+=("$(pull "$cache_host" "$work/o.tar")")
+    c[$kind]+="$(pull "$cache_host" "$work/o.tar") "
+    w[$kind]+="$(pull "$cache_host" "$work/o.tar") "
+    r[$kind]+="$(peak_rss) "
     stop_cache "$kind" "$i"
   done
-  cold[$kind]=$(printf '%s\n' "${c[@]}" | median)
-  warm[$kind]=$(printf '%s\n' "${w[@]}" | median)
+  c[direct]+="$(pull "$up" "$work/o.tar") "
 done
-d=()
-for i in $(seq "$RUNS"); do d+=("$(pull "$up" "$work/o.tar")"); done
-direct=$(printf '%s\n' "${d[@]}" | median)
+declare -A cold warm rss cold_spread warm_spread
+for kind in ours theirs mem direct; do
+  cold[$kind]=$(printf '%s\n' ${c[$kind]} | median)
+  cold_spread[$kind]=$(printf '%s\n' ${c[$kind]} | spread)
+done
+for kind in ours theirs mem; do
+  warm[$kind]=$(printf '%s\n' ${w[$kind]} | median)
+  warm_spread[$kind]=$(printf '%s\n' ${w[$kind]} | spread)
+  rss[$kind]=$(printf '%s\n' ${r[$kind]} | median)
+done
+direct=${cold[direct]}
 
 declare -A many gets
 for kind in ours theirs; do
@@ -109,9 +124,13 @@ done
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 printf '%-34s %10s %16s %7s\n' "pull of 1 x $MIB MiB layer" "ocidist" "docker-registry" "ratio"
 printf '%-34s %10s %16s %7s\n' "cold (fresh cache)" "${cold[ours]}s" "${cold[theirs]}s" "$(ratio "${cold[ours]}" "${cold[theirs]}")"
+printf '%-34s %10s %16s\n' "  spread (min-max)" "${cold_spread[ours]}" "${cold_spread[theirs]}"
 printf '%-34s %10s %16s %7s\n' "warm (cached)" "${warm[ours]}s" "${warm[theirs]}s" "$(ratio "${warm[ours]}" "${warm[theirs]}")"
+printf '%-34s %10s %16s\n' "  spread (min-max)" "${warm_spread[ours]}" "${warm_spread[theirs]}"
+printf '%-34s %10s %16s\n' "cache server peak RSS (MiB)" "${rss[ours]}" "${rss[theirs]}"
 printf '%-34s %10s %16s %7s\n' "$CONCURRENT concurrent cold pulls" "${many[ours]}s" "${many[theirs]}s" "$(ratio "${many[ours]}" "${many[theirs]}")"
 printf '%-34s %10s %16s\n' "  upstream blob GETs (2 blobs)" "${gets[ours]}" "${gets[theirs]}"
 printf '%-34s %10s %16s\n' "ours caching in memory: cold, warm" "${cold[mem]}s" "${warm[mem]}s"
-printf '%-34s %10s %16s\n' "direct from the upstream" "${direct}s" ""
+printf '%-34s %10s %16s\n' "  spread (min-max), peak RSS" "${cold_spread[mem]} ${warm_spread[mem]}" "${rss[mem]} MiB"
+printf '%-34s %10s %16s\n' "direct from the upstream" "${direct}s" "${cold_spread[direct]}"
 printf '%-34s %10s %16s\n' "cold through mirror / direct" "$(ratio "${cold[ours]}" "$direct")" "$(ratio "${cold[theirs]}" "$direct")"

@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     retry: RetryConfig,
     pub(crate) user_agent: HeaderValue,
     read_timeout: Option<std::time::Duration>,
+    /// Whether whole-blob reads are hashed and checked.
+    pub(crate) verify_blob_reads: bool,
     /// What the operations remember across calls (upload offsets,
     /// fallback locks).
     pub(crate) state: ClientState,
@@ -114,6 +116,7 @@ impl Client {
                 retry: options.retry.clone(),
                 user_agent,
                 read_timeout: options.read_timeout,
+                verify_blob_reads: options.verify_blob_reads,
                 state: ClientState::default(),
             }),
         })

@@ -132,6 +132,11 @@ pub struct ClientOptions {
     pub max_concurrency: usize,
     /// Retry policy for throttled, failed and dropped requests.
     pub retry: RetryConfig,
+    /// Whether whole-blob reads hash their bytes and fail unless they
+    /// match the digest (default). Off only for a caller that verifies
+    /// every byte itself before trusting it, such as a mirror whose cache
+    /// store checks each blob as it writes it.
+    pub verify_blob_reads: bool,
 }
 
 impl Default for ClientOptions {
@@ -148,6 +153,7 @@ impl Default for ClientOptions {
             read_timeout: Some(Duration::from_secs(120)),
             max_concurrency: 16,
             retry: RetryConfig::default(),
+            verify_blob_reads: true,
         }
     }
 }
@@ -256,6 +262,13 @@ impl ClientOptions {
     /// Sets the retry policy.
     pub fn retry(mut self, retry: RetryConfig) -> ClientOptions {
         self.retry = retry;
+        self
+    }
+
+    /// Sets whether whole-blob reads are verified
+    /// ([`ClientOptions::verify_blob_reads`]).
+    pub fn verify_blob_reads(mut self, verify: bool) -> ClientOptions {
+        self.verify_blob_reads = verify;
         self
     }
 

@@ -456,8 +456,9 @@ impl Reference {
 /// The repository path component that stands for the registry
 /// `host[:port]` in a namespaced name: the host in lower case, and a port
 /// after `_` (`localhost:5000` becomes `localhost_5000`; no DNS name has an
-/// `_`, so the form is unambiguous). An IPv6 literal has no such form and
-/// is `NAME_INVALID`.
+/// `_`, so the form is unambiguous). An IPv6 literal, which has `:`s,
+/// becomes `ip6__` and its eight groups in hex joined by `-`
+/// (`[::1]:5000` is `ip6__0-0-0-0-0-0-0-1_5000`).
 pub fn namespace_component(host: &str) -> Result<String> {
     let invalid = |why: &str| {
         Error::new(
@@ -465,18 +466,38 @@ pub fn namespace_component(host: &str) -> Result<String> {
             format!("invalid registry host {host:?}: {why}"),
         )
     };
-    if host.starts_with('[') {
-        return Err(invalid("an IPv6 address cannot name a mirrored registry"));
-    }
     let lower = host.to_ascii_lowercase();
-    let component = match lower.split_once(':') {
-        Some((name, port)) => {
+    let (name, port) = if let Some(rest) = lower.strip_prefix('[') {
+        let Some((address, after)) = rest.split_once(']') else {
+            return Err(invalid("an IPv6 address needs its closing ']'"));
+        };
+        let address: std::net::Ipv6Addr = address
+            .parse()
+            .map_err(|_| invalid("not an IPv6 address"))?;
+        let groups: Vec<String> = address
+            .segments()
+            .iter()
+            .map(|g| format!("{g:x}"))
+            .collect();
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').unwrap_or("")),
+        };
+        (format!("{IPV6_COMPONENT}{}", groups.join("-")), port)
+    } else {
+        match lower.split_once(':') {
+            Some((name, port)) => (name.to_owned(), Some(port)),
+            None => (lower.clone(), None),
+        }
+    };
+    let component = match port {
+        Some(port) => {
             if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid("the port must be a number"));
             }
             format!("{name}_{port}")
         }
-        None => lower,
+        None => name,
     };
     if !valid_component(&component) {
         return Err(invalid("not a host name"));
@@ -484,13 +505,30 @@ pub fn namespace_component(host: &str) -> Result<String> {
     Ok(component)
 }
 
+/// How a [`namespace_component`] for an IPv6 address starts (no DNS name
+/// has an `_`).
+const IPV6_COMPONENT: &str = "ip6__";
+
 /// The `host[:port]` a [`namespace_component`] stands for.
 pub fn namespace_host(component: &str) -> String {
-    match component.rsplit_once('_') {
+    let (name, port) = match component.rsplit_once('_') {
         Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("{name}:{port}")
+            (name, Some(port))
         }
-        _ => component.to_owned(),
+        _ => (component, None),
+    };
+    let ipv6 = name.strip_prefix(IPV6_COMPONENT).and_then(|groups| {
+        let groups = groups
+            .split('-')
+            .map(|g| u16::from_str_radix(g, 16).ok())
+            .collect::<Option<Vec<u16>>>()?;
+        let groups: [u16; 8] = groups.try_into().ok()?;
+        Some(format!("[{}]", std::net::Ipv6Addr::from(groups)))
+    });
+    let name = ipv6.as_deref().unwrap_or(name);
+    match port {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_owned(),
     }
 }
 
@@ -599,6 +637,12 @@ mod tests {
             ("127.0.0.1:5000", "127.0.0.1_5000/library/alpine"),
             ("localhost:5000", "localhost_5000/library/alpine"),
             ("localhost", "localhost/library/alpine"),
+            ("[::1]:5000", "ip6__0-0-0-0-0-0-0-1_5000/library/alpine"),
+            ("[::1]", "ip6__0-0-0-0-0-0-0-1/library/alpine"),
+            (
+                "[fd00::ab:1]:443",
+                "ip6__fd00-0-0-0-0-0-ab-1_443/library/alpine",
+            ),
         ] {
             let q = name.in_namespace(host).unwrap();
             assert_eq!(q.as_str(), qualified);
@@ -606,7 +650,17 @@ mod tests {
             assert_eq!(back, host.to_ascii_lowercase());
             assert_eq!(rest, name);
         }
-        for bad in ["[::1]:5000", "host:", "host:x", "-host", "a b"] {
+        for bad in [
+            "host:",
+            "host:x",
+            "-host",
+            "a b",
+            "[::1",
+            "[::1]5000",
+            "[::1]:",
+            "[nope]:1",
+            "[fe80::1%eth0]",
+        ] {
             let err = name.in_namespace(bad).unwrap_err();
             assert!(err.is(ErrorCode::NameInvalid), "{bad}");
         }

@@ -34,10 +34,12 @@ pub const DEFAULT_TAG_FRESHNESS: Duration = Duration::from_secs(60);
 ///   the cache store, keyed by upstream (`HOST/NAME` there too). A blob
 ///   streams to the first client as it arrives while the same bytes are
 ///   written to the cache, and is committed only if its size and digest
-///   verify; a failed or corrupt read leaves nothing behind. The
-///   upstream's stream must end in an error when its bytes are wrong, as
-///   every `Registry`'s does (`oci-client` verifies what it reads); the
-///   client then gets that error.
+///   verify; a failed or corrupt read leaves nothing behind. The cache's
+///   check is the one that counts: the first client's stream holds its
+///   last chunk back until the blob is committed and ends in the cache's
+///   error instead if it is not, so the upstream need not verify what it
+///   sends (`ocidist serve` turns `oci-client`'s own hashing off, leaving
+///   one hash per byte on the mirror).
 /// - Concurrent requests for the same uncached blob or manifest cause one
 ///   upstream fetch; the others wait for it and read the cache.
 /// - A tag is served from the cache for its freshness time after it was
@@ -279,10 +281,10 @@ impl Mirror {
                     let descriptor = upstream.descriptor.clone();
                     let size = descriptor.size;
                     let upstream_bytes = target.upstream.clone();
-                    // The upstream's stream ends in an error unless its bytes
-                    // match (every Registry's contract; oci-client verifies
-                    // them), and the cache verifies them again before it
-                    // commits: a third hash here would only cost time.
+                    // The cache verifies the bytes as it writes them, the one
+                    // hash on this side (`ocidist serve` turns the upstream
+                    // client's own check off); the client's copy holds its
+                    // last chunk back until the cache has committed them.
                     let counted = upstream
                         .stream
                         .inspect(move |chunk| {
@@ -296,6 +298,7 @@ impl Mirror {
                         .boxed();
                     let (to_cache, to_client, feed) = tee(counted);
                     let stored = landing.watch();
+                    let landing_watch = landing.watch();
                     let cache = self.cache.clone();
                     let repo = target.cache.clone();
                     let digest = digest.clone();
@@ -318,7 +321,7 @@ impl Mirror {
                     let reader = BlobReader {
                         descriptor,
                         range: None,
-                        stream: to_client,
+                        stream: ending_when_stored(to_client, landing_watch),
                     };
                     return Ok((reader, Some(stored)));
                 }
@@ -488,6 +491,36 @@ impl Mirror {
             Err(e) => Err(upstream_error(target, tag, e)),
         }
     }
+}
+
+/// `stream` (the client's side of a blob being cached) with its last
+/// chunk held back until `stored` (the cache's write) has an outcome: the
+/// chunk then, or the cache's error in its place, so that a client never
+/// receives as complete a blob that failed to verify.
+fn ending_when_stored(stream: BlobStream, stored: Waiting) -> BlobStream {
+    // `None` once the stream has ended or failed.
+    let state = Some((stream, None::<bytes::Bytes>, stored));
+    futures::stream::unfold(state, |state| async move {
+        let (mut stream, mut held, stored) = state?;
+        loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    if let Some(previous) = held.replace(chunk) {
+                        return Some((Ok(previous), Some((stream, held, stored))));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => {
+                    return match (stored.outcome().await, held) {
+                        (Err(e), _) => Some((Err(e), None)),
+                        (Ok(()), Some(last)) => Some((Ok(last), None)),
+                        (Ok(()), None) => None,
+                    };
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// How a request was answered.

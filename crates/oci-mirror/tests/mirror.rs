@@ -26,6 +26,9 @@ struct Upstream {
     offline: AtomicBool,
     limited: AtomicBool,
     corrupt: AtomicBool,
+    /// Corrupt bytes come unchecked, as `ocidist serve`'s upstream clients
+    /// send them (the cache being the check).
+    unverified: AtomicBool,
     hold: watch::Sender<bool>,
 }
 
@@ -37,6 +40,7 @@ impl Upstream {
             offline: AtomicBool::new(false),
             limited: AtomicBool::new(false),
             corrupt: AtomicBool::new(false),
+            unverified: AtomicBool::new(false),
             hold: watch::channel(false).0,
         })
     }
@@ -79,7 +83,11 @@ impl Registry for Upstream {
             // oci-client checks what a server sends).
             let wrong = oci_core::registry::bytes_stream(bytes.into(), 1000);
             let size = Some(reader.descriptor.size);
-            reader.stream = oci_core::VerifyStream::new(wrong, digest.clone(), size).boxed();
+            reader.stream = if self.unverified.load(Ordering::SeqCst) {
+                wrong
+            } else {
+                oci_core::VerifyStream::new(wrong, digest.clone(), size).boxed()
+            };
         }
         let mut hold = self.hold.subscribe();
         let held = futures::stream::once(async move {
@@ -317,6 +325,43 @@ async fn corrupt_upstream_bytes_never_reach_the_cache() {
         .unwrap();
     assert_eq!(bytes, image.layer_bytes[0]);
     assert_eq!(up.calls("get_blob"), 2);
+}
+
+#[tokio::test]
+async fn unchecked_corrupt_upstream_bytes_fail_the_client_before_its_last_chunk() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, cache) = mirror(&up, Duration::from_secs(3600));
+    let layer = &image.layers[0];
+
+    up.corrupt.store(true, Ordering::SeqCst);
+    up.unverified.store(true, Ordering::SeqCst);
+    let mut stream = mirror.get_blob(&repo, &layer.digest).await.unwrap().stream;
+    let mut received = 0;
+    let err = loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => received += chunk.len() as u64,
+            Some(Err(e)) => break e,
+            None => panic!("the corrupt blob ended as if complete"),
+        }
+    };
+    assert!(err.is(ErrorCode::DigestInvalid), "{err}");
+    assert!(received < layer.size, "{received} of {} bytes", layer.size);
+    let missing = cache
+        .resolve_blob(&name("docker.io/library/alpine"), &layer.digest)
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+
+    up.corrupt.store(false, Ordering::SeqCst);
+    let bytes = mirror
+        .get_blob(&repo, &layer.digest)
+        .await
+        .unwrap()
+        .bytes()
+        .await;
+    assert_eq!(bytes.unwrap(), image.layer_bytes[0]);
 }
 
 #[tokio::test]

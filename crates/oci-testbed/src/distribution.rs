@@ -33,6 +33,8 @@ pub struct Setup {
     /// Require basic auth for this user and password (an htpasswd file
     /// made with `htpasswd -Bbn`).
     pub htpasswd: Option<(String, String)>,
+    /// Listen on the IPv6 loopback `[::1]` instead of `127.0.0.1`.
+    pub ipv6: bool,
 }
 
 impl Setup {
@@ -86,7 +88,20 @@ impl Distribution {
 
     fn start_once(binary: &Path, setup: &Setup) -> io::Result<Distribution> {
         let dir = tempfile::tempdir()?;
-        let host = format!("127.0.0.1:{}", crate::free_port()?);
+        let host = if setup.ipv6 {
+            let port = std::net::TcpListener::bind("[::1]:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("the IPv6 loopback [::1] is unavailable on this machine: {e}"),
+                    )
+                })?
+                .port();
+            format!("[::1]:{port}")
+        } else {
+            format!("127.0.0.1:{}", crate::free_port()?)
+        };
         // Tells this registry's answers from those of anything else that
         // may have taken the port first.
         let marker = dir
@@ -240,7 +255,7 @@ fn config_yaml(data: &Path, host: &str, marker: &str) -> String {
          log:\n  level: error\n  accesslog:\n    disabled: true\n\
          storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
          \x20 maintenance:\n    uploadpurging:\n      enabled: false\n\
-         http:\n  addr: {host}\n  secret: ocidist-test-secret\n\
+         http:\n  addr: \"{host}\"\n  secret: ocidist-test-secret\n\
          \x20 headers:\n    X-Ocidist-Test: [\"{marker}\"]\n",
         data.display()
     )
@@ -262,7 +277,7 @@ mod tests {
     #[test]
     fn config_enables_deletes_on_the_address_and_marks_answers() {
         let yaml = config_yaml(Path::new("/tmp/data"), "127.0.0.1:4321", "m1");
-        assert!(yaml.contains("addr: 127.0.0.1:4321"));
+        assert!(yaml.contains("addr: \"127.0.0.1:4321\""));
         assert!(yaml.contains("delete:\n    enabled: true"));
         assert!(yaml.contains("rootdirectory: /tmp/data"));
         assert!(yaml.contains("X-Ocidist-Test: [\"m1\"]"));

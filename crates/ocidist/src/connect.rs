@@ -116,6 +116,13 @@ impl Connector {
         self
     }
 
+    /// Whether whole-blob reads are verified by the client (on unless
+    /// the caller verifies them itself: `ClientOptions::verify_blob_reads`).
+    pub fn verify_blob_reads(mut self, verify: bool) -> Connector {
+        self.options.verify_blob_reads = verify;
+        self
+    }
+
     /// The credentials the flags chose.
     pub fn auth(&self) -> &AuthOptions {
         &self.options.auth

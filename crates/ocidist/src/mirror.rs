@@ -120,14 +120,19 @@ impl UpstreamSpec {
 }
 
 /// A connector for upstreams: the flags' options, with few retries, so
-/// that a down upstream is soon noticed and the cache served instead.
+/// that a down upstream is soon noticed and the cache served instead;
+/// blob reads not hashed by the client, since the mirror's cache verifies
+/// every blob as it writes it and the mirror's clients get a blob's last
+/// bytes only once it has.
 fn upstream_connector(options: &ConnectOptions) -> Result<Connector> {
     let retry = RetryConfig {
         max_retries: 1,
         max_elapsed: Duration::from_secs(5),
         ..RetryConfig::default()
     };
-    Ok(Connector::from_options(options)?.retry(retry))
+    Ok(Connector::from_options(options)?
+        .retry(retry)
+        .verify_blob_reads(false))
 }
 
 /// Turns `store` into a mirror cache with the upstreams the flags name,
@@ -196,7 +201,9 @@ mod tests {
         assert_eq!(spec.options.scheme, Some(Scheme::Https));
         assert_eq!(spec.options.ca_file, Some(PathBuf::from("ca.pem")));
         assert!(spec.options.insecure);
-        for bad in ["", "a/b", "host,colour=blue", "[::1]:5000", "host:port"] {
+        let v6 = UpstreamSpec::parse("[::1]:5000,scheme=http").expect("parsed");
+        assert_eq!(v6.host, "[::1]:5000");
+        for bad in ["", "a/b", "host,colour=blue", "[::1", "host:port"] {
             assert!(UpstreamSpec::parse(bad).is_err(), "{bad}");
         }
     }
