@@ -32,7 +32,7 @@ const WRITE_INLINE_UP_TO: u64 = 1 << 20;
 /// At most this many downloaded bytes wait, across all the blobs of a
 /// pull, to be hashed and written: what bounds the pull's memory whatever
 /// its concurrency (each blob's own queue is bounded too).
-const IN_FLIGHT: usize = 12 << 20;
+const IN_FLIGHT: usize = 8 << 20;
 
 /// What shape the output takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,8 +317,8 @@ async fn write_stream(
 
 /// Where a blob's chunks go on the writing thread: its file at the next
 /// offset, its progress record every [`RECORD_EVERY`] bytes, and the
-/// verifier of a resumed blob (whose rest, a range, the client cannot
-/// check).
+/// blob's verifier when it was read as a range (which the client checks
+/// only for its length).
 struct BlobFile {
     file: Arc<File>,
     /// For errors.
