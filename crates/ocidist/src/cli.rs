@@ -871,15 +871,19 @@ pub struct LimitFlags {
 }
 
 impl Command {
-    /// Whether the command moves one stream at a time (a blob, a manifest,
-    /// a listing). It then runs on one thread: the bytes go from socket to
-    /// output without crossing threads (large blobs are still hashed on a
-    /// helper), which on a busy machine is what keeps it fast. Pulls,
-    /// copies and the server use every core.
+    /// Whether the command's runtime needs only one thread: it moves one
+    /// stream at a time (a blob, a manifest, a listing), or it is `pull`,
+    /// whose blobs are hashed and written on helper threads so the runtime
+    /// only receives (and, on one thread, the network's buffers come from
+    /// one malloc arena, not one per worker: a smaller peak RSS). The
+    /// bytes then go from socket to output without crossing runtime
+    /// threads, which on a busy machine is what keeps it fast. Copies,
+    /// pushes and the server use every core.
     pub fn is_single_stream(&self) -> bool {
         matches!(
             self,
-            Command::Tags { .. }
+            Command::Pull { .. }
+                | Command::Tags { .. }
                 | Command::Manifest { .. }
                 | Command::Config { .. }
                 | Command::Blob { .. }

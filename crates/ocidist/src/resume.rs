@@ -97,6 +97,14 @@ impl Partial {
         std::fs::write(&path, n.to_string()).map_err(|e| io_err(&path, e))
     }
 
+    /// The record of plan entry `slot`, held open for the many updates of
+    /// one download (each one write, not a create-write-close).
+    pub fn recorder(&self, slot: usize) -> Result<SlotRecorder> {
+        let path = self.slot(slot);
+        let file = open_for_writing(&path)?;
+        Ok(SlotRecorder { file, path })
+    }
+
     fn slot(&self, slot: usize) -> PathBuf {
         self.dir.join("blobs").join(slot.to_string())
     }
@@ -149,6 +157,23 @@ impl Partial {
     pub fn persist(self) -> Result<()> {
         crate::staged::move_into_place(&self.path(), &self.target)?;
         std::fs::remove_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))
+    }
+}
+
+/// How many bytes of one plan entry are written, kept in its open record
+/// file ([`Partial::recorder`]); `Send`, so a writing thread can keep it.
+pub struct SlotRecorder {
+    file: File,
+    path: PathBuf,
+}
+
+impl SlotRecorder {
+    /// Records that `n` bytes are written: one write of a fixed width over
+    /// the old number, so the file never holds a partial one.
+    pub fn record(&self, n: u64) -> Result<()> {
+        self.file
+            .write_all_at(format!("{n:>20}").as_bytes(), 0)
+            .map_err(|e| io_err(&self.path, e))
     }
 }
 

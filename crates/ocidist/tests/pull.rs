@@ -261,3 +261,83 @@ async fn ranged_downloads_write_the_same_archive_as_single_streams() {
         std::fs::read(&ranged).unwrap()
     );
 }
+
+/// Serves one blob with its first byte changed, by every read.
+struct Corrupting {
+    inner: Arc<MemRegistry>,
+    digest: oci_core::Digest,
+}
+
+impl Corrupting {
+    fn spoil(
+        &self,
+        digest: &oci_core::Digest,
+        mut reader: oci_core::BlobReader,
+    ) -> oci_core::BlobReader {
+        use futures::StreamExt;
+        if digest == &self.digest {
+            let mut first = true;
+            reader.stream = reader
+                .stream
+                .map(move |chunk| {
+                    let chunk = chunk?;
+                    if !std::mem::take(&mut first) || chunk.is_empty() {
+                        return Ok(chunk);
+                    }
+                    let mut spoilt = chunk.to_vec();
+                    spoilt[0] ^= 0xff;
+                    Ok(spoilt.into())
+                })
+                .boxed();
+        }
+        reader
+    }
+}
+
+#[oci_core::async_trait]
+impl Registry for Corrupting {
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        Some(self.inner.as_ref())
+    }
+
+    async fn get_blob(
+        &self,
+        repo: &RepoName,
+        digest: &oci_core::Digest,
+    ) -> oci_core::Result<oci_core::BlobReader> {
+        let reader = self.inner.get_blob(repo, digest).await?;
+        Ok(self.spoil(digest, reader))
+    }
+
+    async fn get_blob_range(
+        &self,
+        repo: &RepoName,
+        digest: &oci_core::Digest,
+        range: oci_core::RangeRequest,
+    ) -> oci_core::Result<oci_core::BlobReader> {
+        let reader = self.inner.get_blob_range(repo, digest, range).await?;
+        Ok(self.spoil(digest, reader))
+    }
+}
+
+#[tokio::test]
+async fn a_layer_served_with_wrong_bytes_fails_the_pull_and_leaves_nothing() {
+    let f = fixture();
+    // Large enough to be written on the helper thread, which then checks
+    // the digest; a registry that is not our client checks nothing.
+    let image = tar_image(&Platform::new("linux", "amd64", None), 2, 3 << 20, false);
+    image.push(f.reg.as_ref(), &repo(), &[Tag::latest()]).await;
+    for (i, layer) in image.layers.iter().enumerate() {
+        let reg = Arc::new(Corrupting {
+            inner: f.reg.clone(),
+            digest: layer.digest.clone(),
+        });
+        let out = f.dir.path().join(format!("bad{i}.tar"));
+        let err = Puller::new(reg)
+            .pull(&reference(), &Platform::host(), Format::Docker, &out, false)
+            .await
+            .unwrap_err();
+        assert!(err.is(oci_core::ErrorCode::DigestInvalid), "{err}");
+        assert_eq!(std::fs::read_dir(f.dir.path()).unwrap().count(), 0);
+    }
+}
