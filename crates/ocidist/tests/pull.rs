@@ -7,6 +7,7 @@ mod support;
 
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use oci_core::testkit::{ImageOptions, build_image};
 use oci_core::{Platform, Reference, Registry, RepoName, Tag, media};
@@ -251,7 +252,11 @@ async fn ranged_downloads_write_the_same_archive_as_single_streams() {
         .pull(&reference(), &amd, Format::Docker, &one, false)
         .await
         .unwrap();
-    Puller::new(f.reg.clone())
+    let counting = Arc::new(BoundedRanges {
+        inner: f.reg.clone(),
+        asked: AtomicUsize::new(0),
+    });
+    Puller::new(counting.clone())
         .ranged_above(Some(1))
         .pull(&reference(), &amd, Format::Docker, &ranged, false)
         .await
@@ -260,6 +265,38 @@ async fn ranged_downloads_write_the_same_archive_as_single_streams() {
         std::fs::read(&one).unwrap(),
         std::fs::read(&ranged).unwrap()
     );
+    // Each of the three layers came as bounded ranges.
+    assert!(
+        counting.asked.load(Ordering::SeqCst) >= 3,
+        "{} bounded range requests",
+        counting.asked.load(Ordering::SeqCst)
+    );
+}
+
+/// Counts the range requests with an end: what parallel ranged downloads
+/// ask for (a single stream asks for everything from byte 0).
+struct BoundedRanges {
+    inner: Arc<MemRegistry>,
+    asked: AtomicUsize,
+}
+
+#[oci_core::async_trait]
+impl Registry for BoundedRanges {
+    fn forward_to(&self) -> Option<&dyn Registry> {
+        Some(self.inner.as_ref())
+    }
+
+    async fn get_blob_range(
+        &self,
+        repo: &RepoName,
+        digest: &oci_core::Digest,
+        range: oci_core::RangeRequest,
+    ) -> oci_core::Result<oci_core::BlobReader> {
+        if range.end.is_some() {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.get_blob_range(repo, digest, range).await
+    }
 }
 
 /// Serves one blob with its first byte changed, by every read.

@@ -217,11 +217,27 @@ async fn download(
 /// is hashed and written by one helper thread through one bounded queue,
 /// not by two threads with a queue each. A registry that refuses the
 /// range (or a store without ranged reads) is read with a plain GET, which
-/// the client verifies itself.
+/// the client verifies itself. A blob of at least
+/// [`BlobSource::ranged_above`] bytes comes as parallel range requests
+/// put back in order and verified by `oci_large::download`.
 async fn open_whole(
     from: &BlobSource,
     d: &Descriptor,
 ) -> Result<(oci_core::BlobReader, Option<oci_core::Verifier>)> {
+    if from.ranged_above.is_some_and(|min| d.size >= min) {
+        let stream = oci_large::download(
+            Arc::clone(&from.registry),
+            from.repo.clone(),
+            d.clone(),
+            oci_large::DownloadOptions::default(),
+        );
+        let reader = oci_core::BlobReader {
+            descriptor: d.clone(),
+            range: None,
+            stream,
+        };
+        return Ok((reader, None));
+    }
     if d.size > 0 {
         let whole = RangeRequest::from(0);
         match from
