@@ -47,7 +47,11 @@ async fn ns_names_the_repository_within_its_registry() {
     let (status, _) = get(&on, "/v2/team/app/manifests/v1?ns=example.com").await;
     assert_eq!(status, 404);
 
-    let (status, body) = get(&on, "/v2/team/app/manifests/v1?ns=%5B%3A%3A1%5D").await;
+    // An IPv6 upstream is a registry too: not this one.
+    let (status, _) = get(&on, "/v2/team/app/manifests/v1?ns=%5B%3A%3A1%5D%3A5000").await;
+    assert_eq!(status, 404);
+
+    let (status, body) = get(&on, "/v2/team/app/manifests/v1?ns=not%20a%20host").await;
     assert_eq!(status, 400);
     let err = ErrorBody::parse_response(status, &body, ErrorCode::Unknown);
     assert!(err.is(ErrorCode::NameInvalid), "{err}");
