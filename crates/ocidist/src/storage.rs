@@ -352,7 +352,7 @@ mod tests {
             ("s3://b/p#", "write s3://b/p#REPO[:TAG]"),
             ("docker://localhost/x:1", "without docker://"),
             ("#demo/x", "names no store"),
-            ("gs://b/p#demo/x", "gs:// stores are not supported"),
+            ("ftp://b/p#demo/x", "ftp:// stores are not supported"),
             ("memory://#demo/x", "gone when the command ends"),
             ("s3://#demo/x", "s3://BUCKET/PREFIX"),
             ("file://rel#demo/x", "file:///PATH"),

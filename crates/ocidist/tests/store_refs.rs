@@ -413,8 +413,8 @@ async fn bad_store_references_and_a_missing_bucket_fail_in_one_line() {
             2,
         ),
         (
-            vec!["pull", "gs://bucket/p#x/y:1"],
-            "gs:// stores are not supported".to_owned(),
+            vec!["pull", "ftp://bucket/p#x/y:1"],
+            "ftp:// stores are not supported".to_owned(),
             2,
         ),
         (
