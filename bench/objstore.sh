@@ -124,8 +124,9 @@ push_timed() {
   local url=$1 file=$2 dgst=$3 start loc
   start=$(date +%s.%N)
   loc=$(absolute "$url" "$(curl -fs -D - -o /dev/null -X POST "$url/v2/$REPO/blobs/uploads/" | location)")
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' \
-    -T "$file" "$loc$(sep "$loc")digest=$dgst"
+  curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+    -T "$file" "$loc$(sep "$loc")digest=$dgst" ||
+    { echo "$url: the push of $dgst failed" >&2; exit 1; }
   echo "$(date +%s.%N) - $start" | bc -l
 }
 
