@@ -526,8 +526,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Fetch layers of at least this many MiB as parallel range
-        /// requests (0: every layer as one stream).
-        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        /// requests, for links with high latency; each such layer holds up
+        /// to 4 ranges of at most 64 MiB in memory (0, the default: every
+        /// layer as one stream, which is faster on fast links).
+        #[arg(long, value_name = "MIB", default_value_t = 0)]
         ranged_above: u64,
         /// Platform selection.
         #[command(flatten)]

@@ -106,9 +106,6 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
 }
 
-/// Layers from this size up are fetched as parallel range requests.
-pub const DEFAULT_RANGED_ABOVE: u64 = 64 << 20;
-
 impl Puller {
     /// A puller over a connected registry.
     pub fn new(registry: Arc<dyn Registry>) -> Puller {
@@ -116,7 +113,7 @@ impl Puller {
             registry,
             concurrency: 8,
             progress: Progress::hidden(),
-            ranged_above: Some(DEFAULT_RANGED_ABOVE),
+            ranged_above: None,
             platform_required: false,
             target: None,
         }
@@ -173,7 +170,9 @@ impl Puller {
     }
 
     /// Fetch blobs of at least `min` bytes as parallel range requests
-    /// (`None`: every blob as one stream).
+    /// (`None`, the default: every blob as one stream). Ranges help on
+    /// links with high latency; on fast links one stream is faster and
+    /// holds less memory.
     pub fn ranged_above(mut self, min: Option<u64>) -> Puller {
         self.ranged_above = min;
         self
