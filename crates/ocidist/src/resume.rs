@@ -403,7 +403,14 @@ async fn upload_chunks(
         None => reg.push_blob_chunked(repo).await?,
     };
     journal.put(path, writer.id());
-    let mut stream = open(writer.size()).await?;
+    // An upload that already holds every byte (killed between the last
+    // PATCH and the PUT) has nothing left to read: a range from the
+    // blob's end cannot be asked for.
+    let mut stream = if writer.size() >= d.size {
+        futures::stream::empty().boxed()
+    } else {
+        open(writer.size()).await?
+    };
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         buf.extend_from_slice(&chunk?);

@@ -306,12 +306,14 @@ async fn pull_resumes(format: &str) {
             .filter_map(|s| s.trim().parse::<u64>().ok())
             .sum::<u64>()
     };
-    // Progress is recorded every MiB written.
+    // Progress is recorded every MiB written, and the writing thread is
+    // woken once a MiB is queued for it: what has passed the gate is on
+    // disk and recorded up to 2 MiB behind.
     let child = pull(&out);
     let piece = 64 << 10;
     kill_when(child, || {
         let passed = gate.passed();
-        passed + piece > stop && on_disk() + (1 << 20) + piece > passed - image.config.size
+        passed + piece > stop && on_disk() + (2 << 20) + piece > passed - image.config.size
     })
     .await;
     assert!(!out.exists(), "nothing at the target after the kill");
@@ -325,7 +327,7 @@ async fn pull_resumes(format: &str) {
         "pull --format {format}: {total} bytes in all; killed after {first}; the second run moved {second}"
     );
     assert!(
-        second < total / 10 + (2 << 20),
+        second < total / 10 + (3 << 20),
         "the second run moved {second} of {total}"
     );
     assert!(!partial.exists(), "the partial output is gone once done");
