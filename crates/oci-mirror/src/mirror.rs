@@ -14,7 +14,7 @@ use oci_core::{
 };
 
 use crate::flight::{Flights, Role, Waiting};
-use crate::record::{keep_manifest, keep_tag, kept_manifest, kept_tag};
+use crate::record::{Keeper, Kept};
 use crate::upstream::{Connect, Stats, Target, Upstream, Upstreams};
 
 /// How long a tag is served from the cache before it is checked upstream
@@ -60,6 +60,8 @@ pub struct Mirror {
     upstreams: Upstreams,
     freshness: Duration,
     flights: Flights,
+    /// Keeps fetched manifests in `cache`.
+    keeper: Arc<Keeper>,
     /// When each tag (by cache name) was last found current upstream.
     checked: Mutex<HashMap<(RepoName, Tag), Instant>>,
 }
@@ -123,6 +125,7 @@ impl MirrorBuilder {
             None => None,
         };
         Ok(Mirror {
+            keeper: Arc::new(Keeper::new(self.cache.clone())),
             cache: self.cache,
             upstreams: Upstreams::new(upstreams, default, self.any),
             freshness: self.freshness,
@@ -303,6 +306,7 @@ impl Mirror {
                     let repo = target.cache.clone();
                     let digest = digest.clone();
                     let host = target.upstream.host.clone();
+                    let keeper = self.keeper.clone();
                     tokio::spawn(async move {
                         let ((), stored) = futures::join!(
                             feed,
@@ -310,7 +314,11 @@ impl Mirror {
                         );
                         match &stored {
                             Ok(_) => {
-                                tracing::debug!(target: "oci_mirror", upstream = host, %digest, size, "blob cached")
+                                tracing::debug!(target: "oci_mirror", upstream = host, %digest, size, "blob cached");
+                                // Before the client has the blob's end, so
+                                // that a pull that completed has left real
+                                // manifests behind.
+                                keeper.landed(&repo).await;
                             }
                             Err(e) => {
                                 tracing::warn!(target: "oci_mirror", upstream = host, %digest, error = %e, "blob not cached")
@@ -340,15 +348,22 @@ impl Mirror {
         digest: &Digest,
         media_type: Option<&str>,
         note_hit: bool,
-    ) -> Result<Manifest> {
+    ) -> Result<Kept> {
         for _ in 0..2 {
-            if let Some(m) =
-                kept_manifest(self.cache.as_ref(), &target.cache, digest, media_type).await?
+            if let Some(kept) = self
+                .keeper
+                .kept_manifest(&target.cache, digest, media_type)
+                .await?
             {
                 if note_hit {
                     self.note(target, "manifest", digest, Outcome::Hit);
                 }
-                return Ok(m);
+                if !kept.real {
+                    self.keeper
+                        .revisit(&target.cache, &kept.manifest, &[])
+                        .await?;
+                }
+                return Ok(kept);
             }
             match self
                 .flights
@@ -368,7 +383,7 @@ impl Mirror {
     }
 
     /// Fetches a manifest by digest upstream and keeps it.
-    async fn fetch_manifest(&self, target: &Target, digest: &Digest) -> Result<Manifest> {
+    async fn fetch_manifest(&self, target: &Target, digest: &Digest) -> Result<Kept> {
         let m = target
             .upstream
             .registry
@@ -376,13 +391,19 @@ impl Mirror {
             .await
             .map_err(|e| upstream_error(target, digest, e))?;
         self.note(target, "manifest", digest, Outcome::Miss);
-        self.keep(target, &m, digest).await?;
-        Ok(m)
+        let real = self.keep(target, &m, digest, &[]).await?;
+        Ok(Kept { manifest: m, real })
     }
 
     /// Checks a manifest from upstream against the digest it was asked or
-    /// announced by, and keeps it.
-    async fn keep(&self, target: &Target, m: &Manifest, digest: &Digest) -> Result<()> {
+    /// announced by, and keeps it with `tags`; whether it is kept real.
+    async fn keep(
+        &self,
+        target: &Target,
+        m: &Manifest,
+        digest: &Digest,
+        tags: &[Tag],
+    ) -> Result<bool> {
         if m.digest() != digest {
             return Err(Error::new(
                 ErrorCode::ManifestInvalid,
@@ -395,14 +416,14 @@ impl Mirror {
             .stats
             .upstream_bytes
             .fetch_add(m.bytes.len() as u64, Ordering::Relaxed);
-        keep_manifest(self.cache.as_ref(), &target.cache, m).await
+        self.keeper.keep(&target.cache, m, tags).await
     }
 
     /// The manifest a tag points at.
     async fn tag(&self, target: &Target, tag: &Tag) -> Result<Manifest> {
         for _ in 0..2 {
-            if let Some(kept) = kept_tag(self.cache.as_ref(), &target.cache, tag).await? {
-                return self.cached_tag(target, tag, &kept).await;
+            if let Some((kept, real)) = self.keeper.kept_tag(&target.cache, tag).await? {
+                return self.cached_tag(target, tag, &kept, real).await;
             }
             match self.flights.join(format!("tag {}:{tag}", target.cache)) {
                 Role::Follower(waiting) => waiting.outcome().await?,
@@ -427,32 +448,66 @@ impl Mirror {
             .await
             .map_err(|e| upstream_error(target, tag, e))?;
         self.note(target, "tag", tag, Outcome::Miss);
-        self.keep(target, &m, &m.descriptor.digest.clone()).await?;
-        keep_tag(self.cache.as_ref(), &target.cache, tag, &m.descriptor).await?;
+        self.keep(
+            target,
+            &m,
+            &m.descriptor.digest.clone(),
+            std::slice::from_ref(tag),
+        )
+        .await?;
         self.mark_fresh(target, tag);
         Ok(m)
     }
 
+    /// The manifest `tag` names in the cache (`kept`; `real` when the tag
+    /// names it as itself rather than its record).
+    async fn tagged(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        kept: &Descriptor,
+        real: Option<Manifest>,
+    ) -> Result<Manifest> {
+        if let Some(m) = real {
+            return Ok(m);
+        }
+        let found = self
+            .manifest(target, &kept.digest, Some(&kept.media_type), false)
+            .await?;
+        if !found.real {
+            // Tagged real if it can be now, and so when it can be.
+            self.keeper
+                .revisit(&target.cache, &found.manifest, std::slice::from_ref(tag))
+                .await?;
+        }
+        Ok(found.manifest)
+    }
+
     /// A tag the cache has: served as it is while fresh, else checked.
-    async fn cached_tag(&self, target: &Target, tag: &Tag, kept: &Descriptor) -> Result<Manifest> {
+    async fn cached_tag(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        kept: &Descriptor,
+        real: Option<Manifest>,
+    ) -> Result<Manifest> {
         if self.fresh(target, tag) {
             self.note(target, "tag", tag, Outcome::Hit);
-            return self
-                .manifest(target, &kept.digest, Some(&kept.media_type), false)
-                .await;
+            return self.tagged(target, tag, kept, real).await;
         }
         // One check upstream at a time; the others then take what it found.
         match self.flights.join(format!("check {}:{tag}", target.cache)) {
             Role::Follower(waiting) => {
                 waiting.outcome().await?;
-                let now = kept_tag(self.cache.as_ref(), &target.cache, tag).await?;
-                let now = now.as_ref().unwrap_or(kept);
+                let now = self.keeper.kept_tag(&target.cache, tag).await?;
                 self.note(target, "tag", tag, Outcome::Hit);
-                self.manifest(target, &now.digest, Some(&now.media_type), false)
-                    .await
+                match now {
+                    Some((now, real)) => self.tagged(target, tag, &now, real).await,
+                    None => self.tagged(target, tag, kept, real).await,
+                }
             }
             Role::Leader(landing) => {
-                let checked = self.check_tag(target, tag, kept).await;
+                let checked = self.check_tag(target, tag, kept, real).await;
                 landing.finish(checked.as_ref().map(|_| ()).map_err(Clone::clone));
                 checked
             }
@@ -461,8 +516,14 @@ impl Mirror {
 
     /// Checks a cached tag upstream with a HEAD: the cached manifest if
     /// unchanged or the upstream fails, else the new one, fetched.
-    async fn check_tag(&self, target: &Target, tag: &Tag, kept: &Descriptor) -> Result<Manifest> {
-        let cached = || self.manifest(target, &kept.digest, Some(&kept.media_type), false);
+    async fn check_tag(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        kept: &Descriptor,
+        real: Option<Manifest>,
+    ) -> Result<Manifest> {
+        let cached = || self.tagged(target, tag, kept, real);
         match target
             .upstream
             .registry
@@ -475,13 +536,13 @@ impl Mirror {
                 cached().await
             }
             Ok(current) => {
-                let m = self
+                let now = self
                     .manifest(target, &current.digest, Some(&current.media_type), false)
                     .await?;
-                keep_tag(self.cache.as_ref(), &target.cache, tag, &m.descriptor).await?;
+                self.keeper.tag(&target.cache, &now, tag).await?;
                 self.mark_fresh(target, tag);
                 self.note(target, "tag", tag, Outcome::Miss);
-                Ok(m)
+                Ok(now.manifest)
             }
             Err(e) if unavailable(&e) => {
                 tracing::warn!(target: "oci_mirror", upstream = target.upstream.host, error = %e, "the upstream failed; serving the cached tag");
@@ -597,7 +658,9 @@ impl Registry for Mirror {
 
     async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
         let target = self.upstreams.route(repo)?;
-        self.manifest(&target, digest, None, true).await
+        self.manifest(&target, digest, None, true)
+            .await
+            .map(|kept| kept.manifest)
     }
 
     async fn get_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Manifest> {

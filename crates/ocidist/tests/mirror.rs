@@ -551,3 +551,93 @@ async fn tokens_from_the_mirrors_own_service_name_the_upstream_qualified_reposit
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn gc_on_a_mirrors_cache_keeps_what_it_cached() {
+    let upstream = Distribution::start(Setup::default()).unwrap();
+    let client = plain_client(upstream.host());
+    // One platform of an index is pulled: the cache can never hold the
+    // index as a store would (its other children are never fetched), yet
+    // gc must keep it and the child pulled.
+    let index = support::tar_index();
+    index.push_children(&client, &name("team/multi")).await;
+    index
+        .push_manifest(&client, &name("team/multi"), &[tag("v1")])
+        .await;
+    let image = push(&client, "team/app", 64 << 10).await;
+    let proxy = CountingProxy::start(upstream.host()).await;
+    let store = tempfile::tempdir().unwrap();
+    let storage = store.path().to_str().unwrap();
+    let mirror_args = [
+        "--storage",
+        storage,
+        "--mirror",
+        &proxy.host,
+        "--mirror-tag-freshness",
+        "3600",
+    ];
+    let mirror = serve(&mirror_args).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = |n: &str| dir.path().join(n);
+    let pull_multi = |o: &str| {
+        let o = out(o);
+        let (m, p) = (mirror.host.clone(), proxy.host.clone());
+        async move {
+            ocidist(&[
+                "pull",
+                "--ns",
+                &p,
+                "--platform",
+                "linux/arm64",
+                &format!("{m}/team/multi:v1"),
+                "--format",
+                "oci-dir",
+                "-o",
+                o.to_str().unwrap(),
+            ])
+            .await
+        }
+    };
+
+    ok(&pull_ns(&mirror.host, &proxy.host, "team/app:v1", &out("a")).await);
+    ok(&pull_multi("m1").await);
+    let arm = blobs_in(&out("m1"));
+    let first = proxy.take();
+    assert_eq!(blob_gets(&first).len(), 6, "{first:#?}");
+
+    // Beside the running mirror, sparing nothing for being young.
+    let gc = ocidist(&["gc", "--storage", storage, "--grace", "0"]).await;
+    ok(&gc);
+    let again = pull_ns(&mirror.host, &proxy.host, "team/app:v1", &out("b")).await;
+    assert_eq!(ok(&again).trim(), image.digest().to_string());
+    assert_eq!(blobs_in(&out("b")), expected_blobs(&image));
+    ok(&pull_multi("m2").await);
+    assert_eq!(blobs_in(&out("m2")), arm);
+    let after_gc = proxy.take();
+    assert_eq!(blob_gets(&after_gc), Vec::<&String>::new(), "{after_gc:#?}");
+
+    // With the mirror stopped, gc has the store to itself; then, the
+    // upstream down, a new mirror on the same store serves both images.
+    drop(mirror);
+    ok(&ocidist(&["gc", "--storage", storage]).await);
+    proxy.set_down(true);
+    let mirror = serve(&mirror_args).unwrap();
+    let offline = pull_ns(&mirror.host, &proxy.host, "team/app:v1", &out("c")).await;
+    assert_eq!(ok(&offline).trim(), image.digest().to_string());
+    assert_eq!(blobs_in(&out("c")), expected_blobs(&image));
+    let multi = ocidist(&[
+        "pull",
+        "--ns",
+        &proxy.host,
+        "--platform",
+        "linux/arm64",
+        &format!("{}/team/multi:v1", mirror.host),
+        "--format",
+        "oci-dir",
+        "-o",
+        out("m3").to_str().unwrap(),
+    ])
+    .await;
+    ok(&multi);
+    assert_eq!(blobs_in(&out("m3")), arm);
+}
