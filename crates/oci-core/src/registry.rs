@@ -618,9 +618,43 @@ pub fn bytes_stream(data: Bytes, chunk: usize) -> BlobStream {
     stream::iter(parts).boxed()
 }
 
+/// The bytes `range` of a stream that starts at byte 0 (a whole blob);
+/// stops reading once the range is complete.
+pub fn slice_stream(body: BlobStream, range: ByteRange) -> BlobStream {
+    stream::unfold((body, 0u64), move |(mut body, mut pos)| async move {
+        while pos <= range.end {
+            match body.next().await? {
+                Err(e) => return Some((Err(e), (body, u64::MAX))),
+                Ok(chunk) => {
+                    let from = pos;
+                    pos += chunk.len() as u64;
+                    let start = range.start.max(from);
+                    let end = (range.end + 1).min(pos);
+                    if start < end {
+                        let part = chunk.slice((start - from) as usize..(end - from) as usize);
+                        return Some((Ok::<Bytes, Error>(part), (body, pos)));
+                    }
+                }
+            }
+        }
+        None
+    })
+    .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn slices_cut_across_chunks() {
+        let data = Bytes::from_static(b"0123456789");
+        for (start, end) in [(0, 9), (2, 5), (3, 3), (7, 9)] {
+            let s = slice_stream(bytes_stream(data.clone(), 3), ByteRange { start, end });
+            let got = collect_list(s).await.unwrap().concat();
+            assert_eq!(got, &data[start as usize..=end as usize]);
+        }
+    }
 
     #[test]
     fn range_resolution() {

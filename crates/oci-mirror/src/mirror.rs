@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use oci_core::registry::slice_stream;
 use oci_core::tee::tee;
 use oci_core::{
     BlobReader, BlobStream, BlobWriter, Descriptor, Digest, Error, ErrorCode, ListOptions,
@@ -624,9 +625,22 @@ impl Registry for Mirror {
             .await
         {
             Err(e) if e.is_not_found() => {
-                // The whole blob is fetched once (or its fetch joined),
-                // then the part is read from the cache.
+                // The whole blob is fetched once. The request that fetches
+                // it gets a part to its end as the bytes arrive (`ocidist
+                // pull` asks for `bytes=0-`); any other part, or one for a
+                // request that joined a fetch, is read from the cache.
                 let (whole, fetching) = self.blob(&target, digest).await?;
+                let size = whole.descriptor.size;
+                let part = range.resolve(size)?;
+                // Only a part that ends with the blob ends in the cache's
+                // verdict; an earlier one waits for it.
+                if fetching.is_some() && part.end + 1 == size {
+                    return Ok(BlobReader {
+                        descriptor: whole.descriptor,
+                        range: Some(part),
+                        stream: slice_stream(whole.stream, part),
+                    });
+                }
                 drop(whole);
                 if let Some(fetching) = fetching {
                     fetching.outcome().await?;

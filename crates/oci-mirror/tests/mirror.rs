@@ -490,6 +490,65 @@ async fn a_range_of_an_uncached_blob_caches_the_whole_blob_once() {
 }
 
 #[tokio::test]
+async fn a_range_to_the_end_of_an_uncached_blob_streams_as_it_arrives() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    let [first, second] = [&image.layers[0], &image.layers[1]];
+
+    // `bytes=0-`, as `ocidist pull` asks: the bytes come from the one
+    // fetch as they arrive, and a corrupt blob fails at its end, as the
+    // whole blob's stream does.
+    up.corrupt.store(true, Ordering::SeqCst);
+    up.unverified.store(true, Ordering::SeqCst);
+    let whole = oci_core::RangeRequest::from(0);
+    let reader = mirror.get_blob_range(&repo, &first.digest, whole).await;
+    let mut stream = reader.unwrap().stream;
+    let mut received = 0;
+    let err = loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => received += chunk.len() as u64,
+            Some(Err(e)) => break e,
+            None => panic!("the corrupt blob ended as if complete"),
+        }
+    };
+    assert!(err.is(ErrorCode::DigestInvalid), "{err}");
+    assert!(received > 0 && received < first.size, "{received} bytes");
+    // A range that ends before the blob does is served only once the
+    // whole blob verified, so it is never a part of a corrupt blob.
+    let part = oci_core::RangeRequest::bounded(0, 99);
+    assert!(
+        mirror
+            .get_blob_range(&repo, &second.digest, part)
+            .await
+            .is_err()
+    );
+
+    up.corrupt.store(false, Ordering::SeqCst);
+    up.reset();
+    let rest = oci_core::RangeRequest::from(24);
+    let reader = mirror
+        .get_blob_range(&repo, &first.digest, rest)
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.range.map(|r| (r.start, r.end)),
+        Some((24, first.size - 1))
+    );
+    assert_eq!(
+        reader.bytes().await.unwrap(),
+        image.layer_bytes[0].slice(24..)
+    );
+    let reader = mirror
+        .get_blob_range(&repo, &first.digest, whole)
+        .await
+        .unwrap();
+    assert_eq!(reader.bytes().await.unwrap(), image.layer_bytes[0]);
+    assert_eq!(up.calls("get_blob"), 1);
+}
+
+#[tokio::test]
 async fn concurrent_pulls_of_a_stale_tag_check_it_once() {
     let up = Upstream::new();
     let repo = name("library/alpine");
