@@ -345,6 +345,12 @@ impl ChunkSink for DataFile {
             .append(chunk)
             .map_err(|e| LayoutError::io("write", &self.path, e).into())
     }
+
+    fn close(&mut self) -> Result<()> {
+        self.file
+            .flush()
+            .map_err(|e| LayoutError::io("write", &self.path, e).into())
+    }
 }
 
 impl LayoutWriter {
