@@ -40,6 +40,12 @@ const WAKE_BATCH: usize = 1 << 20;
 pub trait ChunkSink: Send + 'static {
     /// Takes the next chunk; an error ends the pipe with it.
     fn take(&mut self, chunk: &[u8]) -> Result<()>;
+
+    /// Called once after the last chunk, before the sink is given back:
+    /// a sink that gathers chunks writes out what it holds.
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl ChunkSink for Hasher {
@@ -248,7 +254,7 @@ impl<S: ChunkSink> Feeder<S> {
     /// Waits until every chunk was taken; gives the sink back.
     pub async fn finish(self) -> Result<S> {
         match self.way {
-            Way::Inline(sink) => Ok(sink),
+            Way::Inline(mut sink) => sink.close().map(|()| sink),
             Way::Piped(pipe) => pipe.finish().await,
             Way::Gone => Err(Error::internal("a chunk feeder was used after it failed")),
         }
@@ -299,7 +305,10 @@ fn feed<S: ChunkSink>(shared: &Shared<S>) {
         }
         if q.chunks.is_empty() {
             // Closed and drained.
-            q.outcome = Some(Ok(sink));
+            drop(q);
+            let closed = sink.close().map(|()| sink);
+            let mut q = shared.lock();
+            q.outcome = Some(closed);
             if let Some(w) = q.waker.take() {
                 w.wake();
             }

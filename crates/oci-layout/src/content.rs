@@ -75,13 +75,12 @@ pub(crate) async fn receive(
         let verifier = hashing.finish().await?;
         let seen = verifier.seen();
         verifier.finish()?;
-        let file = match writing {
-            Some(w) => Some(w.finish().await?.file.into_file()),
+        let incoming = match writing {
+            Some(w) => Some(w.finish().await?),
             None => None,
         };
-        if let Some(f) = file {
-            let path = tmp.clone();
-            tokio::task::spawn_blocking(move || f.sync_all().map_err(io_err("sync", &path)))
+        if let Some(incoming) = incoming {
+            tokio::task::spawn_blocking(move || incoming.sync())
                 .await
                 .map_err(join_err)??;
         }
@@ -106,9 +105,21 @@ struct Incoming {
     path: PathBuf,
 }
 
+impl Incoming {
+    /// Writes out what is gathered and syncs the file (blocking).
+    fn sync(self) -> Result<()> {
+        let file = self.file.finish().map_err(io_err("write", &self.path))?;
+        file.sync_all().map_err(io_err("sync", &self.path))
+    }
+}
+
 impl ChunkSink for Incoming {
     fn take(&mut self, chunk: &[u8]) -> Result<()> {
         self.file.append(chunk).map_err(io_err("write", &self.path))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.file.flush().map_err(io_err("write", &self.path))
     }
 }
 

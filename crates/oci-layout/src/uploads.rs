@@ -11,7 +11,7 @@
 //! upload. So a commit hashes and links exactly the bytes the data file
 //! holds, and no write can append to a file once it is committed.
 //!
-//! A writer handle past its first [`STREAM_AFTER`] bytes keeps both locks
+//! A writer handle whose writes go past [`STREAM_AFTER`] bytes keeps both locks
 //! from one write to the next until it closes, commits or is dropped, and
 //! streams its writes through helper threads (one appends, one hashes):
 //! the request's receiving never waits on the disk or the hash.
@@ -37,9 +37,10 @@ use crate::store::{Inner, LiveUpload, UploadSlot, UploadState};
 /// The piece size used to hash an upload's data file at commit.
 const HASH_PIECE: usize = 1024 * 1024;
 
-/// Bytes a writer handle writes one blocking task per write; past them it
-/// holds the upload and streams the rest through a helper thread that
-/// writes and hashes beside the receiving (see [`Streaming`]).
+/// Bytes a writer handle writes one blocking task per write; a write that
+/// would go past them (the first, if it is larger) makes it hold the
+/// upload and stream the rest through helper threads that write and hash
+/// beside the receiving (see [`Streaming`]).
 const STREAM_AFTER: u64 = 256 * 1024;
 
 /// `BLOB_UPLOAD_UNKNOWN` for an id with no upload in `repo`.
@@ -345,6 +346,12 @@ impl ChunkSink for DataFile {
             .append(chunk)
             .map_err(|e| LayoutError::io("write", &self.path, e).into())
     }
+
+    fn close(&mut self) -> Result<()> {
+        self.file
+            .flush()
+            .map_err(|e| LayoutError::io("write", &self.path, e).into())
+    }
 }
 
 impl LayoutWriter {
@@ -496,7 +503,7 @@ impl BlobWriter for LayoutWriter {
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        if self.streaming.is_none() && self.written >= STREAM_AFTER {
+        if self.streaming.is_none() && self.written + data.len() as u64 > STREAM_AFTER {
             self.start_streaming().await?;
         }
         if let Some(streaming) = self.streaming.as_mut() {

@@ -8,6 +8,7 @@
 //! from the POST that opens them until they are committed, cancelled,
 //! expired or found unknown to the store.
 
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use http::StatusCode;
 use http::header::{CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER};
@@ -179,33 +180,24 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, body: BlobStream) ->
     let declared = expected.or(body::declared_length(ctx.headers)?);
     let mut body = capped(ctx, body, writer.size(), declared)?;
     let mut received = 0u64;
-    let mut batch = bytes::BytesMut::new();
+    let mut batch = Batch::new(declared);
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(err) => {
                 // What arrived before the body failed is kept.
-                if !batch.is_empty() {
-                    writer.write(batch.freeze()).await?;
-                }
+                batch.flush(writer).await?;
                 return Err(err);
             }
         };
         received += chunk.len() as u64;
         if expected.is_some_and(|len| received > len) {
-            if !batch.is_empty() {
-                writer.write(batch.freeze()).await?;
-            }
+            batch.flush(writer).await?;
             return Err(length_mismatch(expected, received));
         }
-        batch.extend_from_slice(&chunk);
-        if batch.len() >= WRITE_BATCH {
-            writer.write(batch.split().freeze()).await?;
-        }
+        batch.add(writer, chunk).await?;
     }
-    if !batch.is_empty() {
-        writer.write(batch.freeze()).await?;
-    }
+    batch.flush(writer).await?;
     if expected.is_some_and(|len| received != len) {
         return Err(length_mismatch(expected, received));
     }
@@ -217,6 +209,65 @@ async fn append(ctx: &Ctx<'_>, writer: &mut dyn BlobWriter, body: BlobStream) ->
 /// returns (an object per write, in an object store) then writes a few
 /// large pieces rather than thousands of small ones.
 const WRITE_BATCH: usize = 4 << 20;
+
+/// The network's pieces gathered into writes of [`WRITE_BATCH`] bytes
+/// (the last one shorter), each in a buffer of its own exact size: a store
+/// that keeps the writes (the memory store) holds no spare capacity, and no
+/// batch is copied again to grow.
+struct Batch {
+    buf: BytesMut,
+    /// Bytes the body still declares to carry, if it declared a length.
+    left: Option<u64>,
+}
+
+impl Batch {
+    fn new(declared: Option<u64>) -> Batch {
+        Batch {
+            buf: BytesMut::new(),
+            left: declared,
+        }
+    }
+
+    async fn add(&mut self, writer: &mut dyn BlobWriter, mut chunk: Bytes) -> Result<()> {
+        while !chunk.is_empty() {
+            if self.buf.capacity() == 0 {
+                let want = match self.left {
+                    Some(left) if left > 0 => {
+                        usize::try_from(left).map_or(WRITE_BATCH, |left| left.min(WRITE_BATCH))
+                    }
+                    _ => WRITE_BATCH,
+                };
+                self.buf = BytesMut::with_capacity(want);
+            }
+            let room = self.buf.capacity() - self.buf.len();
+            let piece = chunk.split_to(room.min(chunk.len()));
+            self.buf.extend_from_slice(&piece);
+            self.left = self
+                .left
+                .map(|left| left.saturating_sub(piece.len() as u64));
+            if self.buf.len() == self.buf.capacity() {
+                self.flush(writer).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is gathered; the next piece starts a new buffer. A
+    /// short last batch (a body that declared no length) is copied into
+    /// a buffer of its size rather than keeping a whole batch's.
+    async fn flush(&mut self, writer: &mut dyn BlobWriter) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let gathered = std::mem::take(&mut self.buf);
+        let bytes = if gathered.len() == gathered.capacity() {
+            gathered.freeze()
+        } else {
+            Bytes::copy_from_slice(&gathered)
+        };
+        writer.write(bytes).await
+    }
+}
 
 /// The body, failing with a 413 `SIZE_INVALID` once an upload holding
 /// `held` bytes would grow past the maximum blob size (at once when the

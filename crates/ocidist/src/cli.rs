@@ -247,6 +247,25 @@ pub struct SrcFlags {
 }
 
 impl SrcFlags {
+    /// The first of these flags given, if any (they mean nothing for a
+    /// store read directly).
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.src_username.is_some(), "--src-username"),
+            (self.src_password.is_some(), "--src-password"),
+            (self.src_password_stdin, "--src-password-stdin"),
+            (self.src_anonymous, "--src-anonymous"),
+            (self.src_scheme.is_some(), "--src-scheme"),
+            (self.src_plain_http, "--src-plain-http"),
+            (self.src_insecure, "--src-insecure"),
+            (self.src_cacert.is_some(), "--src-cacert"),
+            (self.src_cert.is_some(), "--src-cert"),
+            (self.src_key.is_some(), "--src-key"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
+
     /// The global flags with this side's overrides applied.
     pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
         SideOverrides {
@@ -313,6 +332,25 @@ pub struct DestFlags {
 }
 
 impl DestFlags {
+    /// The first of these flags given, if any (they mean nothing for a
+    /// store written directly).
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.dest_username.is_some(), "--dest-username"),
+            (self.dest_password.is_some(), "--dest-password"),
+            (self.dest_password_stdin, "--dest-password-stdin"),
+            (self.dest_anonymous, "--dest-anonymous"),
+            (self.dest_scheme.is_some(), "--dest-scheme"),
+            (self.dest_plain_http, "--dest-plain-http"),
+            (self.dest_insecure, "--dest-insecure"),
+            (self.dest_cacert.is_some(), "--dest-cacert"),
+            (self.dest_cert.is_some(), "--dest-cert"),
+            (self.dest_key.is_some(), "--dest-key"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
+
     /// The global flags with this side's overrides applied.
     pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
         SideOverrides {

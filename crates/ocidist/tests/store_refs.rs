@@ -432,6 +432,30 @@ async fn bad_store_references_and_a_missing_bucket_fail_in_one_line() {
             "is not REPO[:TAG][@DIGEST]".to_owned(),
             2,
         ),
+        // A side's registry flags on a store side are refused, not ignored.
+        (
+            vec![
+                "copy",
+                "--src-username",
+                "u",
+                "--src-password",
+                "p",
+                "s3://ocidist/p#x/y:1",
+                source.as_str(),
+            ],
+            "--src-username is for a registry, but s3://ocidist/p#x/y:1 is a store".to_owned(),
+            2,
+        ),
+        (
+            vec![
+                "copy",
+                "--dest-insecure",
+                source.as_str(),
+                "s3://ocidist/p#x/y:1",
+            ],
+            "drop --dest-insecure".to_owned(),
+            2,
+        ),
     ] {
         let out = setup.ocidist(&args).await;
         fails(&out, &says);

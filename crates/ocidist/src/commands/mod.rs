@@ -45,7 +45,32 @@ pub async fn run(cli: Cli) -> std::result::Result<(), Told> {
             .map_err(connect_failed)?
     }
     .traced(cli.verbose > 0);
-    // Each side of a copy has its own connection settings.
+    // Each side of a copy has its own connection settings, which a store
+    // read or written directly has no use for: say so rather than ignore
+    // them.
+    if let Command::Copy {
+        source,
+        target,
+        src,
+        dest,
+        ..
+    } = &cli.command
+    {
+        let unused = [(source, src.first_given()), (target, dest.first_given())];
+        if let Some((store, Some(flag))) = unused
+            .into_iter()
+            .find(|(arg, flag)| flag.is_some() && StoreRef::is_store_ref(arg))
+        {
+            return Err(Told {
+                code: EXIT_USAGE,
+                message: format!(
+                    "{flag} is for a registry, but {store} is a store, opened directly: drop {flag} \
+                     (s3://, gs:// and az:// stores take their credentials from the environment, \
+                     e.g. AWS_ACCESS_KEY_ID)"
+                ),
+            });
+        }
+    }
     let (src, dest) = match &cli.command {
         Command::Copy { src, dest, .. } => (
             crate::connect_flags::connector(&src.apply(&cli.connect))
