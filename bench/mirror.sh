@@ -5,12 +5,15 @@
 # of one MIB MiB layer (default 200) with `ocidist pull` (one stream per
 # blob: `--ranged-above 0`):
 #   cold: a fresh cache each run (the mirror's on disk, --storage, as the
-#         proxy's is; and ours in memory); warm: the same pull again;
+#         proxy's is; and ours in memory); warm: the same pull again, and
+#         once more ("warm again": a store that wrote its cache past the
+#         page cache reads it from the disk on the first warm pull only);
 #   direct: the same pull from the upstream itself;
 #   20 concurrent cold pulls through each: wall time, and the blob GETs
 #         the upstream served (from its access log).
-# Each row is the median of RUNS runs (default 3), with its spread and
-# the cache servers' peak RSS. Not a test: figures vary with the machine.
+# Each row is the median of RUNS runs (default 3), with its spread, the
+# cache servers' peak RSS and their CPU time (user + system) during the
+# cold pull. Not a test: figures vary with the machine.
 #
 #   bash bench/mirror.sh
 set -euo pipefail
@@ -56,6 +59,10 @@ start_cache() {
   fi
 }
 
+# cpu_ticks: the cache server's CPU time so far (user + system), in ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$cache_pid/stat"; }
+tick=$(getconf CLK_TCK)
+
 # peak_rss: the cache server's peak resident memory so far, in MiB.
 peak_rss() { awk '/^VmHWM:/ {printf "%.0f\n", $2 / 1024}' "/proc/$cache_pid/status"; }
 
@@ -78,18 +85,21 @@ spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
 # Runs alternate between the kinds, so that a busy spell on the machine
 # falls on all of them.
-declare -A c w r
+declare -A c w w2 r cpu
 for i in $(seq "$RUNS"); do
   for kind in ours theirs mem; do
     start_cache "$kind" "$i"
+    before=$(cpu_ticks)
     c[$kind]+="$(pull "$cache_host" "$work/o.tar") "
+    cpu[$kind]+="$(echo "scale=2; ($(cpu_ticks) - $before) / $tick" | bc -l) "
     w[$kind]+="$(pull "$cache_host" "$work/o.tar") "
+    w2[$kind]+="$(pull "$cache_host" "$work/o.tar") "
     r[$kind]+="$(peak_rss) "
     stop_cache "$kind" "$i"
   done
   c[direct]+="$(pull "$up" "$work/o.tar") "
 done
-declare -A cold warm rss cold_spread warm_spread
+declare -A cold warm warm2 rss cold_spread warm_spread warm2_spread cold_cpu
 for kind in ours theirs mem direct; do
   cold[$kind]=$(printf '%s\n' ${c[$kind]} | median)
   cold_spread[$kind]=$(printf '%s\n' ${c[$kind]} | spread)
@@ -97,7 +107,10 @@ done
 for kind in ours theirs mem; do
   warm[$kind]=$(printf '%s\n' ${w[$kind]} | median)
   warm_spread[$kind]=$(printf '%s\n' ${w[$kind]} | spread)
+  warm2[$kind]=$(printf '%s\n' ${w2[$kind]} | median)
+  warm2_spread[$kind]=$(printf '%s\n' ${w2[$kind]} | spread)
   rss[$kind]=$(printf '%s\n' ${r[$kind]} | median)
+  cold_cpu[$kind]=$(printf '%s\n' ${cpu[$kind]} | median)
 done
 direct=${cold[direct]}
 
@@ -127,10 +140,14 @@ printf '%-34s %10s %16s %7s\n' "cold (fresh cache)" "${cold[ours]}s" "${cold[the
 printf '%-34s %10s %16s\n' "  spread (min-max)" "${cold_spread[ours]}" "${cold_spread[theirs]}"
 printf '%-34s %10s %16s %7s\n' "warm (cached)" "${warm[ours]}s" "${warm[theirs]}s" "$(ratio "${warm[ours]}" "${warm[theirs]}")"
 printf '%-34s %10s %16s\n' "  spread (min-max)" "${warm_spread[ours]}" "${warm_spread[theirs]}"
+printf '%-34s %10s %16s %7s\n' "warm again (cached)" "${warm2[ours]}s" "${warm2[theirs]}s" "$(ratio "${warm2[ours]}" "${warm2[theirs]}")"
+printf '%-34s %10s %16s\n' "  spread (min-max)" "${warm2_spread[ours]}" "${warm2_spread[theirs]}"
+printf '%-34s %10s %16s\n' "cache server CPU in a cold pull" "${cold_cpu[ours]}s" "${cold_cpu[theirs]}s"
 printf '%-34s %10s %16s\n' "cache server peak RSS (MiB)" "${rss[ours]}" "${rss[theirs]}"
 printf '%-34s %10s %16s %7s\n' "$CONCURRENT concurrent cold pulls" "${many[ours]}s" "${many[theirs]}s" "$(ratio "${many[ours]}" "${many[theirs]}")"
 printf '%-34s %10s %16s\n' "  upstream blob GETs (2 blobs)" "${gets[ours]}" "${gets[theirs]}"
 printf '%-34s %10s %16s\n' "ours caching in memory: cold, warm" "${cold[mem]}s" "${warm[mem]}s"
+printf '%-34s %10s %16s\n' "  warm again, CPU in a cold pull" "${warm2[mem]}s" "${cold_cpu[mem]}s"
 printf '%-34s %10s %16s\n' "  spread (min-max), peak RSS" "${cold_spread[mem]} ${warm_spread[mem]}" "${rss[mem]} MiB"
 printf '%-34s %10s %16s\n' "direct from the upstream" "${direct}s" "${cold_spread[direct]}"
 printf '%-34s %10s %16s\n' "cold through mirror / direct" "$(ratio "${cold[ours]}" "$direct")" "$(ratio "${cold[theirs]}" "$direct")"
