@@ -63,6 +63,10 @@ pub(crate) struct Keeper {
     cache: Arc<dyn Registry>,
     /// Manifests waiting to be made real, by cache repository.
     waiting: Mutex<HashMap<RepoName, Vec<Waiting>>>,
+    /// Held by [`Keeper::landed`], one pass at a time, so that a pass that
+    /// started before a blob was committed is always followed by one that
+    /// sees it.
+    landing: tokio::sync::Mutex<()>,
 }
 
 impl Keeper {
@@ -70,6 +74,7 @@ impl Keeper {
         Keeper {
             cache,
             waiting: Mutex::new(HashMap::new()),
+            landing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -149,6 +154,7 @@ impl Keeper {
     /// the store now takes, until none more is taken (a child made real
     /// may complete its index).
     pub(crate) async fn landed(&self, repo: &RepoName) {
+        let _pass = self.landing.lock().await;
         loop {
             let Some(candidates) = self.waiting().remove(repo) else {
                 return;
