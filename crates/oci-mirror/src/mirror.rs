@@ -40,7 +40,12 @@ pub const DEFAULT_TAG_FRESHNESS: Duration = Duration::from_secs(60);
 ///   last chunk back until the blob is committed and ends in the cache's
 ///   error instead if it is not, so the upstream need not verify what it
 ///   sends (`ocidist serve` turns `oci-client`'s own hashing off, leaving
-///   one hash per byte on the mirror).
+///   one hash per byte on the mirror). A range that reaches the blob's
+///   end (`bytes=0-`) is that same stream, cut; other ranges of an
+///   uncached blob are read from the cache once it is committed.
+/// - The cache is an ordinary store: a manifest is kept as itself (tagged
+///   as upstream) once its blobs are there, so the store's garbage
+///   collection keeps what the mirror cached (see `record.rs`).
 /// - Concurrent requests for the same uncached blob or manifest cause one
 ///   upstream fetch; the others wait for it and read the cache.
 /// - A tag is served from the cache for its freshness time after it was
