@@ -49,7 +49,7 @@ start_cache() {
       --mirror "$up" --mirror-default "$up" 2>"$work/ours-$n.err" &
     cache_pid=$!
     pids+=("$cache_pid")
-    for _ in $(seq 200); do grep -q '^listening on ' "$work/ours-$n.err" && break; sleep 0.05; done
+    for _ in $(seq 200); do grep -qs '^listening on ' "$work/ours-$n.err" && break; sleep 0.05; done
     cache_host=$(sed -n 's|^listening on http://||p' "$work/ours-$n.err")
     [ -n "$cache_host" ] || { echo "ours did not start: $(cat "$work/ours-$n.err")" >&2; exit 1; }
   else
