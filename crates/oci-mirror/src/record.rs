@@ -63,10 +63,10 @@ pub(crate) struct Keeper {
     cache: Arc<dyn Registry>,
     /// Manifests waiting to be made real, by cache repository.
     waiting: Mutex<HashMap<RepoName, Vec<Waiting>>>,
-    /// Held by [`Keeper::landed`], one pass at a time, so that a pass that
-    /// started before a blob was committed is always followed by one that
-    /// sees it.
-    landing: tokio::sync::Mutex<()>,
+    /// Held while manifests are pushed with tags or made real: tags move
+    /// in the order they were seen, and a pass of [`Keeper::landed`] that
+    /// started before a blob was committed is followed by one that sees it.
+    order: tokio::sync::Mutex<()>,
 }
 
 impl Keeper {
@@ -74,7 +74,7 @@ impl Keeper {
         Keeper {
             cache,
             waiting: Mutex::new(HashMap::new()),
-            landing: tokio::sync::Mutex::new(()),
+            order: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -86,11 +86,10 @@ impl Keeper {
     /// digest) in `repo`, pointing `tags` at it: real if the store takes
     /// it now (then `true`), else recorded and waiting.
     pub(crate) async fn keep(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) -> Result<bool> {
+        let _order = self.order.lock().await;
+        self.retag(repo, m.digest(), tags);
         match self.cache.push_manifest(repo, m, tags).await {
-            Ok(_) => {
-                self.retag(repo, m.digest(), tags);
-                Ok(true)
-            }
+            Ok(_) => Ok(true),
             Err(e) => self.record(repo, m, tags, e).await.map(|()| false),
         }
     }
@@ -119,7 +118,6 @@ impl Keeper {
             )
             .await?;
         keep_record(self.cache.as_ref(), repo, tags, &m.descriptor).await?;
-        self.retag(repo, m.digest(), tags);
         if refused.is(ErrorCode::ManifestBlobUnknown) {
             self.wait(repo, m, tags);
         }
@@ -137,9 +135,11 @@ impl Keeper {
         if known {
             return Ok(());
         }
+        let order = self.order.lock().await;
+        self.retag(repo, m.digest(), tags);
         match self.cache.push_manifest(repo, m, tags).await {
             Ok(_) => {
-                self.retag(repo, m.digest(), tags);
+                drop(order);
                 self.landed(repo).await;
             }
             Err(e) if e.is(ErrorCode::ManifestBlobUnknown) => self.wait(repo, m, tags),
@@ -154,42 +154,40 @@ impl Keeper {
     /// the store now takes, until none more is taken (a child made real
     /// may complete its index).
     pub(crate) async fn landed(&self, repo: &RepoName) {
-        let _pass = self.landing.lock().await;
+        let _order = self.order.lock().await;
         loop {
-            let Some(candidates) = self.waiting().remove(repo) else {
-                return;
+            let digests: Vec<Digest> = match self.waiting().get(repo) {
+                Some(list) => list.iter().map(|w| w.manifest.digest().clone()).collect(),
+                None => return,
             };
-            let mut still = Vec::new();
             let mut progress = false;
-            for w in candidates {
-                match self.cache.push_manifest(repo, &w.manifest, &w.tags).await {
+            for digest in digests {
+                // Its tags as they are now: a tag moved since it was seen
+                // is no longer among them.
+                let Some((m, tags)) = self.waiting().get(repo).and_then(|list| {
+                    list.iter()
+                        .find(|w| *w.manifest.digest() == digest)
+                        .map(|w| (w.manifest.clone(), w.tags.clone()))
+                }) else {
+                    continue;
+                };
+                match self.cache.push_manifest(repo, &m, &tags).await {
                     Ok(_) => {
                         progress = true;
-                        tracing::debug!(target: "oci_mirror", repository = %repo, digest = %w.manifest.digest(), "manifest made real");
-                    }
-                    Err(e) => {
-                        if !e.is(ErrorCode::ManifestBlobUnknown) {
-                            tracing::warn!(target: "oci_mirror", repository = %repo, digest = %w.manifest.digest(), error = %e, "making a cached manifest real failed");
+                        let mut waiting = self.waiting();
+                        if let Some(list) = waiting.get_mut(repo) {
+                            list.retain(|w| *w.manifest.digest() != digest);
+                            if list.is_empty() {
+                                waiting.remove(repo);
+                            }
                         }
-                        still.push(w);
+                        tracing::debug!(target: "oci_mirror", repository = %repo, %digest, "manifest made real");
+                    }
+                    Err(e) if e.is(ErrorCode::ManifestBlobUnknown) => {}
+                    Err(e) => {
+                        tracing::warn!(target: "oci_mirror", repository = %repo, %digest, error = %e, "making a cached manifest real failed")
                     }
                 }
-            }
-            let mut waiting = self.waiting();
-            let list = waiting.entry(repo.clone()).or_default();
-            // Kept behind what arrived meanwhile; a tag moved meanwhile
-            // stays where it was moved to.
-            for mut w in still {
-                w.tags.retain(|t| !list.iter().any(|n| n.tags.contains(t)));
-                if !list
-                    .iter()
-                    .any(|n| n.manifest.digest() == w.manifest.digest())
-                {
-                    list.push(w);
-                }
-            }
-            if list.is_empty() {
-                waiting.remove(repo);
             }
             if !progress {
                 return;
@@ -242,13 +240,13 @@ impl Keeper {
     /// itself if real, else its record.
     pub(crate) async fn tag(&self, repo: &RepoName, kept: &Kept, tag: &Tag) -> Result<()> {
         let tags = std::slice::from_ref(tag);
+        let _order = self.order.lock().await;
+        self.retag(repo, kept.manifest.digest(), tags);
         if kept.real {
             self.cache.push_manifest(repo, &kept.manifest, tags).await?;
-            self.retag(repo, kept.manifest.digest(), tags);
             return Ok(());
         }
         keep_record(self.cache.as_ref(), repo, tags, &kept.manifest.descriptor).await?;
-        self.retag(repo, kept.manifest.digest(), tags);
         self.wait_with_tag(repo, kept.manifest.digest(), tag);
         Ok(())
     }
@@ -425,5 +423,48 @@ mod tests {
         assert_eq!(tagged, index.manifest, "the tag names the real index");
         assert!(store.get_manifest(&repo(), child.digest()).await.is_ok());
         assert!(keeper.waiting().is_empty());
+    }
+
+    async fn push_blobs(store: &dyn Registry, image: &testkit::Image) {
+        for (d, bytes) in std::iter::once((&image.config, &image.config_bytes))
+            .chain(image.layers.iter().zip(&image.layer_bytes))
+        {
+            store
+                .push_blob(
+                    &repo(),
+                    &d.digest,
+                    Some(d.size),
+                    bytes_stream(bytes.clone(), 1024),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tag_moved_on_stays_moved_when_its_old_manifest_becomes_real() {
+        let store = Arc::new(oci_mem::MemRegistry::new());
+        let keeper = Keeper::new(store.clone());
+        let tag: Tag = "v1".parse().unwrap();
+        let old = testkit::build_image(&testkit::ImageOptions::default());
+        let new = testkit::build_image(&testkit::ImageOptions {
+            layers: 1,
+            ..Default::default()
+        });
+        keeper
+            .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+        push_blobs(store.as_ref(), &new).await;
+        let real = keeper
+            .keep(&repo(), &new.manifest, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+        assert!(real, "its blobs were there");
+        push_blobs(store.as_ref(), &old).await;
+        keeper.landed(&repo()).await;
+        assert!(store.get_manifest(&repo(), old.digest()).await.is_ok());
+        let tagged = store.get_tag(&repo(), &tag).await.unwrap();
+        assert_eq!(tagged, new.manifest);
     }
 }
