@@ -59,7 +59,7 @@ pub(crate) async fn receive(
         let mut writing = file.map(|file| {
             Feeder::new(
                 Incoming {
-                    file: durable::Appender::new(file, 0),
+                    file: durable::Appender::new(file, 0, inner.direct_writes),
                     path: tmp.clone(),
                 },
                 0,

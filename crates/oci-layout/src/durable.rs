@@ -133,9 +133,10 @@ const ALIGN: usize = 4096;
 
 impl Appender {
     /// Appends to `file`, which holds `at` bytes already synced or not
-    /// and whose position is its end.
-    pub(crate) fn new(file: File, at: u64) -> Appender {
-        let direct = if at.is_multiple_of(ALIGN as u64) && set_direct(&file, true) {
+    /// and whose position is its end; directly if `direct` and the file
+    /// system allows it.
+    pub(crate) fn new(file: File, at: u64, direct: bool) -> Appender {
+        let direct = if direct && at.is_multiple_of(ALIGN as u64) && set_direct(&file, true) {
             Some(Staging::take())
         } else {
             None
@@ -362,6 +363,12 @@ mod tests {
     /// Appends `content` in pieces of the given sizes (cycled) to a file
     /// that already holds `head`, then checks the file holds both.
     fn appended(head: usize, sizes: &[usize], total: usize) {
+        for direct in [true, false] {
+            appended_as(head, sizes, total, direct);
+        }
+    }
+
+    fn appended_as(head: usize, sizes: &[usize], total: usize, direct: bool) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("data");
         let all = pattern(head + total);
@@ -370,7 +377,7 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut appender = Appender::new(file, head as u64);
+        let mut appender = Appender::new(file, head as u64, direct);
         let mut at = head;
         for size in sizes.iter().cycle() {
             if at == all.len() {
@@ -386,8 +393,15 @@ mod tests {
         file.sync_all().unwrap_or_else(|e| panic!("{e}"));
         drop(file);
         let back = fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(back.len(), all.len(), "head {head}, sizes {sizes:?}");
-        assert!(back == all, "head {head}, sizes {sizes:?}: bytes differ");
+        assert_eq!(
+            back.len(),
+            all.len(),
+            "head {head}, sizes {sizes:?}, direct {direct}"
+        );
+        assert!(
+            back == all,
+            "head {head}, sizes {sizes:?}, direct {direct}: bytes differ"
+        );
     }
 
     #[test]
@@ -412,7 +426,7 @@ mod tests {
         let path = dir.path().join("data");
         let file = File::create(&path).unwrap_or_else(|e| panic!("{e}"));
         let all = pattern(3 * DIRECT_WRITE + 100);
-        let mut appender = Appender::new(file, 0);
+        let mut appender = Appender::new(file, 0, true);
         appender.append(&all).unwrap_or_else(|e| panic!("{e}"));
         drop(appender);
         let back = fs::read(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -134,6 +134,31 @@ pub use verified::VerifyReads;
 
 use crate::store::Inner;
 
+/// How a [`LayoutRegistry`] reads and writes; the default suits a
+/// registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayoutOptions {
+    /// When blob reads hash the files they stream.
+    pub verify_reads: VerifyReads,
+    /// How pushed blobs reach the disk.
+    pub writes: Writes,
+}
+
+/// How pushed blob bytes are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Writes {
+    /// Straight to the disk (`O_DIRECT` on Linux, where the file system
+    /// allows it), bypassing the page cache: a push does not fill memory
+    /// with pages (nor evict what readers use) for a blob that may not be
+    /// read for a while, and costs the least CPU. Its first read comes
+    /// from the disk.
+    #[default]
+    Direct,
+    /// Through the page cache, which then still holds the blob: for a
+    /// store whose blobs are read back at once (a mirror's cache).
+    Cached,
+}
+
 /// A registry kept on disk as OCI image layouts, one per repository.
 ///
 /// Cloning it gives another handle to the same open store; the store
@@ -151,13 +176,16 @@ impl LayoutRegistry {
     /// read or written. A repository with a corrupt `index.json` does not
     /// stop the store from opening: using that repository reports the file.
     pub async fn open(root: impl AsRef<Path>) -> Result<LayoutRegistry> {
-        LayoutRegistry::open_with(root, VerifyReads::default()).await
+        LayoutRegistry::open_with(root, LayoutOptions::default()).await
     }
 
-    /// Opens the store at `root`, choosing when blob reads hash the files
-    /// they stream.
-    pub async fn open_with(root: impl AsRef<Path>, verify: VerifyReads) -> Result<LayoutRegistry> {
-        let inner = store::open(root.as_ref().to_owned(), verify).await?;
+    /// Opens the store at `root` with `options`: when blob reads hash the
+    /// files they stream, and how pushed blobs are written.
+    pub async fn open_with(
+        root: impl AsRef<Path>,
+        options: LayoutOptions,
+    ) -> Result<LayoutRegistry> {
+        let inner = store::open(root.as_ref().to_owned(), options).await?;
         Ok(LayoutRegistry {
             inner: Arc::new(inner),
         })
@@ -221,7 +249,7 @@ impl LayoutRegistry {
     /// ```
     pub async fn gc_at(root: impl AsRef<Path>, options: &GcOptions) -> Result<GcReport> {
         let root = root.as_ref().to_owned();
-        match store::open_unless_held(root.clone(), VerifyReads::default()).await? {
+        match store::open_unless_held(root.clone(), LayoutOptions::default()).await? {
             Some(inner) => gc::collect(&inner, options).await,
             None => {
                 let options = options.clone();

@@ -15,6 +15,7 @@ use crate::hot::{HOT_MANIFEST_BYTES, HotManifests};
 use crate::paths::Paths;
 use crate::repos::Repos;
 use crate::verified::{Verified, VerifyReads};
+use crate::{LayoutOptions, Writes};
 
 /// What this process knows of an upload, behind the upload's own lock:
 /// every write, commit, close and expiry of one upload id holds it, so
@@ -55,13 +56,16 @@ pub(crate) struct Inner {
     /// unchanged.
     pub(crate) hot: HotManifests,
     uploads: Mutex<HashMap<String, UploadSlot>>,
+    /// Pushed blobs are written bypassing the page cache ([`Writes`]).
+    pub(crate) direct_writes: bool,
     /// Held (locked) for as long as the store is open.
     _lock: File,
 }
 
 impl Inner {
     /// Opens (creating if need be) the store at `root` (blocking).
-    pub(crate) fn open(root: PathBuf, verify: VerifyReads) -> Durable<Inner> {
+    pub(crate) fn open(root: PathBuf, options: LayoutOptions) -> Durable<Inner> {
+        let verify = options.verify_reads;
         durable::ensure_dir(&root)?;
         let paths = Paths::new(root);
         let lock = take_lock(&paths.lock())?;
@@ -78,6 +82,7 @@ impl Inner {
                 VerifyReads::WhenChanged => HOT_MANIFEST_BYTES,
             }),
             uploads: Mutex::new(HashMap::new()),
+            direct_writes: options.writes == Writes::Direct,
             _lock: lock,
         })
     }
@@ -90,16 +95,19 @@ impl Inner {
 }
 
 /// Opens a store on the blocking pool.
-pub(crate) async fn open(root: PathBuf, verify: VerifyReads) -> Result<Inner> {
-    tokio::task::spawn_blocking(move || Inner::open(root, verify))
+pub(crate) async fn open(root: PathBuf, options: LayoutOptions) -> Result<Inner> {
+    tokio::task::spawn_blocking(move || Inner::open(root, options))
         .await
         .map_err(join_err)?
         .map_err(Into::into)
 }
 
 /// Opens a store on the blocking pool; `None` when another process holds it.
-pub(crate) async fn open_unless_held(root: PathBuf, verify: VerifyReads) -> Result<Option<Inner>> {
-    match tokio::task::spawn_blocking(move || Inner::open(root, verify))
+pub(crate) async fn open_unless_held(
+    root: PathBuf,
+    options: LayoutOptions,
+) -> Result<Option<Inner>> {
+    match tokio::task::spawn_blocking(move || Inner::open(root, options))
         .await
         .map_err(join_err)?
     {

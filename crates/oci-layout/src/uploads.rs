@@ -367,12 +367,13 @@ impl LayoutWriter {
         }
         let path = self.dir.join("data");
         let expected = live.size;
+        let direct = self.inner.direct_writes;
         let opened = blocking(move || {
             let Step::Done(file) = open_locked_at(&path, true, expected)? else {
                 return Ok(Step::Gone);
             };
             Ok(Step::Done(DataFile {
-                file: durable::Appender::new(file, expected),
+                file: durable::Appender::new(file, expected, direct),
                 path,
             }))
         })

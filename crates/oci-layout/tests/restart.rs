@@ -328,9 +328,15 @@ async fn a_blob_changed_after_a_verified_read_is_verified_again() {
 
     // With VerifyReads::Always every read hashes, and fails the same way.
     drop(reg);
-    let reg = LayoutRegistry::open_with(dir.path(), oci_layout::VerifyReads::Always)
-        .await
-        .unwrap();
+    let reg = LayoutRegistry::open_with(
+        dir.path(),
+        oci_layout::LayoutOptions {
+            verify_reads: oci_layout::VerifyReads::Always,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     for _ in 0..2 {
         assert!(read_all(&reg, &app, &digest).await.is_err());
     }

@@ -46,6 +46,17 @@ impl Storage {
     /// Opens the store, creating a directory store that does not exist
     /// yet (for serving, or as the target of a push or copy).
     pub async fn open(&self) -> Result<Arc<dyn Registry>> {
+        self.open_writing(oci_layout::Writes::Direct).await
+    }
+
+    /// As [`Storage::open`], for a mirror's cache, whose blobs are read
+    /// back as soon as they are written: a directory store keeps them in
+    /// the page cache.
+    pub async fn open_cache(&self) -> Result<Arc<dyn Registry>> {
+        self.open_writing(oci_layout::Writes::Cached).await
+    }
+
+    async fn open_writing(&self, writes: oci_layout::Writes) -> Result<Arc<dyn Registry>> {
         match self {
             Storage::Layout(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -54,7 +65,13 @@ impl Storage {
                         format!("cannot create {}: {e}", dir.display()),
                     )
                 })?;
-                Ok(Arc::new(oci_layout::LayoutRegistry::open(dir).await?))
+                let options = oci_layout::LayoutOptions {
+                    writes,
+                    ..Default::default()
+                };
+                Ok(Arc::new(
+                    oci_layout::LayoutRegistry::open_with(dir, options).await?,
+                ))
             }
             Storage::Object(url) => Ok(Arc::new(open_object(url).await?)),
         }

@@ -56,6 +56,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         .as_deref()
         .map(crate::storage::Storage::parse);
     let store: Arc<dyn Registry> = match &storage {
+        Some(storage) if options.mirror.enabled() => storage.open_cache().await?,
         Some(storage) => storage.open().await?,
         None => Arc::new(oci_mem::MemRegistry::new()),
     };
