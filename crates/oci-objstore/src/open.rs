@@ -11,7 +11,8 @@
 //!   `AZURE_…` variables (`AZURE_STORAGE_ACCOUNT_NAME`,
 //!   `AZURE_STORAGE_ACCOUNT_KEY`, …); requires the `azure` feature.
 //! - `file:///path`: a local directory, through `object_store`'s local
-//!   file-system backend (created if missing).
+//!   file-system backend (created if missing), every write fsynced with
+//!   its directory before it returns.
 //! - `memory://`: an in-memory bucket, gone when the process ends.
 
 use std::sync::Arc;
@@ -172,10 +173,14 @@ where
                 ObjError::Config(format!("cannot create {}: {}", path.display(), e.kind()))
             })?;
             // Empty directories go with their last object, as "directories"
-            // do in a bucket (the catalog lists them).
+            // do in a bucket (the catalog lists them). Every write (put,
+            // multipart completion, rename) is fsynced with its directory
+            // before it returns, so what a 201 acknowledged survives a
+            // power cut (object_store's default is no fsync).
             let local = object_store::local::LocalFileSystem::new_with_prefix(path)
                 .map_err(|e| ObjError::Config(format!("cannot open {}: {e}", path.display())))?
-                .with_automatic_cleanup(true);
+                .with_automatic_cleanup(true)
+                .with_fsync(true);
             Ok(Arc::new(local))
         }
         StorageUrl::Memory => Ok(Arc::new(object_store::memory::InMemory::new())),
