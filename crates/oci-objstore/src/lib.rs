@@ -93,6 +93,8 @@
 //! ```
 
 mod blobs;
+#[cfg(feature = "cloud")]
+mod cloud;
 mod content;
 mod error;
 mod fence;
