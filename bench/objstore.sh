@@ -15,8 +15,9 @@
 # and highest. Not a test: figures vary with the machine and its load. MB
 # here is MiB (2^20 bytes).
 #
-#   bash bench/objstore.sh            # needs wrk, curl, bc, docker-registry,
-#                                     # moto_server (pip install 'moto[server]')
+#   bash bench/objstore.sh            # needs wrk, curl, bc, docker-registry
+#                                     # (.ci/install-deps); installs moto_server
+#                                     # itself (scripts/install-moto)
 #   chrt -f 20 bash bench/objstore.sh # on a busy machine
 #   OCIDIST_BIN=/path/to/ocidist bash bench/objstore.sh  # that build, not this tree's
 #
@@ -47,7 +48,8 @@ ACCESS_KEY=ocidist-bench
 SECRET_KEY=ocidist-bench-secret
 
 source bench/lib.sh
-need wrk curl bc sha256sum /usr/bin/docker-registry moto_server
+need wrk curl bc sha256sum /usr/bin/docker-registry
+moto_server=$(bash scripts/install-moto)
 # Both speak plain http to loopback; with AWS_CA_BUNDLE set, distribution
 # 2.8's AWS SDK refuses to start ("unable to load custom CA bundle").
 unset AWS_CA_BUNDLE
@@ -63,7 +65,7 @@ fi
 # --- the S3 server and the two registries ---------------------------------------
 
 s3_port=$(free_port)
-moto_server -H 127.0.0.1 -p "$s3_port" >"$work/s3.log" 2>&1 &
+"$moto_server" -H 127.0.0.1 -p "$s3_port" >"$work/s3.log" 2>&1 &
 pids+=($!)
 s3_url=http://127.0.0.1:$s3_port
 for _ in $(seq 400); do curl -s -o /dev/null "$s3_url" && break; sleep 0.05; done
@@ -244,4 +246,4 @@ printf '%-44s %8.1f MB/s\n' "ours, that pull" "$huge_pull"
 printf '%-44s %8s MiB\n' "distribution, peak RSS over the whole run" "$(hwm "${pid[dist]}")"
 echo
 echo "$RUNS runs; wrk: 2 threads, $CONNS connections, $DURATION; manifest pushes: curl --parallel, $CONNS at a time"
-echo "one moto_server ($(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)) serves both registries, a bucket each"
+echo "one moto_server ($("$(dirname "$moto_server")/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)) serves both registries, a bucket each"

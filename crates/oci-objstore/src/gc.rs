@@ -16,6 +16,13 @@
 //!   so a client may push its blobs and then, within the grace period,
 //!   the manifest that references them;
 //! - before a blob's bytes go, its links are listed once more.
+//!
+//! It also removes a repository's blob index entries
+//! (`repos/<repo>/blobs/<alg>-<hex>`) that no link stands behind: a push
+//! writes the entry first and the link next, so one interrupted between
+//! the two leaves an entry that would keep an otherwise empty repository
+//! in the catalog for ever. Such an entry goes once past the grace period
+//! and only if the link is still absent when it is checked again.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -87,20 +94,40 @@ fn old(meta: &object_store::ObjectMeta, grace: Duration) -> bool {
     fence::now_secs().saturating_sub(written) >= grace.as_secs()
 }
 
-/// The digests each repository's manifests reference (its manifests
-/// themselves and their blobs), and every repository seen.
-async fn referenced(
-    inner: &Inner,
-) -> Result<(HashMap<RepoName, HashSet<Digest>>, HashSet<RepoName>)> {
-    let mut out: HashMap<RepoName, HashSet<Digest>> = HashMap::new();
-    let mut seen = HashSet::new();
+/// What the listing of `repos/` found.
+#[derive(Default)]
+struct Repos {
+    /// The digests each repository's manifests reference (its manifests
+    /// themselves and their blobs).
+    keep: HashMap<RepoName, HashSet<Digest>>,
+    /// Every repository seen.
+    seen: HashSet<RepoName>,
+    /// Every blob index entry: its repository, blob and object.
+    index: Vec<(RepoName, Digest, object_store::ObjectMeta)>,
+}
+
+/// Lists the repositories: what their manifests reference, and their blob
+/// index entries.
+async fn referenced(inner: &Inner) -> Result<Repos> {
+    let mut found = Repos::default();
     for meta in inner.list(&keys::repos_root()).await? {
         let parts: Vec<_> = meta.location.parts().collect();
         if let Some(repo) = parts
             .get(1)
             .and_then(|p| keys::repo_from_segment(p.as_ref()))
         {
-            seen.insert(repo);
+            found.seen.insert(repo);
+        }
+        // repos/<repo>/blobs/<alg>-<hex>
+        if let [_, repo, kind, entry] = parts.as_slice()
+            && kind.as_ref() == "blobs"
+            && let (Some(repo), Some(digest)) = (
+                keys::repo_from_segment(repo.as_ref()),
+                keys::digest_from_segment(entry.as_ref()),
+            )
+        {
+            found.index.push((repo, digest, meta));
+            continue;
         }
         // repos/<repo>/manifests/<alg>/<hex>
         let [_, repo, kind, alg, hex] = parts.as_slice() else {
@@ -115,7 +142,7 @@ async fn referenced(
         ) else {
             continue;
         };
-        let keep = out.entry(repo.clone()).or_default();
+        let keep = found.keep.entry(repo.clone()).or_default();
         keep.insert(digest.clone());
         match crate::manifests::get(inner, &repo, &digest).await {
             Ok(manifest) => {
@@ -128,7 +155,7 @@ async fn referenced(
             Err(e) => return Err(e),
         }
     }
-    Ok((out, seen))
+    Ok(found)
 }
 
 /// The blobs a manifest references.
@@ -166,12 +193,48 @@ async fn blobs(inner: &Inner) -> Result<HashMap<Digest, BlobEntry>> {
     Ok(out)
 }
 
+/// Removes the blob index entries past `grace` with no link behind them
+/// (see the module docs); how many.
+async fn stray_index_entries(
+    inner: &Inner,
+    blobs: &HashMap<Digest, BlobEntry>,
+    index: Vec<(RepoName, Digest, object_store::ObjectMeta)>,
+    grace: Duration,
+) -> Result<usize> {
+    let mut removed = 0;
+    for (repo, digest, meta) in index {
+        let listed = blobs
+            .get(&digest)
+            .is_some_and(|entry| entry.links.iter().any(|(linked, _)| *linked == repo));
+        if listed || !old(&meta, grace) {
+            continue;
+        }
+        // A push finishing meanwhile has written its link by now.
+        if inner
+            .head(&keys::blob_link(&digest, &repo))
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        inner.delete(&meta.location).await?;
+        removed += 1;
+        tracing::debug!(%repo, %digest, "blob index entry without a link removed");
+    }
+    Ok(removed)
+}
+
 /// The mark and the sweep, while the state says running.
 async fn sweep(inner: &Inner, _run: &str, options: &GcOptions) -> Result<GcReport> {
     let mut report = GcReport::default();
-    let (keep, repos) = referenced(inner).await?;
+    let Repos { keep, seen, index } = referenced(inner).await?;
     let empty = HashSet::new();
-    for (digest, entry) in blobs(inner).await? {
+    let blobs = blobs(inner).await?;
+    let strays = stray_index_entries(inner, &blobs, index, options.grace).await?;
+    if strays > 0 {
+        tracing::info!(strays, "blob index entries of interrupted pushes removed");
+    }
+    for (digest, entry) in blobs {
         let mut linked = 0;
         for (repo, link) in &entry.links {
             let kept = keep.get(repo).unwrap_or(&empty).contains(&digest);
@@ -205,7 +268,7 @@ async fn sweep(inner: &Inner, _run: &str, options: &GcOptions) -> Result<GcRepor
         tracing::debug!(%digest, "unlinked blob deleted");
     }
     // Repositories without manifests may hold nothing any more.
-    for repo in repos.iter().filter(|repo| !keep.contains_key(*repo)) {
+    for repo in seen.iter().filter(|repo| !keep.contains_key(*repo)) {
         if crate::repos::remove_if_empty(inner, repo).await? {
             report.repositories_removed += 1;
         }

@@ -118,6 +118,12 @@ fn digest_segment(digest: &Digest) -> String {
     format!("{}-{}", digest.algorithm().as_str(), digest.hex())
 }
 
+/// The digest a key segment of [`digest_segment`]'s form names, if any.
+pub(crate) fn digest_from_segment(segment: &str) -> Option<Digest> {
+    let (alg, hex) = segment.split_once('-')?;
+    format!("{alg}:{hex}").parse().ok()
+}
+
 /// All uploads.
 pub(crate) fn uploads_root() -> Path {
     Path::from("uploads")

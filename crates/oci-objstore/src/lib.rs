@@ -50,8 +50,11 @@
 //! upload past 8 MiB) and becomes visible only once its digest and size
 //! matched: an S3 multipart upload is invisible until completed. The blob
 //! is linked into the repository only after that, and only then is the
-//! push acknowledged. A manifest is stored only once everything it
-//! references is linked. Reads verify: a whole-blob read holds its last
+//! push acknowledged. On `file://` every write is fsynced with its
+//! directory before it returns (object_store's local backend with
+//! `with_fsync`), so an acknowledged push survives a power cut; a cloud
+//! bucket is durable once its put returns. A manifest is stored only once
+//! everything it references is linked. Reads verify: a whole-blob read holds its last
 //! piece back until the digest matched, a range is served only from an
 //! object this process hashed whole (and by its ETag, the same object),
 //! a manifest is checked before it is returned.
@@ -60,8 +63,9 @@
 //!
 //! [`ObjRegistry::gc_with`] (and `ocidist gc --storage URL`) unlinks from
 //! each repository the blobs none of its manifests references, deletes the
-//! bytes no repository links and removes idle uploads, while servers keep
-//! accepting pushes: see [`GcOptions`] for the grace period, and the
+//! bytes no repository links, removes the blob index entries a push
+//! interrupted before its link left and removes idle uploads, while
+//! servers keep accepting pushes: see [`GcOptions`] for the grace period, and the
 //! module docs of `fence` for how a push that overlapped a collection
 //! checks its work again instead of acknowledging what was removed.
 //!
@@ -89,6 +93,8 @@
 //! ```
 
 mod blobs;
+#[cfg(feature = "cloud")]
+mod cloud;
 mod content;
 mod error;
 mod fence;

@@ -11,14 +11,13 @@
 //!   `AZURE_…` variables (`AZURE_STORAGE_ACCOUNT_NAME`,
 //!   `AZURE_STORAGE_ACCOUNT_KEY`, …); requires the `azure` feature.
 //! - `file:///path`: a local directory, through `object_store`'s local
-//!   file-system backend (created if missing).
+//!   file-system backend (created if missing), every write fsynced with
+//!   its directory before it returns.
 //! - `memory://`: an in-memory bucket, gone when the process ends.
 
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::path::Path;
-use object_store::prefix::PrefixStore;
 
 use crate::error::ObjError;
 
@@ -146,72 +145,50 @@ where
     K: AsRef<str>,
     V: Into<String>,
 {
+    // Settings of the cloud backends only; a build without them has none.
+    #[cfg(not(feature = "cloud"))]
+    drop(options);
     match url {
-        StorageUrl::S3 { bucket, prefix } => s3(bucket, prefix, options),
-        StorageUrl::Gcs { bucket, prefix } => gcs(bucket, prefix, options),
-        StorageUrl::Azure { container, prefix } => azure(container, prefix, options),
+        #[cfg(feature = "s3")]
+        StorageUrl::S3 { bucket, prefix } => {
+            crate::cloud::backend::<object_store::aws::AmazonS3Builder, _, _, _>(
+                bucket, prefix, options,
+            )
+        }
+        #[cfg(not(feature = "s3"))]
+        StorageUrl::S3 { .. } => Err(not_built("S3", "s3")),
+        #[cfg(feature = "gcs")]
+        StorageUrl::Gcs { bucket, prefix } => {
+            crate::cloud::backend::<object_store::gcp::GoogleCloudStorageBuilder, _, _, _>(
+                bucket, prefix, options,
+            )
+        }
+        #[cfg(not(feature = "gcs"))]
+        StorageUrl::Gcs { .. } => Err(not_built("Google Cloud Storage", "gcs")),
+        #[cfg(feature = "azure")]
+        StorageUrl::Azure { container, prefix } => {
+            crate::cloud::backend::<object_store::azure::MicrosoftAzureBuilder, _, _, _>(
+                container, prefix, options,
+            )
+        }
+        #[cfg(not(feature = "azure"))]
+        StorageUrl::Azure { .. } => Err(not_built("Azure", "azure")),
         StorageUrl::File(path) => {
             std::fs::create_dir_all(path).map_err(|e| {
                 ObjError::Config(format!("cannot create {}: {}", path.display(), e.kind()))
             })?;
             // Empty directories go with their last object, as "directories"
-            // do in a bucket (the catalog lists them).
+            // do in a bucket (the catalog lists them). Every write (put,
+            // multipart completion, rename) is fsynced with its directory
+            // before it returns, so what a 201 acknowledged survives a
+            // power cut (object_store's default is no fsync).
             let local = object_store::local::LocalFileSystem::new_with_prefix(path)
                 .map_err(|e| ObjError::Config(format!("cannot open {}: {e}", path.display())))?
-                .with_automatic_cleanup(true);
+                .with_automatic_cleanup(true)
+                .with_fsync(true);
             Ok(Arc::new(local))
         }
         StorageUrl::Memory => Ok(Arc::new(object_store::memory::InMemory::new())),
-    }
-}
-
-/// A request gives up after a few quick retries (object_store's own
-/// default waits up to 3 minutes): the client sees a 503 and retries the
-/// request itself, rather than a connection held that long.
-#[cfg(feature = "cloud")]
-fn retry() -> object_store::RetryConfig {
-    object_store::RetryConfig {
-        max_retries: 3,
-        retry_timeout: std::time::Duration::from_secs(10),
-        ..object_store::RetryConfig::default()
-    }
-}
-
-/// TLS over rustls with ring; a provider installed before is kept.
-#[cfg(feature = "cloud")]
-fn install_ring() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// The configuration keys in `options`, each parsed as the backend's key
-/// type `C` (lower-cased first), with its value.
-#[cfg(feature = "cloud")]
-fn config<C, I, K, V>(options: I, backend: &str) -> Result<Vec<(C, String)>, ObjError>
-where
-    C: std::str::FromStr,
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    options
-        .into_iter()
-        .map(|(key, value)| {
-            let name = key.as_ref().to_ascii_lowercase();
-            let key = name
-                .parse::<C>()
-                .map_err(|_| ObjError::Config(format!("unknown {backend} setting {name}")))?;
-            Ok((key, value.into()))
-        })
-        .collect()
-}
-
-/// `store` under `prefix` (as it is when the prefix is empty).
-#[cfg(feature = "cloud")]
-fn prefixed<T: ObjectStore>(store: T, prefix: &str) -> Arc<dyn ObjectStore> {
-    if prefix.is_empty() {
-        Arc::new(store)
-    } else {
-        Arc::new(PrefixStore::new(store, Path::from(prefix)))
     }
 }
 
@@ -221,100 +198,6 @@ fn not_built(backend: &str, feature: &str) -> ObjError {
     ObjError::Config(format!(
         "this build has no {backend} support (the oci-objstore `{feature}` feature)"
     ))
-}
-
-#[cfg(feature = "s3")]
-fn s3<I, K, V>(bucket: &str, prefix: &str, options: I) -> Result<Arc<dyn ObjectStore>, ObjError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-    install_ring();
-    let mut builder = AmazonS3Builder::from_env().with_retry(retry());
-    for (key, value) in config::<AmazonS3ConfigKey, _, _, _>(options, "S3")? {
-        builder = builder.with_config(key, value);
-    }
-    let store = builder
-        .with_bucket_name(bucket)
-        .build()
-        .map_err(|e| ObjError::Config(format!("cannot set up S3 bucket {bucket}: {e}")))?;
-    Ok(prefixed(store, prefix))
-}
-
-#[cfg(not(feature = "s3"))]
-fn s3<I, K, V>(_: &str, _: &str, _: I) -> Result<Arc<dyn ObjectStore>, ObjError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    Err(not_built("S3", "s3"))
-}
-
-#[cfg(feature = "gcs")]
-fn gcs<I, K, V>(bucket: &str, prefix: &str, options: I) -> Result<Arc<dyn ObjectStore>, ObjError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-    install_ring();
-    let mut builder = GoogleCloudStorageBuilder::from_env().with_retry(retry());
-    for (key, value) in config::<GoogleConfigKey, _, _, _>(options, "Google Cloud Storage")? {
-        builder = builder.with_config(key, value);
-    }
-    let store = builder
-        .with_bucket_name(bucket)
-        .build()
-        .map_err(|e| ObjError::Config(format!("cannot set up GCS bucket {bucket}: {e}")))?;
-    Ok(prefixed(store, prefix))
-}
-
-#[cfg(not(feature = "gcs"))]
-fn gcs<I, K, V>(_: &str, _: &str, _: I) -> Result<Arc<dyn ObjectStore>, ObjError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    Err(not_built("Google Cloud Storage", "gcs"))
-}
-
-#[cfg(feature = "azure")]
-fn azure<I, K, V>(
-    container: &str,
-    prefix: &str,
-    options: I,
-) -> Result<Arc<dyn ObjectStore>, ObjError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-    install_ring();
-    let mut builder = MicrosoftAzureBuilder::from_env().with_retry(retry());
-    for (key, value) in config::<AzureConfigKey, _, _, _>(options, "Azure")? {
-        builder = builder.with_config(key, value);
-    }
-    let store = builder
-        .with_container_name(container)
-        .build()
-        .map_err(|e| ObjError::Config(format!("cannot set up Azure container {container}: {e}")))?;
-    Ok(prefixed(store, prefix))
-}
-
-#[cfg(not(feature = "azure"))]
-fn azure<I, K, V>(_: &str, _: &str, _: I) -> Result<Arc<dyn ObjectStore>, ObjError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: AsRef<str>,
-    V: Into<String>,
-{
-    Err(not_built("Azure", "azure"))
 }
 
 #[cfg(test)]

@@ -44,3 +44,21 @@ async fn a_corrupt_blob_is_cut_before_its_last_byte() {
         .unwrap();
     common::corrupt_blob_is_cut(&reg, &raw, "").await;
 }
+
+/// A push interrupted between its blob's index entry and the link (a
+/// server killed there) leaves the entry behind, which kept its
+/// repository in the catalog for ever: a collection removes it.
+#[tokio::test]
+async fn gc_removes_the_index_entry_an_interrupted_push_left() {
+    let dir = tempfile::tempdir().unwrap();
+    // As `file://` opens it: empty directories go with their last object.
+    let raw: Arc<dyn ObjectStore> = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(dir.path())
+            .unwrap()
+            .with_automatic_cleanup(true),
+    );
+    let reg = ObjRegistry::with_backend(raw.clone(), "local")
+        .await
+        .unwrap();
+    common::stray_index_entry_is_collected(&reg, &raw, "").await;
+}

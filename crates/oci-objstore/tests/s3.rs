@@ -100,3 +100,14 @@ async fn a_large_blob_goes_up_as_a_multipart_upload_and_reads_back_verified() {
     );
     assert!(reg.resolve_blob(&repo, &wrong).await.is_err());
 }
+
+#[tokio::test]
+async fn gc_removes_the_index_entry_an_interrupted_push_left() {
+    let s3 = server();
+    let prefix = format!("t{}", testkit::random_hex(2));
+    let url = s3.url(&prefix);
+    let reg = ObjRegistry::open_with(&url, s3.env()).await.unwrap();
+    let bucket: StorageUrl = s3.url("").parse().unwrap();
+    let raw: Arc<dyn ObjectStore> = bucket.backend(s3.env()).unwrap();
+    common::stray_index_entry_is_collected(&reg, &raw, &format!("{prefix}/")).await;
+}

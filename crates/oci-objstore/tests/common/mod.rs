@@ -224,3 +224,53 @@ pub async fn corrupt_blob_is_cut(reg: &ObjRegistry, raw: &Arc<dyn ObjectStore>, 
         assert!(range.is_err(), "a range of a corrupt blob was served");
     }
 }
+
+/// A blob index entry with no link behind it, as a push interrupted
+/// between the two leaves, keeps its repository in the catalog until a
+/// collection past the grace period removes it; a pushed image stays.
+pub async fn stray_index_entry_is_collected(
+    reg: &ObjRegistry,
+    raw: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) {
+    use oci_core::registry::{ListOptions, collect_list};
+    let kept = fresh_repo("gc-kept");
+    let image = build_image(&ImageOptions::default());
+    let tag = testkit::tag("v1");
+    try_push(reg, &kept, &image, &tag).await.unwrap();
+    // What the interrupted push wrote: the index entry, no link, no bytes.
+    let stray: RepoName = "interrupted/app".parse().unwrap();
+    let never = Digest::sha256(b"never linked");
+    let entry = Path::from(format!(
+        "{prefix}repos/interrupted!app/blobs/sha256-{}",
+        never.hex()
+    ));
+    raw.put(&entry, Bytes::new().into()).await.unwrap();
+    let catalog = || async {
+        collect_list(reg.repositories(&ListOptions::all()))
+            .await
+            .unwrap()
+    };
+    assert!(catalog().await.contains(&stray), "the stray entry shows");
+
+    let patient = GcOptions {
+        grace: Duration::from_secs(3600),
+        upload_age: Duration::from_secs(3600),
+    };
+    reg.gc_with(&patient).await.unwrap();
+    assert!(
+        catalog().await.contains(&stray),
+        "kept within the grace period"
+    );
+
+    let now = GcOptions {
+        grace: Duration::ZERO,
+        upload_age: Duration::ZERO,
+    };
+    let report = reg.gc_with(&now).await.unwrap();
+    let listed = catalog().await;
+    assert!(!listed.contains(&stray), "{listed:?} after {report:?}");
+    assert!(listed.contains(&kept), "{listed:?}");
+    assert!(raw.head(&entry).await.is_err(), "the entry is gone");
+    pull_intact(reg, &kept, &image, &tag).await;
+}
