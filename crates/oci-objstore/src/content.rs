@@ -14,6 +14,8 @@
 //! corrupt object never reads as a complete, clean answer.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -81,16 +83,22 @@ impl Sink {
         Ok(())
     }
 
-    /// Makes the object visible: every byte was written and verified.
+    /// Makes the object visible: every byte was written and verified, so
+    /// the object (by the ETag the store gives it) is recorded as intact.
     pub(crate) async fn finish(self, inner: &Inner) -> Result<()> {
-        match self.multipart {
+        let put = match self.multipart {
             Some(upload) => upload
                 .finish()
                 .await
-                .map(|_| ())
-                .map_err(store_err("complete the multipart upload of", &self.key)),
-            None => inner.put(&self.key, self.held.freeze()).await,
-        }
+                .map_err(store_err("complete the multipart upload of", &self.key))?,
+            None => inner
+                .store
+                .put(&self.key, self.held.freeze())
+                .await
+                .map_err(store_err("put", &self.key))?,
+        };
+        inner.record_verified(&self.key, put.e_tag.as_deref());
+        Ok(())
     }
 
     /// Abandons the object: nothing becomes visible.
@@ -158,6 +166,63 @@ where
     }
 }
 
+/// `stream`, which must carry exactly `size` bytes: a longer one fails as
+/// soon as it is, a shorter one ends with an error instead of `None`.
+pub(crate) fn exactly(
+    stream: impl Stream<Item = Result<Bytes>> + Send + Unpin + 'static,
+    size: u64,
+) -> BlobStream {
+    let seen = Arc::new(AtomicU64::new(0));
+    let counted = stream.map({
+        let seen = seen.clone();
+        move |item| {
+            let chunk = item?;
+            let now = seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+            if now > size {
+                return Err(size_mismatch(size, now));
+            }
+            Ok(chunk)
+        }
+    });
+    let end = futures::stream::once(async move {
+        let total = seen.load(Ordering::Relaxed);
+        (total != size).then(|| size_mismatch(size, total))
+    })
+    .filter_map(|short| async move { short.map(Err) });
+    counted.chain(end).boxed()
+}
+
+fn size_mismatch(size: u64, seen: u64) -> Error {
+    Error::new(
+        ErrorCode::SizeInvalid,
+        format!("the object holds {seen} bytes or more, {size} expected"),
+    )
+}
+
+/// `stream`, calling `done` once it ended without an error (not if it
+/// failed, nor if it is dropped before its end).
+pub(crate) fn on_clean_end(
+    stream: impl Stream<Item = Result<Bytes>> + Send + Unpin + 'static,
+    done: impl FnOnce() + Send + 'static,
+) -> BlobStream {
+    let failed = Arc::new(AtomicBool::new(false));
+    let watched = stream.inspect({
+        let failed = failed.clone();
+        move |item| {
+            if item.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    let end = futures::stream::once(async move {
+        if !failed.load(Ordering::Relaxed) {
+            done();
+        }
+    })
+    .filter_map(|()| async { None });
+    watched.chain(end).boxed()
+}
+
 /// The error a read of a corrupt blob object ends with (the details are
 /// logged, not sent).
 pub(crate) fn corrupt(key: &Path, err: &Error) -> Error {
@@ -209,5 +274,45 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].as_ref().unwrap(), &Bytes::from_static(b"ab"));
         assert!(out[1].is_err());
+    }
+
+    fn pieces(parts: &[&'static [u8]]) -> BlobStream {
+        let items: Vec<Result<Bytes>> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        stream::iter(items).boxed()
+    }
+
+    #[tokio::test]
+    async fn a_trusted_object_must_still_have_its_size() {
+        let out: Vec<_> = exactly(pieces(&[b"ab", b"cd"]), 4).collect().await;
+        assert!(out.len() == 2 && out.iter().all(|r| r.is_ok()));
+        // Cut short: ends with an error, not None.
+        let out: Vec<_> = exactly(pieces(&[b"ab"]), 4).collect().await;
+        assert!(out.last().is_some_and(|r| r.is_err()), "{out:?}");
+        // Too long: fails as soon as it is.
+        let out: Vec<_> = exactly(pieces(&[b"ab", b"cde"]), 4).collect().await;
+        assert!(out[1].as_ref().is_err_and(|e| e.is(ErrorCode::SizeInvalid)));
+    }
+
+    #[tokio::test]
+    async fn only_a_clean_end_is_recorded() {
+        let seen = Arc::new(AtomicBool::new(false));
+        let mark = |seen: &Arc<AtomicBool>| {
+            let seen = seen.clone();
+            move || seen.store(true, Ordering::Relaxed)
+        };
+        let _: Vec<_> = on_clean_end(pieces(&[b"ab"]), mark(&seen)).collect().await;
+        assert!(seen.load(Ordering::Relaxed));
+        let seen = Arc::new(AtomicBool::new(false));
+        let bad = exactly(pieces(&[b"ab"]), 4);
+        let _: Vec<_> = on_clean_end(bad, mark(&seen)).collect().await;
+        assert!(!seen.load(Ordering::Relaxed), "a failed read was recorded");
+        let seen = Arc::new(AtomicBool::new(false));
+        let mut dropped = on_clean_end(pieces(&[b"ab", b"cd"]), mark(&seen));
+        let _ = dropped.next().await;
+        drop(dropped);
+        assert!(
+            !seen.load(Ordering::Relaxed),
+            "a read dropped early was recorded"
+        );
     }
 }

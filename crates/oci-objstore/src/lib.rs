@@ -54,10 +54,15 @@
 //! directory before it returns (object_store's local backend with
 //! `with_fsync`), so an acknowledged push survives a power cut; a cloud
 //! bucket is durable once its put returns. A manifest is stored only once
-//! everything it references is linked. Reads verify: a whole-blob read holds its last
-//! piece back until the digest matched, a range is served only from an
-//! object this process hashed whole (and by its ETag, the same object),
-//! a manifest is checked before it is returned.
+//! everything it references is linked. Reads verify, with the rule
+//! `oci-layout` applies to its files (`VerifyReads::WhenChanged`) and the
+//! object's ETag as its stamp: a whole-blob read of an object this process
+//! neither wrote nor hashed whole holds its last piece back until the
+//! digest matched; one it did (the same ETag) is only counted against its
+//! size; a range is served only from such an object; a manifest is
+//! checked before it is returned. A changed object (a new ETag) is hashed
+//! again; silent damage inside the bucket that keeps the ETag is the
+//! bucket's to catch.
 //!
 //! # Garbage collection beside running servers
 //!

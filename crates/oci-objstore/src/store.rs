@@ -31,9 +31,10 @@ const VERIFIED_MAX: usize = 65_536;
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) conditional: Conditional,
-    /// Blob objects hashed whole by this process, by key, with the ETag
-    /// they had: a range of one of them is served without hashing again.
-    verified: Mutex<HashMap<String, String>>,
+    /// Blob objects this process wrote or hashed whole, by key, with the
+    /// ETag they had: one of them (the same ETag) is served without
+    /// hashing again.
+    pub(crate) verified: VerifiedObjects,
     /// Manifests read through tags (see `manifests::get_tag`).
     pub(crate) recent: crate::manifests::Recent,
 }
@@ -53,7 +54,7 @@ impl Inner {
         Inner {
             store,
             conditional,
-            verified: Mutex::new(HashMap::new()),
+            verified: VerifiedObjects::default(),
             recent: crate::manifests::Recent::default(),
         }
     }
@@ -160,25 +161,44 @@ impl Inner {
         Ok(dirs)
     }
 
-    /// Whether the object at `key` with `e_tag` was hashed whole and found
-    /// intact by this process.
+    /// Whether the object at `key` with `e_tag` was written or hashed
+    /// whole and found intact by this process.
     pub(crate) fn is_verified(&self, key: &Path, e_tag: Option<&str>) -> bool {
-        let Some(e_tag) = e_tag else {
-            return false;
-        };
-        self.verified
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key.as_ref())
-            .is_some_and(|known| known == e_tag)
+        self.verified.holds(key, e_tag)
     }
 
     /// Records that the object at `key` with `e_tag` is intact.
     pub(crate) fn record_verified(&self, key: &Path, e_tag: Option<&str>) {
+        self.verified.record(key, e_tag);
+    }
+}
+
+/// Blob objects known intact, by key, with their ETag; cheap to clone (a
+/// read that finishes its hashing records the object it read).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VerifiedObjects(Arc<Mutex<HashMap<String, String>>>);
+
+impl VerifiedObjects {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the object at `key` with `e_tag` is known intact (never
+    /// without an ETag: nothing then says it is the same object).
+    pub(crate) fn holds(&self, key: &Path, e_tag: Option<&str>) -> bool {
+        e_tag.is_some_and(|e_tag| {
+            self.lock()
+                .get(key.as_ref())
+                .is_some_and(|known| known == e_tag)
+        })
+    }
+
+    /// Records that the object at `key` with `e_tag` is intact.
+    pub(crate) fn record(&self, key: &Path, e_tag: Option<&str>) {
         let Some(e_tag) = e_tag else {
             return;
         };
-        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut verified = self.lock();
         if verified.len() >= VERIFIED_MAX {
             verified.clear();
         }

@@ -195,6 +195,18 @@ pub async fn corrupt_blob_is_cut(reg: &ObjRegistry, raw: &Arc<dyn ObjectStore>, 
         reg.push_blob(&repo, &digest, None, bytes_stream(data.clone(), 64 * 1024))
             .await
             .unwrap();
+        // The object this registry wrote is served as it is (by its ETag,
+        // without hashing it again) ...
+        let mut served = Vec::new();
+        let mut stream = reg.get_blob(&repo, &digest).await.unwrap().stream;
+        while let Some(chunk) = stream.next().await {
+            served.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(
+            served == data.as_ref(),
+            "the {size}-byte blob read back differs"
+        );
+        // ... until the object changes behind its back (a new ETag).
         let mut bad = data.to_vec();
         bad[size / 2] ^= 0xff;
         let key = Path::from(format!("{prefix}blobs/sha256/{}/data", digest.hex()));
