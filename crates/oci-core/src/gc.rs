@@ -16,7 +16,9 @@ pub struct GcOptions {
     /// with `MANIFEST_BLOB_UNKNOWN`, but no blob a stored manifest
     /// references is ever removed).
     pub grace: Duration,
-    /// Uploads untouched for longer than this are removed.
+    /// Uploads untouched for longer than this are removed (and, in an
+    /// object store, the blob index entries of pushes interrupted before
+    /// their link).
     pub upload_age: Duration,
 }
 

@@ -21,8 +21,11 @@
 //! (`repos/<repo>/blobs/<alg>-<hex>`) that no link stands behind: a push
 //! writes the entry first and the link next, so one interrupted between
 //! the two leaves an entry that would keep an otherwise empty repository
-//! in the catalog for ever. Such an entry goes once past the grace period
-//! and only if the link is still absent when it is checked again.
+//! in the catalog for ever. Such an entry is debris of a push, as an idle
+//! upload is: it goes once older than `upload_age` (not the grace period,
+//! which may be zero while pushes run: a push between its entry and its
+//! link would lose the entry) and only if the link is still absent when it
+//! is checked again.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -193,20 +196,20 @@ async fn blobs(inner: &Inner) -> Result<HashMap<Digest, BlobEntry>> {
     Ok(out)
 }
 
-/// Removes the blob index entries past `grace` with no link behind them
-/// (see the module docs); how many.
+/// Removes the blob index entries older than `age` with no link behind
+/// them (see the module docs); how many.
 async fn stray_index_entries(
     inner: &Inner,
     blobs: &HashMap<Digest, BlobEntry>,
     index: Vec<(RepoName, Digest, object_store::ObjectMeta)>,
-    grace: Duration,
+    age: Duration,
 ) -> Result<usize> {
     let mut removed = 0;
     for (repo, digest, meta) in index {
         let listed = blobs
             .get(&digest)
             .is_some_and(|entry| entry.links.iter().any(|(linked, _)| *linked == repo));
-        if listed || !old(&meta, grace) {
+        if listed || !old(&meta, age) {
             continue;
         }
         // A push finishing meanwhile has written its link by now.
@@ -230,7 +233,7 @@ async fn sweep(inner: &Inner, _run: &str, options: &GcOptions) -> Result<GcRepor
     let Repos { keep, seen, index } = referenced(inner).await?;
     let empty = HashSet::new();
     let blobs = blobs(inner).await?;
-    let strays = stray_index_entries(inner, &blobs, index, options.grace).await?;
+    let strays = stray_index_entries(inner, &blobs, index, options.upload_age).await?;
     if strays > 0 {
         tracing::info!(strays, "blob index entries of interrupted pushes removed");
     }
