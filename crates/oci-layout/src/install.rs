@@ -130,6 +130,14 @@ fn settle_blocking(
             }
         }
         link_replacing(&file, &target, &meta, linked, &paths.tmp_file())?;
+        // The source's own name goes now, not after the stamp is taken:
+        // removing a name changes the file's status time, and a stamp
+        // taken before would have the first read hash the blob again.
+        if let Source::Verified(src) = source
+            && same_file(src, &meta)
+        {
+            let _ = std::fs::remove_file(src);
+        }
         let meta = file
             .metadata()
             .map_err(|e| LayoutError::io("stat", &target, e))?;

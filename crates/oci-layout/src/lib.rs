@@ -381,3 +381,51 @@ impl Registry for LayoutRegistry {
         lists::repositories(&self.inner, options)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_core::registry::bytes_stream;
+    use oci_core::testkit::random_bytes;
+
+    /// A blob this process wrote is trusted by its first read (not hashed
+    /// again): the stamp it recorded is the file's state once its
+    /// temporary or upload name is gone.
+    #[tokio::test]
+    async fn a_pushed_blob_is_trusted_by_its_first_read() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let reg = LayoutRegistry::open(dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let app: RepoName = "app".parse().unwrap_or_else(|e| panic!("{e}"));
+        for chunked in [false, true] {
+            let data = random_bytes(300_000);
+            let digest = Digest::sha256(&data);
+            if chunked {
+                let mut writer = reg
+                    .push_blob_chunked(&app)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                writer
+                    .write(data.clone())
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                writer
+                    .commit(&digest)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            } else {
+                reg.push_blob(&app, &digest, None, bytes_stream(data.clone(), 65_536))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let meta = std::fs::metadata(reg.inner.paths.store_blob(&digest))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                reg.inner.verified.trusted(&meta, &digest),
+                "a {} push is hashed again by its first read",
+                if chunked { "chunked" } else { "monolithic" }
+            );
+        }
+    }
+}
