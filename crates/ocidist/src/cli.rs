@@ -247,27 +247,8 @@ pub struct SrcFlags {
 }
 
 impl SrcFlags {
-    /// The first of these flags given, if any (they mean nothing for a
-    /// store read directly).
-    pub fn first_given(&self) -> Option<&'static str> {
-        [
-            (self.src_username.is_some(), "--src-username"),
-            (self.src_password.is_some(), "--src-password"),
-            (self.src_password_stdin, "--src-password-stdin"),
-            (self.src_anonymous, "--src-anonymous"),
-            (self.src_scheme.is_some(), "--src-scheme"),
-            (self.src_plain_http, "--src-plain-http"),
-            (self.src_insecure, "--src-insecure"),
-            (self.src_cacert.is_some(), "--src-cacert"),
-            (self.src_cert.is_some(), "--src-cert"),
-            (self.src_key.is_some(), "--src-key"),
-        ]
-        .into_iter()
-        .find_map(|(given, name)| given.then_some(name))
-    }
-
-    /// The global flags with this side's overrides applied.
-    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+    /// This side's overrides.
+    fn overrides(&self) -> SideOverrides<'_> {
         SideOverrides {
             username: &self.src_username,
             password: &self.src_password,
@@ -280,7 +261,17 @@ impl SrcFlags {
             cert: &self.src_cert,
             key: &self.src_key,
         }
-        .apply(global)
+    }
+
+    /// The first of these flags given, if any (they mean nothing for a
+    /// store read directly).
+    pub fn first_given(&self) -> Option<String> {
+        self.overrides().first_given("src")
+    }
+
+    /// The global flags with this side's overrides applied.
+    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        self.overrides().apply(global)
     }
 }
 
@@ -332,27 +323,8 @@ pub struct DestFlags {
 }
 
 impl DestFlags {
-    /// The first of these flags given, if any (they mean nothing for a
-    /// store written directly).
-    pub fn first_given(&self) -> Option<&'static str> {
-        [
-            (self.dest_username.is_some(), "--dest-username"),
-            (self.dest_password.is_some(), "--dest-password"),
-            (self.dest_password_stdin, "--dest-password-stdin"),
-            (self.dest_anonymous, "--dest-anonymous"),
-            (self.dest_scheme.is_some(), "--dest-scheme"),
-            (self.dest_plain_http, "--dest-plain-http"),
-            (self.dest_insecure, "--dest-insecure"),
-            (self.dest_cacert.is_some(), "--dest-cacert"),
-            (self.dest_cert.is_some(), "--dest-cert"),
-            (self.dest_key.is_some(), "--dest-key"),
-        ]
-        .into_iter()
-        .find_map(|(given, name)| given.then_some(name))
-    }
-
-    /// The global flags with this side's overrides applied.
-    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+    /// This side's overrides.
+    fn overrides(&self) -> SideOverrides<'_> {
         SideOverrides {
             username: &self.dest_username,
             password: &self.dest_password,
@@ -365,7 +337,17 @@ impl DestFlags {
             cert: &self.dest_cert,
             key: &self.dest_key,
         }
-        .apply(global)
+    }
+
+    /// The first of these flags given, if any (they mean nothing for a
+    /// store written directly).
+    pub fn first_given(&self) -> Option<String> {
+        self.overrides().first_given("dest")
+    }
+
+    /// The global flags with this side's overrides applied.
+    pub fn apply(&self, global: &ConnectFlags) -> ConnectFlags {
+        self.overrides().apply(global)
     }
 }
 
@@ -384,6 +366,24 @@ struct SideOverrides<'a> {
 }
 
 impl SideOverrides<'_> {
+    /// The first of these flags given, named as `--SIDE-…`.
+    fn first_given(&self, side: &str) -> Option<String> {
+        [
+            (self.username.is_some(), "username"),
+            (self.password.is_some(), "password"),
+            (self.password_stdin, "password-stdin"),
+            (self.anonymous, "anonymous"),
+            (self.scheme.is_some(), "scheme"),
+            (self.plain_http, "plain-http"),
+            (self.insecure, "insecure"),
+            (self.cacert.is_some(), "cacert"),
+            (self.cert.is_some(), "cert"),
+            (self.key.is_some(), "key"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then(|| format!("--{side}-{name}")))
+    }
+
     /// The global flags with these overrides applied: credentials replace
     /// the global ones whole, as do the scheme, the CA and the client
     /// certificate; `insecure` adds to the global one.
