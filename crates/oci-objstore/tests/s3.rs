@@ -21,6 +21,19 @@ fn server() -> &'static S3Server {
     SERVER.get_or_init(|| S3Server::start().unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// A registry on a fresh prefix of the bucket, the bucket's raw backend
+/// (to change objects behind the registry) and the prefix's key start.
+async fn fresh_prefix() -> (ObjRegistry, Arc<dyn ObjectStore>, String) {
+    let s3 = server();
+    let prefix = format!("t{}", testkit::random_hex(2));
+    let reg = ObjRegistry::open_with(&s3.url(&prefix), s3.env())
+        .await
+        .unwrap();
+    let bucket: StorageUrl = s3.url("").parse().unwrap();
+    let raw: Arc<dyn ObjectStore> = bucket.backend(s3.env()).unwrap();
+    (reg, raw, format!("{prefix}/"))
+}
+
 /// A registry under a fresh prefix of the server's bucket.
 async fn fresh() -> ObjRegistry {
     let s3 = server();
@@ -58,13 +71,8 @@ async fn gc_beside_pushes_through_two_servers_loses_nothing() {
 
 #[tokio::test]
 async fn a_corrupt_blob_is_cut_before_its_last_byte() {
-    let s3 = server();
-    let prefix = format!("t{}", testkit::random_hex(2));
-    let url = s3.url(&prefix);
-    let reg = ObjRegistry::open_with(&url, s3.env()).await.unwrap();
-    let bucket: StorageUrl = s3.url("").parse().unwrap();
-    let raw: Arc<dyn ObjectStore> = bucket.backend(s3.env()).unwrap();
-    common::corrupt_blob_is_cut(&reg, &raw, &format!("{prefix}/")).await;
+    let (reg, raw, prefix) = fresh_prefix().await;
+    common::corrupt_blob_is_cut(&reg, &raw, &prefix).await;
 }
 
 #[tokio::test]
@@ -103,11 +111,6 @@ async fn a_large_blob_goes_up_as_a_multipart_upload_and_reads_back_verified() {
 
 #[tokio::test]
 async fn gc_removes_the_index_entry_an_interrupted_push_left() {
-    let s3 = server();
-    let prefix = format!("t{}", testkit::random_hex(2));
-    let url = s3.url(&prefix);
-    let reg = ObjRegistry::open_with(&url, s3.env()).await.unwrap();
-    let bucket: StorageUrl = s3.url("").parse().unwrap();
-    let raw: Arc<dyn ObjectStore> = bucket.backend(s3.env()).unwrap();
-    common::stray_index_entry_is_collected(&reg, &raw, &format!("{prefix}/")).await;
+    let (reg, raw, prefix) = fresh_prefix().await;
+    common::stray_index_entry_is_collected(&reg, &raw, &prefix).await;
 }
