@@ -337,15 +337,8 @@ async fn unchecked_corrupt_upstream_bytes_fail_the_client_before_its_last_chunk(
 
     up.corrupt.store(true, Ordering::SeqCst);
     up.unverified.store(true, Ordering::SeqCst);
-    let mut stream = mirror.get_blob(&repo, &layer.digest).await.unwrap().stream;
-    let mut received = 0;
-    let err = loop {
-        match stream.next().await {
-            Some(Ok(chunk)) => received += chunk.len() as u64,
-            Some(Err(e)) => break e,
-            None => panic!("the corrupt blob ended as if complete"),
-        }
-    };
+    let stream = mirror.get_blob(&repo, &layer.digest).await.unwrap().stream;
+    let (received, err) = cut_short(stream).await;
     assert!(err.is(ErrorCode::DigestInvalid), "{err}");
     assert!(received < layer.size, "{received} of {} bytes", layer.size);
     let missing = cache
@@ -504,15 +497,7 @@ async fn a_range_to_the_end_of_an_uncached_blob_streams_as_it_arrives() {
     up.unverified.store(true, Ordering::SeqCst);
     let whole = oci_core::RangeRequest::from(0);
     let reader = mirror.get_blob_range(&repo, &first.digest, whole).await;
-    let mut stream = reader.unwrap().stream;
-    let mut received = 0;
-    let err = loop {
-        match stream.next().await {
-            Some(Ok(chunk)) => received += chunk.len() as u64,
-            Some(Err(e)) => break e,
-            None => panic!("the corrupt blob ended as if complete"),
-        }
-    };
+    let (received, err) = cut_short(reader.unwrap().stream).await;
     assert!(err.is(ErrorCode::DigestInvalid), "{err}");
     assert!(received > 0 && received < first.size, "{received} bytes");
     // A range that ends before the blob does is served only once the
@@ -570,4 +555,17 @@ async fn concurrent_pulls_of_a_stale_tag_check_it_once() {
         assert_eq!(got.unwrap(), image.manifest);
     }
     assert_eq!(up.calls("resolve_tag"), 1);
+}
+
+/// Reads a stream that must fail before its end: the bytes received first
+/// and the error.
+async fn cut_short(mut stream: oci_core::BlobStream) -> (u64, oci_core::Error) {
+    let mut received = 0;
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => received += chunk.len() as u64,
+            Some(Err(e)) => return (received, e),
+            None => panic!("the corrupt blob ended as if complete"),
+        }
+    }
 }
