@@ -36,9 +36,17 @@ enum State {
 impl<S> VerifyStream<S> {
     /// Wraps `inner`, which must hash to `digest` and be `size` bytes long.
     pub fn new(inner: S, digest: Digest, size: Option<u64>) -> VerifyStream<S> {
-        let verifier = Verifier::new(digest, size);
-        let state = match size {
-            Some(size) if size >= BACKGROUND_HASH_MIN => {
+        VerifyStream::continuing(inner, Verifier::new(digest, size))
+    }
+
+    /// Wraps `inner`, the rest of content whose first bytes `verifier`
+    /// has seen already (a download resumed after them).
+    pub fn continuing(inner: S, verifier: Verifier) -> VerifyStream<S> {
+        let rest = verifier
+            .expected_size()
+            .map(|size| size.saturating_sub(verifier.seen()));
+        let state = match rest {
+            Some(rest) if rest >= BACKGROUND_HASH_MIN => {
                 match Background::spawn(verifier.clone()) {
                     Some(bg) => State::Background(bg),
                     None => State::Inline(Box::new(verifier)),
@@ -122,7 +130,8 @@ impl<S> VerifyStream<S> {
 }
 
 /// The stream's side of the helper thread: a [`Pipe`] into a verifier,
-/// and the length handed over so far, to fail early on overlong content.
+/// and the length seen so far (the verifier's own and what was handed
+/// over since), to fail early on overlong content.
 struct Background {
     pipe: Pipe<Verifier>,
     size: Option<u64>,
@@ -134,11 +143,12 @@ impl Background {
     /// Starts the helper thread; `None` if the system has no thread to give.
     fn spawn(verifier: Verifier) -> Option<Background> {
         let size = verifier.expected_size();
+        let sent = verifier.seen();
         let pipe = Pipe::spawn(verifier).ok()?;
         Some(Background {
             pipe,
             size,
-            sent: 0,
+            sent,
             inner_done: false,
         })
     }
