@@ -1,0 +1,183 @@
+//! Tags through the mirror: fetched once, then served from the cache for
+//! their freshness time ([`Freshness`]), then checked upstream with a HEAD
+//! (an unchanged digest costs nothing more, a changed one is fetched), and
+//! served stale when the upstream fails.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use oci_core::{Descriptor, Error, Manifest, RepoName, Result, Tag};
+
+use crate::failure::{unavailable, upstream_error};
+use crate::flight::Role;
+use crate::metrics::{Outcome, note};
+use crate::mirror::Mirror;
+use crate::upstream::Target;
+
+/// When each tag (by cache name) was last found current upstream.
+pub(crate) struct Freshness {
+    /// How long a tag is served without checking upstream.
+    time: Duration,
+    checked: Mutex<HashMap<(RepoName, Tag), Instant>>,
+}
+
+impl Freshness {
+    pub(crate) fn new(time: Duration) -> Freshness {
+        Freshness {
+            time,
+            checked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `tag` of `target` was found current upstream within the
+    /// freshness time.
+    fn is_fresh(&self, target: &Target, tag: &Tag) -> bool {
+        let checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+        checked
+            .get(&(target.cache.clone(), tag.clone()))
+            .is_some_and(|at| at.elapsed() < self.time)
+    }
+
+    /// `tag` of `target` was found current upstream now.
+    fn mark(&self, target: &Target, tag: &Tag) {
+        let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+        checked.insert((target.cache.clone(), tag.clone()), Instant::now());
+    }
+}
+
+impl Mirror {
+    /// The manifest a tag points at.
+    pub(crate) async fn tag(&self, target: &Target, tag: &Tag) -> Result<Manifest> {
+        for _ in 0..2 {
+            if let Some((kept, real)) = self.keeper.kept_tag(&target.cache, tag).await? {
+                return self.cached_tag(target, tag, &kept, real).await;
+            }
+            match self.flights.join(format!("tag {}:{tag}", target.cache)) {
+                Role::Follower(waiting) => waiting.outcome().await?,
+                Role::Leader(landing) => {
+                    let fetched = self.fetch_tag(target, tag).await;
+                    landing.finish(fetched.as_ref().map(|_| ()).map_err(Clone::clone));
+                    return fetched;
+                }
+            }
+        }
+        Err(Error::internal(format!(
+            "tag {tag} was fetched but is not in the cache"
+        )))
+    }
+
+    /// Fetches a tag's manifest upstream and keeps both.
+    async fn fetch_tag(&self, target: &Target, tag: &Tag) -> Result<Manifest> {
+        let m = target
+            .upstream
+            .registry
+            .get_tag(&target.name, tag)
+            .await
+            .map_err(|e| upstream_error(target, tag, e))?;
+        note(target, "tag", tag, Outcome::Miss);
+        self.keep(
+            target,
+            &m,
+            &m.descriptor.digest.clone(),
+            std::slice::from_ref(tag),
+        )
+        .await?;
+        self.freshness.mark(target, tag);
+        Ok(m)
+    }
+
+    /// The manifest `tag` names in the cache (`kept`; `real` when the tag
+    /// names it as itself rather than its record).
+    async fn tagged(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        kept: &Descriptor,
+        real: Option<Manifest>,
+    ) -> Result<Manifest> {
+        if let Some(m) = real {
+            return Ok(m);
+        }
+        let found = self
+            .manifest(target, &kept.digest, Some(&kept.media_type), false)
+            .await?;
+        if !found.real {
+            // Tagged real if it can be now, and so when it can be.
+            self.keeper
+                .revisit(&target.cache, &found.manifest, std::slice::from_ref(tag))
+                .await?;
+        }
+        Ok(found.manifest)
+    }
+
+    /// A tag the cache has: served as it is while fresh, else checked.
+    async fn cached_tag(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        kept: &Descriptor,
+        real: Option<Manifest>,
+    ) -> Result<Manifest> {
+        if self.freshness.is_fresh(target, tag) {
+            note(target, "tag", tag, Outcome::Hit);
+            return self.tagged(target, tag, kept, real).await;
+        }
+        // One check upstream at a time; the others then take what it found.
+        match self.flights.join(format!("check {}:{tag}", target.cache)) {
+            Role::Follower(waiting) => {
+                waiting.outcome().await?;
+                let now = self.keeper.kept_tag(&target.cache, tag).await?;
+                note(target, "tag", tag, Outcome::Hit);
+                match now {
+                    Some((now, real)) => self.tagged(target, tag, &now, real).await,
+                    None => self.tagged(target, tag, kept, real).await,
+                }
+            }
+            Role::Leader(landing) => {
+                let checked = self.check_tag(target, tag, kept, real).await;
+                landing.finish(checked.as_ref().map(|_| ()).map_err(Clone::clone));
+                checked
+            }
+        }
+    }
+
+    /// Checks a cached tag upstream with a HEAD: the cached manifest if
+    /// unchanged or the upstream fails, else the new one, fetched.
+    async fn check_tag(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        kept: &Descriptor,
+        real: Option<Manifest>,
+    ) -> Result<Manifest> {
+        let cached = || self.tagged(target, tag, kept, real);
+        match target
+            .upstream
+            .registry
+            .resolve_tag(&target.name, tag)
+            .await
+        {
+            Ok(current) if current.digest == kept.digest => {
+                self.freshness.mark(target, tag);
+                note(target, "tag", tag, Outcome::Revalidated);
+                cached().await
+            }
+            Ok(current) => {
+                let now = self
+                    .manifest(target, &current.digest, Some(&current.media_type), false)
+                    .await?;
+                self.keeper.tag(&target.cache, &now, tag).await?;
+                self.freshness.mark(target, tag);
+                note(target, "tag", tag, Outcome::Miss);
+                Ok(now.manifest)
+            }
+            Err(e) if unavailable(&e) => {
+                tracing::warn!(target: "oci_mirror", upstream = target.upstream.host, error = %e, "the upstream failed; serving the cached tag");
+                note(target, "tag", tag, Outcome::Stale);
+                cached().await
+            }
+            Err(e) => Err(upstream_error(target, tag, e)),
+        }
+    }
+}
