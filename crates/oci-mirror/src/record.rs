@@ -126,7 +126,8 @@ impl Keeper {
 
     /// Makes a manifest found recorded in the cache real if the store now
     /// takes it (its references arrived while no one was waiting, as
-    /// after a restart), else lets it wait; `tags` point at it.
+    /// after a restart), else lets it wait; those of `tags` (seen
+    /// pointing at it) that still do point at it.
     pub(crate) async fn revisit(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) -> Result<()> {
         let known = self
             .waiting()
@@ -136,6 +137,16 @@ impl Keeper {
             return Ok(());
         }
         let order = self.order.lock().await;
+        // A tag seen before this lock may have moved on since.
+        let mut still = Vec::with_capacity(tags.len());
+        for tag in tags {
+            if let Some((now, _)) = self.kept_tag(repo, tag).await?
+                && now.digest == *m.digest()
+            {
+                still.push(tag.clone());
+            }
+        }
+        let tags = still.as_slice();
         self.retag(repo, m.digest(), tags);
         match self.cache.push_manifest(repo, m, tags).await {
             Ok(_) => {
@@ -567,6 +578,43 @@ mod tests {
 
         assert!(mem.get_manifest(&repo, old.digest()).await.is_ok());
         let tagged = mem.get_tag(&repo, &tag).await.unwrap();
+        assert_eq!(tagged, new.manifest, "the tag is where it moved to");
+    }
+
+    /// A request that read a tag (a recorded manifest, `old`) and then
+    /// makes `old` real with it, after the tag moved on meanwhile, leaves
+    /// the tag where it moved to.
+    #[tokio::test]
+    async fn a_tag_moved_on_is_not_moved_back_by_a_request_that_saw_it_before() {
+        let store = Arc::new(oci_mem::MemRegistry::new());
+        let tag: Tag = "v1".parse().unwrap();
+        let old = testkit::build_image(&testkit::ImageOptions::default());
+        let new = testkit::build_image(&testkit::ImageOptions {
+            layers: 1,
+            ..Default::default()
+        });
+        // Recorded by an earlier run: nothing waits in this one.
+        Keeper::new(store.clone())
+            .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+        let keeper = Keeper::new(store.clone());
+        push_blobs(store.as_ref(), &old).await;
+        push_blobs(store.as_ref(), &new).await;
+        let (seen, real) = keeper.kept_tag(&repo(), &tag).await.unwrap().unwrap();
+        assert_eq!((&seen, real), (&old.manifest.descriptor, None));
+
+        keeper
+            .keep(&repo(), &new.manifest, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+        keeper
+            .revisit(&repo(), &old.manifest, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+
+        assert!(store.get_manifest(&repo(), old.digest()).await.is_ok());
+        let tagged = store.get_tag(&repo(), &tag).await.unwrap();
         assert_eq!(tagged, new.manifest, "the tag is where it moved to");
     }
 }
