@@ -36,6 +36,7 @@
 mod blob;
 mod failure;
 mod flight;
+mod keeper;
 mod manifest;
 mod metrics;
 mod mirror;

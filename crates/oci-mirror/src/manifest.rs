@@ -8,7 +8,7 @@ use crate::failure::upstream_error;
 use crate::flight::Role;
 use crate::metrics::{Outcome, note};
 use crate::mirror::Mirror;
-use crate::record::Kept;
+use crate::record::{Kept, kept_manifest};
 use crate::upstream::Target;
 
 impl Mirror {
@@ -22,10 +22,8 @@ impl Mirror {
         note_hit: bool,
     ) -> Result<Kept> {
         for _ in 0..2 {
-            if let Some(kept) = self
-                .keeper
-                .kept_manifest(&target.cache, digest, media_type)
-                .await?
+            if let Some(kept) =
+                kept_manifest(self.cache.as_ref(), &target.cache, digest, media_type).await?
             {
                 if note_hit {
                     note(target, "manifest", digest, Outcome::Hit);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use oci_core::{Error, ErrorCode, Registry, Result};
 
 use crate::flight::Flights;
+use crate::keeper::Keeper;
 use crate::metrics::Stats;
-use crate::record::Keeper;
 use crate::tag::Freshness;
 use crate::upstream::{Connect, Upstream, Upstreams};
 

@@ -13,6 +13,7 @@ use crate::failure::{unavailable, upstream_error};
 use crate::flight::Role;
 use crate::metrics::{Outcome, note};
 use crate::mirror::Mirror;
+use crate::record::kept_tag;
 use crate::upstream::Target;
 
 /// When each tag (by cache name) was last found current upstream.
@@ -50,7 +51,7 @@ impl Mirror {
     /// The manifest a tag points at.
     pub(crate) async fn tag(&self, target: &Target, tag: &Tag) -> Result<Manifest> {
         for _ in 0..2 {
-            if let Some((kept, real)) = self.keeper.kept_tag(&target.cache, tag).await? {
+            if let Some((kept, real)) = kept_tag(self.cache.as_ref(), &target.cache, tag).await? {
                 return self.cached_tag(target, tag, &kept, real).await;
             }
             match self.flights.join(format!("tag {}:{tag}", target.cache)) {
@@ -127,7 +128,7 @@ impl Mirror {
         match self.flights.join(format!("check {}:{tag}", target.cache)) {
             Role::Follower(waiting) => {
                 waiting.outcome().await?;
-                let now = self.keeper.kept_tag(&target.cache, tag).await?;
+                let now = kept_tag(self.cache.as_ref(), &target.cache, tag).await?;
                 note(target, "tag", tag, Outcome::Hit);
                 match now {
                     Some((now, real)) => self.tagged(target, tag, &now, real).await,
