@@ -16,34 +16,61 @@ use crate::mirror::Mirror;
 use crate::record::kept_tag;
 use crate::upstream::Target;
 
+/// The tags remembered as checked beyond which those whose freshness has
+/// run out are forgotten (as if never checked, which is what they are
+/// worth), so that the map grows with the tags checked within one
+/// freshness time, not with every tag ever asked for.
+const PRUNE_AT: usize = 4096;
+
+/// When each tag was last checked, and the size at which to forget the
+/// stale ones next.
+struct Checked {
+    at: HashMap<(RepoName, Tag), Instant>,
+    prune_at: usize,
+}
+
 /// When each tag (by cache name) was last found current upstream.
 pub(crate) struct Freshness {
     /// How long a tag is served without checking upstream.
     time: Duration,
-    checked: Mutex<HashMap<(RepoName, Tag), Instant>>,
+    checked: Mutex<Checked>,
 }
 
 impl Freshness {
     pub(crate) fn new(time: Duration) -> Freshness {
         Freshness {
             time,
-            checked: Mutex::new(HashMap::new()),
+            checked: Mutex::new(Checked {
+                at: HashMap::new(),
+                prune_at: PRUNE_AT,
+            }),
         }
     }
 
-    /// Whether `tag` of `target` was found current upstream within the
-    /// freshness time.
-    fn is_fresh(&self, target: &Target, tag: &Tag) -> bool {
-        let checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
-        checked
-            .get(&(target.cache.clone(), tag.clone()))
+    fn checked(&self) -> std::sync::MutexGuard<'_, Checked> {
+        self.checked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `tag` of `repo` (a cache name) was found current upstream
+    /// within the freshness time.
+    fn is_fresh(&self, repo: &RepoName, tag: &Tag) -> bool {
+        self.checked()
+            .at
+            .get(&(repo.clone(), tag.clone()))
             .is_some_and(|at| at.elapsed() < self.time)
     }
 
-    /// `tag` of `target` was found current upstream now.
-    fn mark(&self, target: &Target, tag: &Tag) {
-        let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
-        checked.insert((target.cache.clone(), tag.clone()), Instant::now());
+    /// `tag` of `repo` (a cache name) was found current upstream now.
+    fn mark(&self, repo: &RepoName, tag: &Tag) {
+        let mut checked = self.checked();
+        if checked.at.len() >= checked.prune_at {
+            checked.at.retain(|_, at| at.elapsed() < self.time);
+            // Not again before it has doubled, when all are fresh.
+            checked.prune_at = PRUNE_AT.max(2 * checked.at.len());
+        }
+        checked
+            .at
+            .insert((repo.clone(), tag.clone()), Instant::now());
     }
 }
 
@@ -84,7 +111,7 @@ impl Mirror {
             std::slice::from_ref(tag),
         )
         .await?;
-        self.freshness.mark(target, tag);
+        self.freshness.mark(&target.cache, tag);
         Ok(m)
     }
 
@@ -120,7 +147,7 @@ impl Mirror {
         kept: &Descriptor,
         real: Option<Manifest>,
     ) -> Result<Manifest> {
-        if self.freshness.is_fresh(target, tag) {
+        if self.freshness.is_fresh(&target.cache, tag) {
             note(target, "tag", tag, Outcome::Hit);
             return self.tagged(target, tag, kept, real).await;
         }
@@ -160,7 +187,7 @@ impl Mirror {
             .await
         {
             Ok(current) if current.digest == kept.digest => {
-                self.freshness.mark(target, tag);
+                self.freshness.mark(&target.cache, tag);
                 note(target, "tag", tag, Outcome::Revalidated);
                 cached().await
             }
@@ -169,7 +196,7 @@ impl Mirror {
                     .manifest(target, &current.digest, Some(&current.media_type), false)
                     .await?;
                 self.keeper.tag(&target.cache, &now, tag).await?;
-                self.freshness.mark(target, tag);
+                self.freshness.mark(&target.cache, tag);
                 note(target, "tag", tag, Outcome::Miss);
                 Ok(now.manifest)
             }
@@ -180,5 +207,33 @@ impl Mirror {
             }
             Err(e) => Err(upstream_error(target, tag, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_past_their_freshness_are_forgotten_not_kept_for_ever() {
+        let freshness = Freshness::new(Duration::ZERO);
+        let repo: RepoName = "example.com/app".parse().unwrap();
+        for n in 0..3 * PRUNE_AT {
+            freshness.mark(&repo, &format!("t{n}").parse().unwrap());
+        }
+        assert!(freshness.checked().at.len() <= PRUNE_AT);
+    }
+
+    #[test]
+    fn forgetting_keeps_the_tags_still_fresh() {
+        let freshness = Freshness::new(Duration::from_secs(3600));
+        let repo: RepoName = "example.com/app".parse().unwrap();
+        let tag: Tag = "latest".parse().unwrap();
+        freshness.mark(&repo, &tag);
+        for n in 0..PRUNE_AT {
+            freshness.mark(&repo, &format!("t{n}").parse().unwrap());
+        }
+        assert!(freshness.is_fresh(&repo, &tag));
+        assert!(!freshness.is_fresh(&repo, &"other".parse().unwrap()));
     }
 }
