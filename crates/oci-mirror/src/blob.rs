@@ -75,7 +75,7 @@ impl Mirror {
                     let cache = self.cache.clone();
                     let repo = target.cache.clone();
                     let digest = digest.clone();
-                    let host = target.upstream.host.clone();
+                    let origin = target.upstream.clone();
                     let keeper = self.keeper.clone();
                     tokio::spawn(async move {
                         let ((), stored) = futures::join!(
@@ -84,14 +84,15 @@ impl Mirror {
                         );
                         match &stored {
                             Ok(_) => {
-                                tracing::debug!(target: "oci_mirror", upstream = host, %digest, size, "blob cached");
+                                let read = origin.stats.snapshot().upstream_bytes;
+                                tracing::info!(target: "oci_mirror", upstream = origin.host, repository = %repo, %digest, size, upstream_bytes = read, "blob cached");
                                 // Before the client has the blob's end, so
                                 // that a pull that completed has left real
                                 // manifests behind.
                                 keeper.landed(&repo).await;
                             }
                             Err(e) => {
-                                tracing::warn!(target: "oci_mirror", upstream = host, %digest, error = %e, "blob not cached")
+                                tracing::warn!(target: "oci_mirror", upstream = origin.host, repository = %repo, %digest, error = %e, "blob not cached")
                             }
                         }
                         landing.finish(stored.map(|_| ()));
@@ -147,10 +148,11 @@ impl Mirror {
                     .get_blob_range(&target.cache, digest, range)
                     .await
             }
-            answer => {
+            Ok(reader) => {
                 note(target, "blob range", digest, Outcome::Hit);
-                answer
+                Ok(reader)
             }
+            Err(e) => Err(e),
         }
     }
 }

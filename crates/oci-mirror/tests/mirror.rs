@@ -482,6 +482,38 @@ async fn a_range_of_an_uncached_blob_caches_the_whole_blob_once() {
     assert!(up.calls("get_blob_range") == 0);
 }
 
+/// An operator's hit count counts answers, not refusals: a range past a
+/// cached blob's end is refused, and is no hit.
+#[tokio::test]
+async fn a_refused_range_of_a_cached_blob_is_not_counted_as_a_hit() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    pull(&mirror, &repo, &tag("v1")).await.unwrap();
+    let before = mirror.stats("docker.io").unwrap();
+    let layer = &image.layers[0];
+
+    let past_the_end = oci_core::RangeRequest::bounded(layer.size + 10, layer.size + 20);
+    let refused = mirror
+        .get_blob_range(&repo, &layer.digest, past_the_end)
+        .await;
+    assert!(refused.is_err());
+    let whole = oci_core::RangeRequest::bounded(0, layer.size - 1);
+    mirror
+        .get_blob_range(&repo, &layer.digest, whole)
+        .await
+        .unwrap();
+
+    let after = mirror.stats("docker.io").unwrap();
+    assert_eq!(
+        after.hits,
+        before.hits + 1,
+        "only the answered range is a hit"
+    );
+    assert_eq!(up.calls("get_blob"), 3, "all from the cache");
+}
+
 #[tokio::test]
 async fn a_range_to_the_end_of_an_uncached_blob_streams_as_it_arrives() {
     let up = Upstream::new();
