@@ -12,7 +12,7 @@ use oci_core::{
     RangeRequest, Registry, RepoName, Result, Tag,
 };
 
-use crate::failure::{read_only, unavailable};
+use crate::failure::{read_only, unavailable, upstream_error};
 use crate::mirror::Mirror;
 
 #[async_trait]
@@ -35,13 +35,12 @@ impl Registry for Mirror {
     async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
         let target = self.upstreams.route(repo)?;
         match self.cache.resolve_blob(&target.cache, digest).await {
-            Err(e) if e.is_not_found() => {
-                target
-                    .upstream
-                    .registry
-                    .resolve_blob(&target.name, digest)
-                    .await
-            }
+            Err(e) if e.is_not_found() => target
+                .upstream
+                .registry
+                .resolve_blob(&target.name, digest)
+                .await
+                .map_err(|e| upstream_error(&target, digest, e)),
             answer => answer,
         }
     }

@@ -171,7 +171,8 @@ impl Mirror {
     }
 
     /// Checks a cached tag upstream with a HEAD: the cached manifest if
-    /// unchanged or the upstream fails, else the new one, fetched.
+    /// unchanged or the upstream fails (at the HEAD or fetching the
+    /// manifest the tag moved to), else the new one, fetched.
     async fn check_tag(
         &self,
         target: &Target,
@@ -179,8 +180,7 @@ impl Mirror {
         kept: &Descriptor,
         real: Option<Manifest>,
     ) -> Result<Manifest> {
-        let cached = || self.tagged(target, tag, kept, real);
-        match target
+        let checked = match target
             .upstream
             .registry
             .resolve_tag(&target.name, tag)
@@ -189,24 +189,37 @@ impl Mirror {
             Ok(current) if current.digest == kept.digest => {
                 self.freshness.mark(&target.cache, tag);
                 note(target, "tag", tag, Outcome::Revalidated);
-                cached().await
+                return self.tagged(target, tag, kept, real).await;
             }
-            Ok(current) => {
-                let now = self
-                    .manifest(target, &current.digest, Some(&current.media_type), false)
-                    .await?;
-                self.keeper.tag(&target.cache, &now, tag).await?;
-                self.freshness.mark(&target.cache, tag);
-                note(target, "tag", tag, Outcome::Miss);
-                Ok(now.manifest)
-            }
+            Ok(current) => self.follow_tag(target, tag, &current).await,
+            Err(e) => Err(e),
+        };
+        match checked {
             Err(e) if unavailable(&e) => {
                 tracing::warn!(target: "oci_mirror", upstream = target.upstream.host, error = %e, "the upstream failed; serving the cached tag");
                 note(target, "tag", tag, Outcome::Stale);
-                cached().await
+                self.tagged(target, tag, kept, real).await
             }
             Err(e) => Err(upstream_error(target, tag, e)),
+            Ok(now) => Ok(now),
         }
+    }
+
+    /// Points a cached tag at `current`, the manifest it names upstream
+    /// now, fetched if the cache does not have it.
+    async fn follow_tag(
+        &self,
+        target: &Target,
+        tag: &Tag,
+        current: &Descriptor,
+    ) -> Result<Manifest> {
+        let now = self
+            .manifest(target, &current.digest, Some(&current.media_type), false)
+            .await?;
+        self.keeper.tag(&target.cache, &now, tag).await?;
+        self.freshness.mark(&target.cache, tag);
+        note(target, "tag", tag, Outcome::Miss);
+        Ok(now.manifest)
     }
 }
 

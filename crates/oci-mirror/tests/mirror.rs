@@ -12,18 +12,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use oci_core::testkit::{ImageOptions, build_image, push_image};
-use oci_core::{BlobReader, Digest, Error, ErrorCode, Manifest, Registry, RepoName, Result, Tag};
+use oci_core::{
+    BlobReader, Descriptor, Digest, Error, ErrorCode, Manifest, Registry, RepoName, Result, Tag,
+};
 use oci_mem::MemRegistry;
 use oci_mirror::Mirror;
 use tokio::sync::watch;
 
 /// An upstream that counts the calls reaching it and can be switched
-/// off (500s), rate limited (429s), made to corrupt blobs, or to hold
-/// blob bodies and tag checks until released.
+/// off (500s) for all calls or some, rate limited (429s), made to corrupt
+/// blobs, or to hold blob bodies and tag checks until released.
 struct Upstream {
     inner: MemRegistry,
     calls: Mutex<HashMap<&'static str, usize>>,
     offline: AtomicBool,
+    /// Calls that fail as if the upstream were down.
+    failing: Mutex<Vec<&'static str>>,
     limited: AtomicBool,
     corrupt: AtomicBool,
     /// Corrupt bytes come unchecked, as `ocidist serve`'s upstream clients
@@ -38,6 +42,7 @@ impl Upstream {
             inner: MemRegistry::new(),
             calls: Mutex::default(),
             offline: AtomicBool::new(false),
+            failing: Mutex::default(),
             limited: AtomicBool::new(false),
             corrupt: AtomicBool::new(false),
             unverified: AtomicBool::new(false),
@@ -47,7 +52,7 @@ impl Upstream {
 
     fn count(&self, call: &'static str) -> Result<()> {
         *self.calls.lock().unwrap().entry(call).or_default() += 1;
-        if self.offline.load(Ordering::SeqCst) {
+        if self.offline.load(Ordering::SeqCst) || self.failing.lock().unwrap().contains(&call) {
             return Err(Error::internal("upstream down"));
         }
         if self.limited.load(Ordering::SeqCst) {
@@ -99,6 +104,11 @@ impl Registry for Upstream {
         Ok(reader)
     }
 
+    async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        self.count("resolve_blob")?;
+        self.inner.resolve_blob(repo, digest).await
+    }
+
     async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
         self.count("get_manifest")?;
         self.inner.get_manifest(repo, digest).await
@@ -109,7 +119,7 @@ impl Registry for Upstream {
         self.inner.get_tag(repo, tag).await
     }
 
-    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<oci_core::Descriptor> {
+    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Descriptor> {
         self.count("resolve_tag")?;
         let _ = self.hold.subscribe().wait_for(|held| !held).await;
         self.inner.resolve_tag(repo, tag).await
@@ -252,7 +262,7 @@ async fn an_offline_upstream_leaves_the_cache_served_and_the_rest_failing() {
     let cached = name("library/alpine");
     let uncached = name("library/debian");
     push_image(up.as_ref(), &cached, Some(&tag("3.20"))).await;
-    push_image(up.as_ref(), &uncached, Some(&tag("12"))).await;
+    let debian = push_image(up.as_ref(), &uncached, Some(&tag("12"))).await;
     let (mirror, _) = mirror(&up, Duration::ZERO);
     let before = pull(&mirror, &cached, &tag("3.20")).await.unwrap();
 
@@ -263,11 +273,39 @@ async fn an_offline_upstream_leaves_the_cache_served_and_the_rest_failing() {
     assert_eq!(err.status(), 502, "{err}");
     assert!(err.message().contains("upstream docker.io failed"), "{err}");
     assert!(err.detail().is_none(), "{err:?}");
+    let layer = &debian.layers[0].digest;
+    let err = mirror.resolve_blob(&uncached, layer).await.unwrap_err();
+    assert_eq!(err.status(), 502, "a HEAD too: {err}");
     let tags = oci_core::registry::collect_list(mirror.tags(&cached, &Default::default()));
     assert_eq!(tags.await.unwrap(), [tag("3.20")]);
 
     up.offline.store(false, Ordering::SeqCst);
     pull(&mirror, &uncached, &tag("12")).await.unwrap();
+}
+
+/// The HEAD says the tag moved, but the upstream fails before the new
+/// manifest arrives: the cached tag is served, as for a failed HEAD.
+#[tokio::test]
+async fn a_tag_moved_upstream_that_fails_midway_is_served_stale() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    let before = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+
+    up.failing.lock().unwrap().push("get_manifest");
+    let served = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(served, before);
+    assert_eq!((up.calls("resolve_tag"), up.calls("get_manifest")), (1, 1));
+    assert_eq!(mirror.stats("docker.io").unwrap().stale, 1);
+
+    up.failing.lock().unwrap().clear();
+    let after = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_ne!(
+        after, before,
+        "the move is followed once the upstream is back"
+    );
 }
 
 #[tokio::test]
