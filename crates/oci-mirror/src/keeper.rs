@@ -326,37 +326,13 @@ mod tests {
         for (d, bytes) in std::iter::once((&child.config, &child.config_bytes))
             .chain(child.layers.iter().zip(&child.layer_bytes))
         {
-            store
-                .push_blob(
-                    &repo(),
-                    &d.digest,
-                    Some(d.size),
-                    bytes_stream(bytes.clone(), 1024),
-                )
-                .await
-                .unwrap();
+            testkit::push_bytes(store.as_ref(), &repo(), &d.media_type, bytes).await;
             keeper.landed(&repo()).await;
         }
         let tagged = store.get_tag(&repo(), &tag).await.unwrap();
         assert_eq!(tagged, index.manifest, "the tag names the real index");
         assert!(store.get_manifest(&repo(), child.digest()).await.is_ok());
         assert!(keeper.waiting().is_empty());
-    }
-
-    async fn push_blobs(store: &dyn Registry, image: &testkit::Image) {
-        for (d, bytes) in std::iter::once((&image.config, &image.config_bytes))
-            .chain(image.layers.iter().zip(&image.layer_bytes))
-        {
-            store
-                .push_blob(
-                    &repo(),
-                    &d.digest,
-                    Some(d.size),
-                    bytes_stream(bytes.clone(), 1024),
-                )
-                .await
-                .unwrap();
-        }
     }
 
     #[tokio::test]
@@ -373,13 +349,13 @@ mod tests {
             .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
             .await
             .unwrap();
-        push_blobs(store.as_ref(), &new).await;
+        new.push_blobs(store.as_ref(), &repo()).await;
         let real = keeper
             .keep(&repo(), &new.manifest, std::slice::from_ref(&tag))
             .await
             .unwrap();
         assert!(real, "its blobs were there");
-        push_blobs(store.as_ref(), &old).await;
+        old.push_blobs(store.as_ref(), &repo()).await;
         keeper.landed(&repo()).await;
         assert!(store.get_manifest(&repo(), old.digest()).await.is_ok());
         let tagged = store.get_tag(&repo(), &tag).await.unwrap();
@@ -405,8 +381,8 @@ mod tests {
             .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
             .await
             .unwrap();
-        push_blobs(mem.as_ref(), &old).await;
-        push_blobs(mem.as_ref(), &new).await;
+        old.push_blobs(mem.as_ref(), &repo()).await;
+        new.push_blobs(mem.as_ref(), &repo()).await;
         *store.hold.lock().unwrap() = Some(old.digest().clone());
         let repo = repo();
 
@@ -455,8 +431,8 @@ mod tests {
             .await
             .unwrap();
         let keeper = Keeper::new(store.clone());
-        push_blobs(store.as_ref(), &old).await;
-        push_blobs(store.as_ref(), &new).await;
+        old.push_blobs(store.as_ref(), &repo()).await;
+        new.push_blobs(store.as_ref(), &repo()).await;
         let (seen, real) = kept_tag(store.as_ref(), &repo(), &tag)
             .await
             .unwrap()

@@ -41,9 +41,7 @@ impl Mirror {
             {
                 Role::Follower(waiting) => waiting.outcome().await?,
                 Role::Leader(landing) => {
-                    let fetched = self.fetch_manifest(target, digest).await;
-                    landing.finish(fetched.as_ref().map(|_| ()).map_err(Clone::clone));
-                    return fetched;
+                    return landing.run(self.fetch_manifest(target, digest)).await;
                 }
             }
         }

@@ -83,11 +83,7 @@ impl Mirror {
             }
             match self.flights.join(format!("tag {}:{tag}", target.cache)) {
                 Role::Follower(waiting) => waiting.outcome().await?,
-                Role::Leader(landing) => {
-                    let fetched = self.fetch_tag(target, tag).await;
-                    landing.finish(fetched.as_ref().map(|_| ()).map_err(Clone::clone));
-                    return fetched;
-                }
+                Role::Leader(landing) => return landing.run(self.fetch_tag(target, tag)).await,
             }
         }
         Err(Error::internal(format!(
@@ -162,11 +158,7 @@ impl Mirror {
                     None => self.tagged(target, tag, kept, real).await,
                 }
             }
-            Role::Leader(landing) => {
-                let checked = self.check_tag(target, tag, kept, real).await;
-                landing.finish(checked.as_ref().map(|_| ()).map_err(Clone::clone));
-                checked
-            }
+            Role::Leader(landing) => landing.run(self.check_tag(target, tag, kept, real)).await,
         }
     }
 
