@@ -335,16 +335,21 @@ mod tests {
         assert!(keeper.waiting().is_empty());
     }
 
-    #[tokio::test]
-    async fn a_tag_moved_on_stays_moved_when_its_old_manifest_becomes_real() {
-        let store = Arc::new(oci_mem::MemRegistry::new());
-        let keeper = Keeper::new(store.clone());
-        let tag: Tag = "v1".parse().unwrap();
+    /// A tag, and two images it names in turn: `old`, then `new`.
+    fn a_tag_and_two_images() -> (Tag, testkit::Image, testkit::Image) {
         let old = testkit::build_image(&testkit::ImageOptions::default());
         let new = testkit::build_image(&testkit::ImageOptions {
             layers: 1,
             ..Default::default()
         });
+        ("v1".parse().unwrap(), old, new)
+    }
+
+    #[tokio::test]
+    async fn a_tag_moved_on_stays_moved_when_its_old_manifest_becomes_real() {
+        let store = Arc::new(oci_mem::MemRegistry::new());
+        let keeper = Keeper::new(store.clone());
+        let (tag, old, new) = a_tag_and_two_images();
         keeper
             .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
             .await
@@ -371,12 +376,7 @@ mod tests {
         let mem = Arc::new(oci_mem::MemRegistry::new());
         let store = Arc::new(HoldPush::new(mem.clone()));
         let keeper = Keeper::new(store.clone());
-        let tag: Tag = "v1".parse().unwrap();
-        let old = testkit::build_image(&testkit::ImageOptions::default());
-        let new = testkit::build_image(&testkit::ImageOptions {
-            layers: 1,
-            ..Default::default()
-        });
+        let (tag, old, new) = a_tag_and_two_images();
         keeper
             .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
             .await
@@ -419,12 +419,7 @@ mod tests {
     #[tokio::test]
     async fn a_tag_moved_on_is_not_moved_back_by_a_request_that_saw_it_before() {
         let store = Arc::new(oci_mem::MemRegistry::new());
-        let tag: Tag = "v1".parse().unwrap();
-        let old = testkit::build_image(&testkit::ImageOptions::default());
-        let new = testkit::build_image(&testkit::ImageOptions {
-            layers: 1,
-            ..Default::default()
-        });
+        let (tag, old, new) = a_tag_and_two_images();
         // Recorded by an earlier run: nothing waits in this one.
         Keeper::new(store.clone())
             .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
