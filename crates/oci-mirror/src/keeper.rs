@@ -95,13 +95,9 @@ impl Keeper {
     /// Makes a manifest found recorded in the cache real if the store now
     /// takes it (its references arrived while no one was waiting, as
     /// after a restart), else lets it wait; those of `tags` (seen
-    /// pointing at it) that still do point at it.
+    /// pointing at it) that still do point at it then name it real.
     pub(crate) async fn revisit(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) -> Result<()> {
-        let known = self
-            .waiting()
-            .get(repo)
-            .is_some_and(|w| w.iter().any(|w| w.manifest.digest() == m.digest()));
-        if known {
+        if tags.is_empty() && self.is_waiting(repo, m.digest()) {
             return Ok(());
         }
         let order = self.order.lock().await;
@@ -116,6 +112,11 @@ impl Keeper {
         }
         let tags = still.as_slice();
         self.retag(repo, m.digest(), tags);
+        if self.is_waiting(repo, m.digest()) {
+            // It carries the tags when made real.
+            self.wait(repo, m, tags);
+            return Ok(());
+        }
         match self.cache.push_manifest(repo, m, tags).await {
             Ok(_) => {
                 drop(order);
@@ -174,8 +175,15 @@ impl Keeper {
         }
     }
 
-    /// Remembers `m` as waiting in `repo`, with `tags`, unless too much
-    /// waits already.
+    /// Whether the manifest `digest` waits in `repo`.
+    fn is_waiting(&self, repo: &RepoName, digest: &Digest) -> bool {
+        self.waiting()
+            .get(repo)
+            .is_some_and(|w| w.iter().any(|w| w.manifest.digest() == digest))
+    }
+
+    /// Remembers `m` as waiting in `repo`, with `tags` (added to those it
+    /// waits with if it waits already), unless too much waits already.
     fn wait(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) {
         let mut waiting = self.waiting();
         let held: usize = waiting
@@ -226,20 +234,10 @@ impl Keeper {
             return Ok(());
         }
         keep_record(self.cache.as_ref(), repo, tags, &kept.manifest.descriptor).await?;
-        self.wait_with_tag(repo, kept.manifest.digest(), tag);
-        Ok(())
-    }
-
-    /// Adds `tag` to the waiting manifest `digest`, if it waits.
-    fn wait_with_tag(&self, repo: &RepoName, digest: &Digest, tag: &Tag) {
-        if let Some(w) = self
-            .waiting()
-            .get_mut(repo)
-            .and_then(|list| list.iter_mut().find(|w| w.manifest.digest() == digest))
-            && !w.tags.contains(tag)
-        {
-            w.tags.push(tag.clone());
+        if self.is_waiting(repo, kept.manifest.digest()) {
+            self.wait(repo, &kept.manifest, tags);
         }
+        Ok(())
     }
 }
 

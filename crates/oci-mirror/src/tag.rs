@@ -126,12 +126,12 @@ impl Mirror {
         let found = self
             .manifest(target, &kept.digest, Some(&kept.media_type), false)
             .await?;
-        if !found.real {
-            // Tagged real if it can be now, and so when it can be.
-            self.keeper
-                .revisit(&target.cache, &found.manifest, std::slice::from_ref(tag))
-                .await?;
-        }
+        // The tag names a record: it is to name the manifest itself if
+        // that can be now (it may have been made real by digest), and so
+        // when it can be.
+        self.keeper
+            .revisit(&target.cache, &found.manifest, std::slice::from_ref(tag))
+            .await?;
         Ok(found.manifest)
     }
 

@@ -137,13 +137,17 @@ fn tag(s: &str) -> Tag {
 /// A mirror of `docker.io` (the default) over `up`, caching in memory.
 fn mirror(up: &Arc<Upstream>, freshness: Duration) -> (Mirror, Arc<MemRegistry>) {
     let cache = Arc::new(MemRegistry::new());
-    let mirror = Mirror::builder(cache.clone())
+    (mirror_over(up, cache.clone(), freshness), cache)
+}
+
+/// A mirror of `docker.io` (the default) over `up`, caching in `cache`.
+fn mirror_over(up: &Arc<Upstream>, cache: Arc<MemRegistry>, freshness: Duration) -> Mirror {
+    Mirror::builder(cache)
         .upstream("docker.io", up.clone())
         .default_upstream("docker.io")
         .tag_freshness(freshness)
         .build()
-        .unwrap();
-    (mirror, cache)
+        .unwrap()
 }
 
 /// Pulls an image by tag through `registry`: the manifest and every blob,
@@ -306,6 +310,58 @@ async fn a_tag_moved_upstream_that_fails_midway_is_served_stale() {
         after, before,
         "the move is followed once the upstream is back"
     );
+}
+
+/// A cache whose mirror fetched `library/alpine:3.20` by tag (a manifest
+/// that waits for its blobs) and then restarted: the mirror over it now,
+/// the cache, and the image.
+async fn restarted_with_a_recorded_tag(
+    up: &Arc<Upstream>,
+) -> (Mirror, Arc<MemRegistry>, oci_core::testkit::PushedImage) {
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (before, cache) = mirror(up, Duration::from_secs(3600));
+    before.get_tag(&repo, &tag("3.20")).await.unwrap();
+    let after = mirror_over(up, cache.clone(), Duration::from_secs(3600));
+    (after, cache, image)
+}
+
+/// What the cache's tag names, as the store read directly shows it: once
+/// the manifest is real, the manifest itself rather than its record.
+async fn cached_tag(cache: &MemRegistry) -> Manifest {
+    let cached = name("docker.io/library/alpine");
+    cache.get_tag(&cached, &tag("3.20")).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_pull_after_a_restart_leaves_its_tag_naming_the_real_manifest() {
+    let up = Upstream::new();
+    let (mirror, cache, image) = restarted_with_a_recorded_tag(&up).await;
+    let repo = name("library/alpine");
+    pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(cached_tag(&cache).await, image.manifest);
+}
+
+#[tokio::test]
+async fn a_tag_comes_to_name_its_manifest_made_real_by_digest() {
+    let up = Upstream::new();
+    let (mirror, cache, image) = restarted_with_a_recorded_tag(&up).await;
+    let repo = name("library/alpine");
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        mirror
+            .get_blob(&repo, &blob.digest)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    mirror.get_manifest(&repo, image.digest()).await.unwrap();
+    assert_eq!(
+        mirror.get_tag(&repo, &tag("3.20")).await.unwrap(),
+        image.manifest
+    );
+    assert_eq!(cached_tag(&cache).await, image.manifest);
 }
 
 #[tokio::test]
