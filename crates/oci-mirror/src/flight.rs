@@ -69,6 +69,13 @@ impl Landing {
         Waiting(self.tx.subscribe())
     }
 
+    /// Does the leader's `work` and ends the flight with its outcome.
+    pub(crate) async fn run<T>(self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let done = work.await;
+        self.finish(done.as_ref().map(|_| ()).map_err(Clone::clone));
+        done
+    }
+
     /// Ends the flight: later requests start afresh; the followers get
     /// `outcome`.
     pub(crate) fn finish(mut self, outcome: Result<()>) {

@@ -33,11 +33,19 @@
 //! # }
 //! ```
 
+mod blob;
+mod failure;
 mod flight;
+mod keeper;
+mod manifest;
+mod metrics;
 mod mirror;
 mod record;
+mod registry;
+mod tag;
 mod upstream;
 
+pub use metrics::Stats;
 pub use mirror::{DEFAULT_TAG_FRESHNESS, Mirror, MirrorBuilder};
 pub use record::TAG_RECORD_TYPE;
-pub use upstream::{Connect, Stats};
+pub use upstream::Connect;

@@ -14,22 +14,17 @@
 //!   small record manifest (an OCI artifact of type [`TAG_RECORD_TYPE`]
 //!   whose one layer is the manifest's descriptor) that keeps those
 //!   bytes referenced, tagged as upstream when it came by tag. The
-//!   manifest is waiting to be made real: [`Keeper::landed`] (after each
-//!   blob the cache commits) pushes the waiting manifests whose
-//!   references have all arrived, which makes an index's children real
-//!   before the index.
+//!   manifest is waiting to be made real (`keeper.rs`: after each blob
+//!   the cache commits, the waiting manifests whose references have all
+//!   arrived are pushed, an index's children before the index).
 //!
 //! A tag therefore names either the real manifest or its record; either
 //! way the cache knows which digest the tag last pointed at.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use bytes::Bytes;
 use oci_core::registry::bytes_stream;
 use oci_core::{
-    Descriptor, Digest, Error, ErrorCode, Manifest, ParsedManifest, Registry, RepoName, Result,
-    Tag, media,
+    Descriptor, Digest, Error, Manifest, ParsedManifest, Registry, RepoName, Result, Tag, media,
 };
 
 /// The artifact type of the record manifest kept for a manifest that
@@ -39,295 +34,76 @@ pub const TAG_RECORD_TYPE: &str = "application/vnd.ocidist.mirror.tag.v1";
 /// The empty JSON object, a record's config.
 const EMPTY_JSON: &[u8] = b"{}";
 
-/// The manifest bytes waiting to be made real, across all repositories,
-/// beyond which a manifest is not remembered (it is made real when next
-/// requested instead).
-const MAX_WAITING_BYTES: usize = 64 << 20;
-
 /// A manifest the cache has, and whether it is stored as itself.
 pub(crate) struct Kept {
     pub(crate) manifest: Manifest,
     pub(crate) real: bool,
 }
 
-/// A manifest kept as a record, waiting for its references, with the tags
-/// it is to carry once real.
-struct Waiting {
-    manifest: Manifest,
-    tags: Vec<Tag>,
+/// The manifest `digest` kept in `repo` of `cache`, if it is there; `media_type`
+/// as recorded (for a recorded one), else read from its bytes.
+pub(crate) async fn kept_manifest(
+    cache: &dyn Registry,
+    repo: &RepoName,
+    digest: &Digest,
+    media_type: Option<&str>,
+) -> Result<Option<Kept>> {
+    match cache.get_manifest(repo, digest).await {
+        Ok(manifest) => {
+            return Ok(Some(Kept {
+                manifest,
+                real: true,
+            }));
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e),
+    }
+    let reader = match cache.get_blob(repo, digest).await {
+        Ok(reader) => reader,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if reader.descriptor.size > oci_core::manifest::MAX_MANIFEST_SIZE as u64 {
+        return Err(Error::internal(format!(
+            "the cached manifest {digest} is larger than a manifest may be"
+        )));
+    }
+    let bytes = reader.bytes().await?;
+    let media_type = match media_type {
+        Some(t) => t.to_owned(),
+        None => ParsedManifest::parse(None, &bytes)?.media_type().to_owned(),
+    };
+    let manifest = Manifest::with_digest(media_type, bytes, digest.clone())?;
+    Ok(Some(Kept {
+        manifest,
+        real: false,
+    }))
 }
 
-/// Keeps fetched manifests in the cache store, making them real manifests
-/// as soon as the store accepts them.
-pub(crate) struct Keeper {
-    cache: Arc<dyn Registry>,
-    /// Manifests waiting to be made real, by cache repository.
-    waiting: Mutex<HashMap<RepoName, Vec<Waiting>>>,
-    /// Held while manifests are pushed with tags or made real: tags move
-    /// in the order they were seen, and a pass of [`Keeper::landed`] that
-    /// started before a blob was committed is followed by one that sees it.
-    order: tokio::sync::Mutex<()>,
-}
-
-impl Keeper {
-    pub(crate) fn new(cache: Arc<dyn Registry>) -> Keeper {
-        Keeper {
-            cache,
-            waiting: Mutex::new(HashMap::new()),
-            order: tokio::sync::Mutex::new(()),
+/// What `tag` of `repo` was last seen pointing at, if the cache knows:
+/// the manifest's descriptor, and the manifest when the tag names it
+/// real (a record names it by descriptor only).
+pub(crate) async fn kept_tag(
+    cache: &dyn Registry,
+    repo: &RepoName,
+    tag: &Tag,
+) -> Result<Option<(Descriptor, Option<Manifest>)>> {
+    let found = match cache.get_tag(repo, tag).await {
+        Ok(m) => m,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match found.parse()? {
+        ParsedManifest::Image(m) if m.artifact_type.as_deref() == Some(TAG_RECORD_TYPE) => {
+            Ok(m.layers.into_iter().next().map(|d| (d, None)))
         }
-    }
-
-    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<RepoName, Vec<Waiting>>> {
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Keeps a manifest fetched upstream (already checked against its
-    /// digest) in `repo`, pointing `tags` at it: real if the store takes
-    /// it now (then `true`), else recorded and waiting.
-    pub(crate) async fn keep(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) -> Result<bool> {
-        let _order = self.order.lock().await;
-        self.retag(repo, m.digest(), tags);
-        match self.cache.push_manifest(repo, m, tags).await {
-            Ok(_) => Ok(true),
-            Err(e) => self.record(repo, m, tags, e).await.map(|()| false),
-        }
-    }
-
-    /// Keeps `m` as a record, after the store refused it as itself
-    /// (`refused`): waiting for its references if those were missing.
-    async fn record(
-        &self,
-        repo: &RepoName,
-        m: &Manifest,
-        tags: &[Tag],
-        refused: Error,
-    ) -> Result<()> {
-        if refused.is(ErrorCode::ManifestBlobUnknown) {
-            tracing::debug!(target: "oci_mirror", repository = %repo, digest = %m.digest(), "manifest waits for its references");
-        } else {
-            tracing::warn!(target: "oci_mirror", repository = %repo, digest = %m.digest(), error = %refused, "the cache does not take this manifest as a manifest; keeping it as a record");
-        }
-        let size = m.bytes.len() as u64;
-        self.cache
-            .push_blob(
-                repo,
-                m.digest(),
-                Some(size),
-                bytes_stream(m.bytes.clone(), 1 << 20),
-            )
-            .await?;
-        keep_record(self.cache.as_ref(), repo, tags, &m.descriptor).await?;
-        if refused.is(ErrorCode::ManifestBlobUnknown) {
-            self.wait(repo, m, tags);
-        }
-        Ok(())
-    }
-
-    /// Makes a manifest found recorded in the cache real if the store now
-    /// takes it (its references arrived while no one was waiting, as
-    /// after a restart), else lets it wait; `tags` point at it.
-    pub(crate) async fn revisit(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) -> Result<()> {
-        let known = self
-            .waiting()
-            .get(repo)
-            .is_some_and(|w| w.iter().any(|w| w.manifest.digest() == m.digest()));
-        if known {
-            return Ok(());
-        }
-        let order = self.order.lock().await;
-        self.retag(repo, m.digest(), tags);
-        match self.cache.push_manifest(repo, m, tags).await {
-            Ok(_) => {
-                drop(order);
-                self.landed(repo).await;
-            }
-            Err(e) if e.is(ErrorCode::ManifestBlobUnknown) => self.wait(repo, m, tags),
-            Err(e) => {
-                tracing::debug!(target: "oci_mirror", repository = %repo, digest = %m.digest(), error = %e, "the cache does not take this manifest as a manifest")
-            }
-        }
-        Ok(())
-    }
-
-    /// After content arrived in `repo`: makes real every waiting manifest
-    /// the store now takes, until none more is taken (a child made real
-    /// may complete its index).
-    pub(crate) async fn landed(&self, repo: &RepoName) {
-        let _order = self.order.lock().await;
-        loop {
-            let digests: Vec<Digest> = match self.waiting().get(repo) {
-                Some(list) => list.iter().map(|w| w.manifest.digest().clone()).collect(),
-                None => return,
-            };
-            let mut progress = false;
-            for digest in digests {
-                // Its tags as they are now: a tag moved since it was seen
-                // is no longer among them.
-                let Some((m, tags)) = self.waiting().get(repo).and_then(|list| {
-                    list.iter()
-                        .find(|w| *w.manifest.digest() == digest)
-                        .map(|w| (w.manifest.clone(), w.tags.clone()))
-                }) else {
-                    continue;
-                };
-                match self.cache.push_manifest(repo, &m, &tags).await {
-                    Ok(_) => {
-                        progress = true;
-                        let mut waiting = self.waiting();
-                        if let Some(list) = waiting.get_mut(repo) {
-                            list.retain(|w| *w.manifest.digest() != digest);
-                            if list.is_empty() {
-                                waiting.remove(repo);
-                            }
-                        }
-                        tracing::debug!(target: "oci_mirror", repository = %repo, %digest, "manifest made real");
-                    }
-                    Err(e) if e.is(ErrorCode::ManifestBlobUnknown) => {}
-                    Err(e) => {
-                        tracing::warn!(target: "oci_mirror", repository = %repo, %digest, error = %e, "making a cached manifest real failed")
-                    }
-                }
-            }
-            if !progress {
-                return;
-            }
-        }
-    }
-
-    /// Remembers `m` as waiting in `repo`, with `tags`, unless too much
-    /// waits already.
-    fn wait(&self, repo: &RepoName, m: &Manifest, tags: &[Tag]) {
-        let mut waiting = self.waiting();
-        let held: usize = waiting
-            .values()
-            .flatten()
-            .map(|w| w.manifest.bytes.len())
-            .sum();
-        let list = waiting.entry(repo.clone()).or_default();
-        if let Some(w) = list.iter_mut().find(|w| w.manifest.digest() == m.digest()) {
-            for t in tags {
-                if !w.tags.contains(t) {
-                    w.tags.push(t.clone());
-                }
-            }
-            return;
-        }
-        if held + m.bytes.len() > MAX_WAITING_BYTES {
-            tracing::debug!(target: "oci_mirror", repository = %repo, digest = %m.digest(), "too many manifests wait; this one is made real when next requested");
-            return;
-        }
-        list.push(Waiting {
-            manifest: m.clone(),
-            tags: tags.to_vec(),
-        });
-    }
-
-    /// `tags` of `repo` now point at `digest`: no waiting manifest of
-    /// another digest is to take them when made real.
-    fn retag(&self, repo: &RepoName, digest: &Digest, tags: &[Tag]) {
-        if tags.is_empty() {
-            return;
-        }
-        if let Some(list) = self.waiting().get_mut(repo) {
-            for w in list.iter_mut().filter(|w| w.manifest.digest() != digest) {
-                w.tags.retain(|t| !tags.contains(t));
-            }
-        }
-    }
-
-    /// Points `tag` at a manifest the cache has (`kept`): the manifest
-    /// itself if real, else its record.
-    pub(crate) async fn tag(&self, repo: &RepoName, kept: &Kept, tag: &Tag) -> Result<()> {
-        let tags = std::slice::from_ref(tag);
-        let _order = self.order.lock().await;
-        self.retag(repo, kept.manifest.digest(), tags);
-        if kept.real {
-            self.cache.push_manifest(repo, &kept.manifest, tags).await?;
-            return Ok(());
-        }
-        keep_record(self.cache.as_ref(), repo, tags, &kept.manifest.descriptor).await?;
-        self.wait_with_tag(repo, kept.manifest.digest(), tag);
-        Ok(())
-    }
-
-    /// Adds `tag` to the waiting manifest `digest`, if it waits.
-    fn wait_with_tag(&self, repo: &RepoName, digest: &Digest, tag: &Tag) {
-        if let Some(w) = self
-            .waiting()
-            .get_mut(repo)
-            .and_then(|list| list.iter_mut().find(|w| w.manifest.digest() == digest))
-            && !w.tags.contains(tag)
-        {
-            w.tags.push(tag.clone());
-        }
-    }
-
-    /// The manifest `digest` kept in `repo`, if it is there; `media_type`
-    /// as recorded (for a recorded one), else read from its bytes.
-    pub(crate) async fn kept_manifest(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-        media_type: Option<&str>,
-    ) -> Result<Option<Kept>> {
-        match self.cache.get_manifest(repo, digest).await {
-            Ok(manifest) => {
-                return Ok(Some(Kept {
-                    manifest,
-                    real: true,
-                }));
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
-        let reader = match self.cache.get_blob(repo, digest).await {
-            Ok(reader) => reader,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if reader.descriptor.size > oci_core::manifest::MAX_MANIFEST_SIZE as u64 {
-            return Err(Error::internal(format!(
-                "the cached manifest {digest} is larger than a manifest may be"
-            )));
-        }
-        let bytes = reader.bytes().await?;
-        let media_type = match media_type {
-            Some(t) => t.to_owned(),
-            None => ParsedManifest::parse(None, &bytes)?.media_type().to_owned(),
-        };
-        let manifest = Manifest::with_digest(media_type, bytes, digest.clone())?;
-        Ok(Some(Kept {
-            manifest,
-            real: false,
-        }))
-    }
-
-    /// What `tag` of `repo` was last seen pointing at, if the cache knows:
-    /// the manifest's descriptor, and the manifest when the tag names it
-    /// real (a record names it by descriptor only).
-    pub(crate) async fn kept_tag(
-        &self,
-        repo: &RepoName,
-        tag: &Tag,
-    ) -> Result<Option<(Descriptor, Option<Manifest>)>> {
-        let found = match self.cache.get_tag(repo, tag).await {
-            Ok(m) => m,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        match found.parse()? {
-            ParsedManifest::Image(m) if m.artifact_type.as_deref() == Some(TAG_RECORD_TYPE) => {
-                Ok(m.layers.into_iter().next().map(|d| (d, None)))
-            }
-            _ => Ok(Some((found.descriptor.clone(), Some(found)))),
-        }
+        _ => Ok(Some((found.descriptor.clone(), Some(found)))),
     }
 }
 
 /// Keeps a record of the manifest `target` (its bytes already a blob of
 /// `repo`), tagged `tags`.
-async fn keep_record(
+pub(crate) async fn keep_record(
     cache: &dyn Registry,
     repo: &RepoName,
     tags: &[Tag],
@@ -355,7 +131,10 @@ async fn keep_record(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::keeper::Keeper;
     use oci_core::testkit;
 
     fn repo() -> RepoName {
@@ -369,102 +148,32 @@ mod tests {
         let tag: Tag = "v1".parse().unwrap();
         let index = testkit::build_index(false);
         let m = &index.manifest;
-        assert!(keeper.kept_tag(&repo(), &tag).await.unwrap().is_none());
+        assert!(
+            kept_tag(store.as_ref(), &repo(), &tag)
+                .await
+                .unwrap()
+                .is_none()
+        );
         keeper
             .keep(&repo(), m, std::slice::from_ref(&tag))
             .await
             .unwrap();
-        let (target, real) = keeper.kept_tag(&repo(), &tag).await.unwrap().unwrap();
-        assert_eq!(target, m.descriptor);
-        assert!(real.is_none(), "an index without children cannot be real");
-        let back = keeper
-            .kept_manifest(&repo(), &target.digest, Some(&target.media_type))
+        let (target, real) = kept_tag(store.as_ref(), &repo(), &tag)
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(target, m.descriptor);
+        assert!(real.is_none(), "an index without children cannot be real");
+        let back = kept_manifest(
+            store.as_ref(),
+            &repo(),
+            &target.digest,
+            Some(&target.media_type),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(back.manifest, *m);
         assert!(!back.real);
-    }
-
-    #[tokio::test]
-    async fn waiting_manifests_become_real_as_their_blobs_land_children_first() {
-        let store = Arc::new(oci_mem::MemRegistry::new());
-        let keeper = Keeper::new(store.clone());
-        let tag: Tag = "v1".parse().unwrap();
-        // An index of one child, so that pulling the child completes it.
-        let index = testkit::index_of(
-            media::OCI_INDEX,
-            vec![(
-                testkit::build_image(&testkit::ImageOptions::default()),
-                "linux/amd64".parse().unwrap(),
-            )],
-        );
-        let child = &index.children[0];
-        keeper
-            .keep(&repo(), &index.manifest, std::slice::from_ref(&tag))
-            .await
-            .unwrap();
-        keeper.keep(&repo(), &child.manifest, &[]).await.unwrap();
-        for (d, bytes) in std::iter::once((&child.config, &child.config_bytes))
-            .chain(child.layers.iter().zip(&child.layer_bytes))
-        {
-            store
-                .push_blob(
-                    &repo(),
-                    &d.digest,
-                    Some(d.size),
-                    bytes_stream(bytes.clone(), 1024),
-                )
-                .await
-                .unwrap();
-            keeper.landed(&repo()).await;
-        }
-        let tagged = store.get_tag(&repo(), &tag).await.unwrap();
-        assert_eq!(tagged, index.manifest, "the tag names the real index");
-        assert!(store.get_manifest(&repo(), child.digest()).await.is_ok());
-        assert!(keeper.waiting().is_empty());
-    }
-
-    async fn push_blobs(store: &dyn Registry, image: &testkit::Image) {
-        for (d, bytes) in std::iter::once((&image.config, &image.config_bytes))
-            .chain(image.layers.iter().zip(&image.layer_bytes))
-        {
-            store
-                .push_blob(
-                    &repo(),
-                    &d.digest,
-                    Some(d.size),
-                    bytes_stream(bytes.clone(), 1024),
-                )
-                .await
-                .unwrap();
-        }
-    }
-
-    #[tokio::test]
-    async fn a_tag_moved_on_stays_moved_when_its_old_manifest_becomes_real() {
-        let store = Arc::new(oci_mem::MemRegistry::new());
-        let keeper = Keeper::new(store.clone());
-        let tag: Tag = "v1".parse().unwrap();
-        let old = testkit::build_image(&testkit::ImageOptions::default());
-        let new = testkit::build_image(&testkit::ImageOptions {
-            layers: 1,
-            ..Default::default()
-        });
-        keeper
-            .keep(&repo(), &old.manifest, std::slice::from_ref(&tag))
-            .await
-            .unwrap();
-        push_blobs(store.as_ref(), &new).await;
-        let real = keeper
-            .keep(&repo(), &new.manifest, std::slice::from_ref(&tag))
-            .await
-            .unwrap();
-        assert!(real, "its blobs were there");
-        push_blobs(store.as_ref(), &old).await;
-        keeper.landed(&repo()).await;
-        assert!(store.get_manifest(&repo(), old.digest()).await.is_ok());
-        let tagged = store.get_tag(&repo(), &tag).await.unwrap();
-        assert_eq!(tagged, new.manifest);
     }
 }

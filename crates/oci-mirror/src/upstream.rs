@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use oci_core::reference::{DOCKER_HUB_LIBRARY, is_docker_hub, namespace_component};
 use oci_core::{Error, ErrorCode, Registry, RepoName, Result};
+
+use crate::metrics::Counters;
 
 /// Opens a connection to an upstream named by `host[:port]`, for a mirror
 /// that allows any upstream ([`MirrorBuilder::any_upstream`](crate::MirrorBuilder::any_upstream)).
@@ -23,43 +24,6 @@ pub(crate) struct Upstream {
     pub(crate) registry: Arc<dyn Registry>,
     /// Its counters.
     pub(crate) stats: Counters,
-}
-
-/// A mirror's counters for one upstream.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) stale: AtomicU64,
-    pub(crate) revalidated: AtomicU64,
-    pub(crate) upstream_bytes: AtomicU64,
-}
-
-/// What a mirror has counted for one upstream so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Requests answered from the cache without asking the upstream.
-    pub hits: u64,
-    /// Requests that fetched from the upstream.
-    pub misses: u64,
-    /// Requests answered from the cache because the upstream failed.
-    pub stale: u64,
-    /// Tags found unchanged upstream by a HEAD once their freshness ran out.
-    pub revalidated: u64,
-    /// Blob and manifest bytes read from the upstream.
-    pub upstream_bytes: u64,
-}
-
-impl Counters {
-    pub(crate) fn snapshot(&self) -> Stats {
-        Stats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            stale: self.stale.load(Ordering::Relaxed),
-            revalidated: self.revalidated.load(Ordering::Relaxed),
-            upstream_bytes: self.upstream_bytes.load(Ordering::Relaxed),
-        }
-    }
 }
 
 impl Upstream {

@@ -12,18 +12,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use oci_core::testkit::{ImageOptions, build_image, push_image};
-use oci_core::{BlobReader, Digest, Error, ErrorCode, Manifest, Registry, RepoName, Result, Tag};
+use oci_core::{
+    BlobReader, Descriptor, Digest, Error, ErrorCode, Manifest, Registry, RepoName, Result, Tag,
+};
 use oci_mem::MemRegistry;
 use oci_mirror::Mirror;
 use tokio::sync::watch;
 
 /// An upstream that counts the calls reaching it and can be switched
-/// off (500s), rate limited (429s), made to corrupt blobs, or to hold
-/// blob bodies and tag checks until released.
+/// off (500s) for all calls or some, rate limited (429s), made to corrupt
+/// blobs, or to hold blob bodies and tag checks until released.
 struct Upstream {
     inner: MemRegistry,
     calls: Mutex<HashMap<&'static str, usize>>,
     offline: AtomicBool,
+    /// Calls that fail as if the upstream were down.
+    failing: Mutex<Vec<&'static str>>,
     limited: AtomicBool,
     corrupt: AtomicBool,
     /// Corrupt bytes come unchecked, as `ocidist serve`'s upstream clients
@@ -38,6 +42,7 @@ impl Upstream {
             inner: MemRegistry::new(),
             calls: Mutex::default(),
             offline: AtomicBool::new(false),
+            failing: Mutex::default(),
             limited: AtomicBool::new(false),
             corrupt: AtomicBool::new(false),
             unverified: AtomicBool::new(false),
@@ -47,7 +52,7 @@ impl Upstream {
 
     fn count(&self, call: &'static str) -> Result<()> {
         *self.calls.lock().unwrap().entry(call).or_default() += 1;
-        if self.offline.load(Ordering::SeqCst) {
+        if self.offline.load(Ordering::SeqCst) || self.failing.lock().unwrap().contains(&call) {
             return Err(Error::internal("upstream down"));
         }
         if self.limited.load(Ordering::SeqCst) {
@@ -99,6 +104,11 @@ impl Registry for Upstream {
         Ok(reader)
     }
 
+    async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
+        self.count("resolve_blob")?;
+        self.inner.resolve_blob(repo, digest).await
+    }
+
     async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
         self.count("get_manifest")?;
         self.inner.get_manifest(repo, digest).await
@@ -109,7 +119,7 @@ impl Registry for Upstream {
         self.inner.get_tag(repo, tag).await
     }
 
-    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<oci_core::Descriptor> {
+    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Descriptor> {
         self.count("resolve_tag")?;
         let _ = self.hold.subscribe().wait_for(|held| !held).await;
         self.inner.resolve_tag(repo, tag).await
@@ -127,13 +137,17 @@ fn tag(s: &str) -> Tag {
 /// A mirror of `docker.io` (the default) over `up`, caching in memory.
 fn mirror(up: &Arc<Upstream>, freshness: Duration) -> (Mirror, Arc<MemRegistry>) {
     let cache = Arc::new(MemRegistry::new());
-    let mirror = Mirror::builder(cache.clone())
+    (mirror_over(up, cache.clone(), freshness), cache)
+}
+
+/// A mirror of `docker.io` (the default) over `up`, caching in `cache`.
+fn mirror_over(up: &Arc<Upstream>, cache: Arc<MemRegistry>, freshness: Duration) -> Mirror {
+    Mirror::builder(cache)
         .upstream("docker.io", up.clone())
         .default_upstream("docker.io")
         .tag_freshness(freshness)
         .build()
-        .unwrap();
-    (mirror, cache)
+        .unwrap()
 }
 
 /// Pulls an image by tag through `registry`: the manifest and every blob,
@@ -252,7 +266,7 @@ async fn an_offline_upstream_leaves_the_cache_served_and_the_rest_failing() {
     let cached = name("library/alpine");
     let uncached = name("library/debian");
     push_image(up.as_ref(), &cached, Some(&tag("3.20"))).await;
-    push_image(up.as_ref(), &uncached, Some(&tag("12"))).await;
+    let debian = push_image(up.as_ref(), &uncached, Some(&tag("12"))).await;
     let (mirror, _) = mirror(&up, Duration::ZERO);
     let before = pull(&mirror, &cached, &tag("3.20")).await.unwrap();
 
@@ -263,11 +277,91 @@ async fn an_offline_upstream_leaves_the_cache_served_and_the_rest_failing() {
     assert_eq!(err.status(), 502, "{err}");
     assert!(err.message().contains("upstream docker.io failed"), "{err}");
     assert!(err.detail().is_none(), "{err:?}");
+    let layer = &debian.layers[0].digest;
+    let err = mirror.resolve_blob(&uncached, layer).await.unwrap_err();
+    assert_eq!(err.status(), 502, "a HEAD too: {err}");
     let tags = oci_core::registry::collect_list(mirror.tags(&cached, &Default::default()));
     assert_eq!(tags.await.unwrap(), [tag("3.20")]);
 
     up.offline.store(false, Ordering::SeqCst);
     pull(&mirror, &uncached, &tag("12")).await.unwrap();
+}
+
+/// The HEAD says the tag moved, but the upstream fails before the new
+/// manifest arrives: the cached tag is served, as for a failed HEAD.
+#[tokio::test]
+async fn a_tag_moved_upstream_that_fails_midway_is_served_stale() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (mirror, _) = mirror(&up, Duration::ZERO);
+    let before = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+
+    up.failing.lock().unwrap().push("get_manifest");
+    let served = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(served, before);
+    assert_eq!((up.calls("resolve_tag"), up.calls("get_manifest")), (1, 1));
+    assert_eq!(mirror.stats("docker.io").unwrap().stale, 1);
+
+    up.failing.lock().unwrap().clear();
+    let after = pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_ne!(
+        after, before,
+        "the move is followed once the upstream is back"
+    );
+}
+
+/// A cache whose mirror fetched `library/alpine:3.20` by tag (a manifest
+/// that waits for its blobs) and then restarted: the mirror over it now,
+/// the cache, and the image.
+async fn restarted_with_a_recorded_tag(
+    up: &Arc<Upstream>,
+) -> (Mirror, Arc<MemRegistry>, oci_core::testkit::PushedImage) {
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("3.20"))).await;
+    let (before, cache) = mirror(up, Duration::from_secs(3600));
+    before.get_tag(&repo, &tag("3.20")).await.unwrap();
+    let after = mirror_over(up, cache.clone(), Duration::from_secs(3600));
+    (after, cache, image)
+}
+
+/// What the cache's tag names, as the store read directly shows it: once
+/// the manifest is real, the manifest itself rather than its record.
+async fn cached_tag(cache: &MemRegistry) -> Manifest {
+    let cached = name("docker.io/library/alpine");
+    cache.get_tag(&cached, &tag("3.20")).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_pull_after_a_restart_leaves_its_tag_naming_the_real_manifest() {
+    let up = Upstream::new();
+    let (mirror, cache, image) = restarted_with_a_recorded_tag(&up).await;
+    let repo = name("library/alpine");
+    pull(&mirror, &repo, &tag("3.20")).await.unwrap();
+    assert_eq!(cached_tag(&cache).await, image.manifest);
+}
+
+#[tokio::test]
+async fn a_tag_comes_to_name_its_manifest_made_real_by_digest() {
+    let up = Upstream::new();
+    let (mirror, cache, image) = restarted_with_a_recorded_tag(&up).await;
+    let repo = name("library/alpine");
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        mirror
+            .get_blob(&repo, &blob.digest)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    mirror.get_manifest(&repo, image.digest()).await.unwrap();
+    assert_eq!(
+        mirror.get_tag(&repo, &tag("3.20")).await.unwrap(),
+        image.manifest
+    );
+    assert_eq!(cached_tag(&cache).await, image.manifest);
 }
 
 #[tokio::test]
@@ -480,6 +574,38 @@ async fn a_range_of_an_uncached_blob_caches_the_whole_blob_once() {
     }
     assert_eq!(up.calls("get_blob"), 1);
     assert!(up.calls("get_blob_range") == 0);
+}
+
+/// An operator's hit count counts answers, not refusals: a range past a
+/// cached blob's end is refused, and is no hit.
+#[tokio::test]
+async fn a_refused_range_of_a_cached_blob_is_not_counted_as_a_hit() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    pull(&mirror, &repo, &tag("v1")).await.unwrap();
+    let before = mirror.stats("docker.io").unwrap();
+    let layer = &image.layers[0];
+
+    let past_the_end = oci_core::RangeRequest::bounded(layer.size + 10, layer.size + 20);
+    let refused = mirror
+        .get_blob_range(&repo, &layer.digest, past_the_end)
+        .await;
+    assert!(refused.is_err());
+    let whole = oci_core::RangeRequest::bounded(0, layer.size - 1);
+    mirror
+        .get_blob_range(&repo, &layer.digest, whole)
+        .await
+        .unwrap();
+
+    let after = mirror.stats("docker.io").unwrap();
+    assert_eq!(
+        after.hits,
+        before.hits + 1,
+        "only the answered range is a hit"
+    );
+    assert_eq!(up.calls("get_blob"), 3, "all from the cache");
 }
 
 #[tokio::test]
