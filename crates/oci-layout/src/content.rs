@@ -3,9 +3,12 @@
 //! memory, verified against its digest before its last byte is served.
 //!
 //! A blob read never holds a blocking thread while its consumer is slow:
-//! each piece (at most [`READ_PIECE`] bytes) is read by its own short
-//! blocking task, one piece ahead of the consumer, so a thousand stalled
-//! downloads hold a thousand buffers and no thread.
+//! a piece (at most [`READ_PIECE`] bytes) that is in the page cache is
+//! read when the consumer asks for it, on its own task (a read that would
+//! wait for the disk is refused by the kernel, not waited for); any other
+//! piece by its own short blocking task, one piece ahead of the consumer.
+//! So a thousand stalled downloads hold a thousand buffers and no thread,
+//! and a hot blob streams without a thread hand-over per piece.
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -219,24 +222,25 @@ pub(crate) async fn open(
             verifier: Verifier::new(digest.clone(), Some(size)),
             suspect,
         });
-        return Ok(Some((size, None, read_stream(file, size, check))));
+        return Ok(Some((size, None, read_stream(file, 0, size, check))));
     };
     let r = request.resolve(size)?;
     let file = tokio::task::spawn_blocking(move || -> Result<File> {
-        let mut file = file;
         if !suspect.verified.known(&suspect.meta, &suspect.digest) {
             if !install::holds(&file, &suspect.linked, &suspect.digest, Some(size))? {
                 return Err(suspect.quarantine());
             }
             suspect.verified.record(&suspect.meta, &suspect.digest);
         }
-        file.seek(SeekFrom::Start(r.start))
-            .map_err(io_err("seek", &suspect.linked))?;
         Ok(file)
     })
     .await
     .map_err(join_err)??;
-    Ok(Some((size, Some(r), read_stream(file, r.len(), None))))
+    Ok(Some((
+        size,
+        Some(r),
+        read_stream(file, r.start, r.len(), None),
+    )))
 }
 
 /// A blob file being read, and what to do if it turns out corrupt.
@@ -281,10 +285,11 @@ struct Check {
     suspect: Suspect,
 }
 
-/// A blob read in progress: the file, the bytes not yet read, and the
-/// piece being read ahead of the consumer.
+/// A blob read in progress: the file, where the next piece starts, the
+/// bytes not yet read, and the piece being read ahead of the consumer.
 struct Pieces {
     file: Option<File>,
+    at: u64,
     left: u64,
     check: Option<Check>,
     ahead: Option<JoinHandle<Piece>>,
@@ -305,18 +310,36 @@ impl Pieces {
             return;
         };
         let want = self.left.min(READ_PIECE as u64);
+        let at = self.at;
+        self.at += want;
         self.left -= want;
         let last = self.left == 0;
         let check = self.check.take();
         self.ahead = Some(tokio::task::spawn_blocking(move || {
-            read_piece(file, want, check, last)
+            read_piece(file, at, want, check, last)
         }));
+    }
+
+    /// The next piece of a read that needs no check, if the page cache
+    /// holds it (or its start): read here, without waiting for the disk.
+    fn read_cached(&mut self) -> Option<Bytes> {
+        if self.check.is_some() || self.ahead.is_some() || self.left == 0 {
+            return None;
+        }
+        let want = self.left.min(READ_PIECE as u64) as usize;
+        let piece = read_if_cached(self.file.as_ref()?, self.at, want)?;
+        self.at += piece.len() as u64;
+        self.left -= piece.len() as u64;
+        Some(piece)
     }
 
     /// The next piece, or `None` at the end (or after an error).
     async fn next(&mut self) -> Option<Result<Bytes>> {
         if self.done {
             return None;
+        }
+        if let Some(piece) = self.read_cached() {
+            return Some(Ok(piece));
         }
         self.read_ahead();
         let Some(ahead) = self.ahead.take() else {
@@ -342,10 +365,11 @@ impl Pieces {
     }
 }
 
-/// Streams `len` bytes of `file` from where it stands, verified by `check`.
-fn read_stream(file: File, len: u64, check: Option<Check>) -> BlobStream {
+/// Streams `len` bytes of `file` from offset `at`, verified by `check`.
+fn read_stream(file: File, at: u64, len: u64, check: Option<Check>) -> BlobStream {
     let pieces = Pieces {
         file: Some(file),
+        at,
         left: len,
         check,
         ahead: None,
@@ -357,11 +381,14 @@ fn read_stream(file: File, len: u64, check: Option<Check>) -> BlobStream {
     .boxed()
 }
 
-/// Reads one piece of `want` bytes (blocking); the last piece of a
-/// verified read is returned only if the whole blob matched its digest.
-fn read_piece(mut file: File, want: u64, mut check: Option<Check>, last: bool) -> Piece {
+/// Reads one piece of `want` bytes at offset `at` (blocking); the last
+/// piece of a verified read is returned only if the whole blob matched
+/// its digest.
+fn read_piece(mut file: File, at: u64, want: u64, mut check: Option<Check>, last: bool) -> Piece {
     let mut buf = Vec::with_capacity(want as usize);
-    let read = (&mut file).take(want).read_to_end(&mut buf);
+    let read = file
+        .seek(SeekFrom::Start(at))
+        .and_then(|_| (&mut file).take(want).read_to_end(&mut buf));
     let piece = match (read, check.as_mut()) {
         (Err(e), Some(c)) => Err(LayoutError::io("read", &c.suspect.linked, e).into()),
         (Err(e), None) => Err(Error::new(
@@ -389,6 +416,37 @@ fn read_piece(mut file: File, want: u64, mut check: Option<Check>, last: bool) -
         (Ok(_), None) => Ok(Bytes::from(buf)),
     };
     (file, check, piece)
+}
+
+/// Up to `want` bytes of `file` at offset `at`, if the page cache holds
+/// them from there on (`preadv2` with `RWF_NOWAIT`: the kernel refuses a
+/// read that would wait for the disk). `None` when not even the first
+/// byte is cached, or at the file's end (both left to the blocking read,
+/// which tells a short file from a slow one).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn read_if_cached(file: &File, at: u64, want: usize) -> Option<Bytes> {
+    use std::os::fd::AsRawFd;
+    let offset = libc::off_t::try_from(at).ok()?;
+    let mut buf: Vec<u8> = Vec::with_capacity(want);
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: want,
+    };
+    // SAFETY: the one iovec points at `want` bytes of `buf`'s allocation,
+    // which the kernel may write; the descriptor is open while `file` is
+    // borrowed.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    let n = usize::try_from(n).ok().filter(|&n| n > 0 && n <= want)?;
+    // SAFETY: the kernel wrote the first `n` bytes.
+    unsafe { buf.set_len(n) };
+    Some(Bytes::from(buf))
+}
+
+/// Elsewhere every piece is read on the blocking pool.
+#[cfg(not(target_os = "linux"))]
+fn read_if_cached(_: &File, _: u64, _: usize) -> Option<Bytes> {
+    None
 }
 
 /// Reads a manifest file whole and checks it against `digest`; served
