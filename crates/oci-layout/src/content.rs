@@ -159,9 +159,12 @@ pub(crate) async fn adopt(file: PathBuf, store: PathBuf) -> Result<()> {
         .map_err(Error::from)
 }
 
-/// The size of a blob file; `None` when it does not exist.
+/// The size of a blob file; `None` when it does not exist. One `stat`,
+/// made on the caller's thread as a hot manifest's is: a blob asked about
+/// often has its inode in the kernel's cache, and a blocking-pool round
+/// trip cost a blob HEAD more than half its time.
 pub(crate) async fn stat(path: &Path) -> Result<Option<u64>> {
-    match tokio::fs::metadata(path).await {
+    match std::fs::metadata(path) {
         Ok(meta) => Ok(Some(meta.len())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LayoutError::io("stat", path, e).into()),
