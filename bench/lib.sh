@@ -142,3 +142,5 @@ last_cpu() { awk '{printf "%.2f\n", $3 + $4}' "$work/time"; }
 
 # median: of the numbers on stdin, one a line.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Lowest-highest of numbers on stdin, one per line.
+spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }

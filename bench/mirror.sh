@@ -81,7 +81,6 @@ pull() { # HOST OUT
 blob_gets() { grep -c '"GET /v2/bench/big/blobs/sha256:' "$up_log" || true; }
 
 # spread: "min-max" of the numbers on stdin.
-spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
 # Runs alternate between the kinds, so that a busy spell on the machine
 # falls on all of them.

@@ -67,7 +67,12 @@ row() { # LABEL REPO
   printf '%-22s %9s %11s %9s %7s %12s %11s %9s %9s %11s\n' "$label" "${mo}s" "${m1}s" "${ms}s" \
     "$(echo "scale=2; $mo / $ms" | bc -l)" "$((ours_rss / 1024)) MiB" "$((theirs_rss / 1024)) MiB" \
     "${mf}s" "$(echo "scale=2; $mo / $mf" | bc -l)" "${mb}s"
+  printf '%-22s %9s %11s %9s %7s %12s %11s %9s %9s %11s\n' "  lowest-highest" \
+    "$(printf '%s\n' "${ours[@]}" | spread)" "$(printf '%s\n' "${single[@]}" | spread)" \
+    "$(printf '%s\n' "${theirs[@]}" | spread)" "" "" "" "$(printf '%s\n' "${floor[@]}" | spread)" "" \
+    "$(printf '%s\n' "${blob[@]}" | spread)"
 }
+
 
 printf '%-22s %9s %11s %9s %7s %12s %11s %9s %9s %11s\n' "pull to docker-archive" "ocidist" "(ranged)" "skopeo" "ratio" "ocidist RSS" "skopeo RSS" \
   "openssl" "/openssl" "blob -o"

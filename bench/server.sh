@@ -175,13 +175,13 @@ for round in $(seq "$ROUNDS"); do
     measure_reads "$name" "${url[$name]}"
   done
 done
-# spread NUMBERS: "min-max" of space-separated numbers.
-spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo, hi}'; }
+# spread_of NUMBERS: "min-max" of space-separated numbers.
+spread_of() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo, hi}'; }
 # of NUMBERS: their median.
 of() { tr ' ' '\n' <<<"$1" | grep . | median; }
 for name in "${servers[@]}"; do
   for key in manifest_rps manifest_p99 manifest_head_rps head_rps get_mbs; do
-    result[$name,${key}_spread]=$(spread "${result[$name,$key]}")
+    result[$name,${key}_spread]=$(spread_of "${result[$name,$key]}")
     result[$name,$key]=$(of "${result[$name,$key]}")
   done
 done
@@ -200,8 +200,8 @@ done
 for name in "${servers[@]}"; do
   result[$name,push_mono]=$(of "${mono[$name]}")
   result[$name,push_chunked]=$(of "${chunked[$name]}")
-  result[$name,push_mono_spread]=$(spread "${mono[$name]}")
-  result[$name,push_chunked_spread]=$(spread "${chunked[$name]}")
+  result[$name,push_mono_spread]=$(spread_of "${mono[$name]}")
+  result[$name,push_chunked_spread]=$(spread_of "${chunked[$name]}")
   result[$name,rss]=$(awk '/^VmHWM:/ {print $2 / 1024}' "/proc/${pid[$name]}/status")
 done
 
