@@ -48,10 +48,13 @@ pub const DEFAULT_TAG_FRESHNESS: Duration = Duration::from_secs(60);
 ///   costs nothing more, a changed one is fetched).
 /// - When the upstream fails (unreachable, 5xx, 429), what the cache has,
 ///   stale tags included, is served and logged; an error reaches the
-///   client only when nothing is cached.
+///   client only when nothing is cached: a `502` naming the upstream, a
+///   `429` as it came. An upstream's refusal (401, 403) is the mirror's
+///   own `DENIED`, without the upstream's text; real answers ("not
+///   found") pass as they are. Every read maps its errors so.
 /// - Writes are `DENIED`; tag listings and referrers come from the
-///   upstream (tags from the cache when it fails); the catalog is the
-///   cache's.
+///   upstream (tags from the cache, counted stale, when it fails); the
+///   catalog is the cache's.
 ///
 /// Every answer is logged (`tracing`, target `oci_mirror`) with its
 /// upstream and outcome (`hit`, `miss`, `stale`, `revalidated`), and

@@ -231,3 +231,28 @@ async fn a_range_to_the_end_of_an_uncached_blob_streams_as_it_arrives() {
     assert_eq!(reader.bytes().await.unwrap(), image.layer_bytes[0]);
     assert_eq!(up.calls("get_blob"), 1);
 }
+
+/// A blob's HEAD is an answer like its GET: a miss when the upstream
+/// answers it, a hit when the cache does.
+#[tokio::test]
+async fn blob_heads_are_counted_as_hits_and_misses() {
+    let up = Upstream::new();
+    let repo = name("library/alpine");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let (mirror, _) = mirror(&up, Duration::from_secs(3600));
+    let layer = &image.layers[0];
+    let counts = || {
+        let s = mirror.stats("docker.io").unwrap();
+        (s.hits, s.misses)
+    };
+
+    let head = mirror.resolve_blob(&repo, &layer.digest).await.unwrap();
+    assert_eq!(head.size, layer.size);
+    assert_eq!(counts(), (0, 1));
+    let got = mirror.get_blob(&repo, &layer.digest).await.unwrap();
+    got.bytes().await.unwrap();
+    assert_eq!(counts(), (0, 2));
+    mirror.resolve_blob(&repo, &layer.digest).await.unwrap();
+    assert_eq!(counts(), (1, 2));
+    assert_eq!(up.calls("resolve_blob"), 1);
+}

@@ -14,15 +14,18 @@ use bytes::Bytes;
 use futures::StreamExt;
 use oci_core::testkit::{ImageOptions, build_image, push_image};
 use oci_core::{
-    BlobReader, Descriptor, Digest, Error, ErrorCode, Manifest, Registry, RepoName, Result, Tag,
+    BlobReader, Descriptor, Digest, Error, ErrorCode, ListOptions, ListStream, Manifest, Registry,
+    RepoName, Result, Tag,
 };
 use oci_mem::MemRegistry;
 use oci_mirror::Mirror;
 use tokio::sync::watch;
 
 /// An upstream that counts the calls reaching it and can be switched
-/// off (500s) for all calls or some, rate limited (429s), made to corrupt
-/// blobs, or to hold blob bodies and tag checks until released.
+/// off (500s) for all calls or some, rate limited (429s), made to answer
+/// every call with an error (a refusal, "not found") or tag listings with
+/// one after their first page, made to corrupt blobs, or to hold blob
+/// bodies and tag checks until released.
 struct Upstream {
     inner: MemRegistry,
     calls: Mutex<HashMap<&'static str, usize>>,
@@ -30,6 +33,10 @@ struct Upstream {
     /// Calls that fail as if the upstream were down.
     failing: Mutex<Vec<&'static str>>,
     limited: AtomicBool,
+    /// The error every call answers with.
+    answer: Mutex<Option<Error>>,
+    /// The error a tag listing ends in after its first tag.
+    later_page: Mutex<Option<Error>>,
     corrupt: AtomicBool,
     /// Corrupt bytes come unchecked, as `ocidist serve`'s upstream clients
     /// send them (the cache being the check).
@@ -45,6 +52,8 @@ impl Upstream {
             offline: AtomicBool::new(false),
             failing: Mutex::default(),
             limited: AtomicBool::new(false),
+            answer: Mutex::default(),
+            later_page: Mutex::default(),
             corrupt: AtomicBool::new(false),
             unverified: AtomicBool::new(false),
             hold: watch::channel(false).0,
@@ -59,6 +68,9 @@ impl Upstream {
         if self.limited.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::TooManyRequests, "slow down")
                 .with_retry_after(Duration::from_secs(7)));
+        }
+        if let Some(answer) = self.answer.lock().unwrap().clone() {
+            return Err(answer);
         }
         Ok(())
     }
@@ -124,6 +136,29 @@ impl Registry for Upstream {
         self.count("resolve_tag")?;
         let _ = self.hold.subscribe().wait_for(|held| !held).await;
         self.inner.resolve_tag(repo, tag).await
+    }
+
+    fn tags(&self, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
+        if let Err(e) = self.count("tags") {
+            return oci_core::registry::failed_list(e);
+        }
+        let tags = self.inner.tags(repo, options);
+        match self.later_page.lock().unwrap().clone() {
+            Some(e) => tags.take(1).chain(futures::stream::iter([Err(e)])).boxed(),
+            None => tags,
+        }
+    }
+
+    fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> ListStream<Descriptor> {
+        match self.count("referrers") {
+            Ok(()) => self.inner.referrers(repo, subject, artifact_type),
+            Err(e) => oci_core::registry::failed_list(e),
+        }
     }
 }
 
