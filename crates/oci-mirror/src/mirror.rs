@@ -11,7 +11,7 @@ use crate::flight::Flights;
 use crate::keeper::Keeper;
 use crate::metrics::Stats;
 use crate::tag::Freshness;
-use crate::upstream::{Connect, Upstream, Upstreams};
+use crate::upstream::{AnyUpstream, Connect, DEFAULT_ANY_UPSTREAM_LIMIT, Upstream, Upstreams};
 
 /// How long a tag is served from the cache before it is checked upstream
 /// again, unless set otherwise.
@@ -75,6 +75,7 @@ pub struct MirrorBuilder {
     upstreams: Vec<(String, Arc<dyn Registry>)>,
     default: Option<String>,
     any: Option<Connect>,
+    any_limit: usize,
     freshness: Duration,
 }
 
@@ -96,6 +97,16 @@ impl MirrorBuilder {
     /// Allows any upstream, connecting to a new one with `connect`.
     pub fn any_upstream(mut self, connect: Connect) -> MirrorBuilder {
         self.any = Some(connect);
+        self
+    }
+
+    /// How many upstreams allowed by [`any_upstream`](Self::any_upstream)
+    /// are kept connected at once ([`DEFAULT_ANY_UPSTREAM_LIMIT`] unless
+    /// set; at least one): past it the least recently used is let go,
+    /// with its counters, and connected again when named again; the cache
+    /// keeps what it fetched.
+    pub fn any_upstream_limit(mut self, limit: usize) -> MirrorBuilder {
+        self.any_limit = limit;
         self
     }
 
@@ -130,7 +141,12 @@ impl MirrorBuilder {
         Ok(Mirror {
             keeper: Arc::new(Keeper::new(self.cache.clone())),
             cache: self.cache,
-            upstreams: Upstreams::new(upstreams, default, self.any),
+            upstreams: Upstreams::new(
+                upstreams,
+                default,
+                self.any
+                    .map(|connect| AnyUpstream::new(connect, self.any_limit)),
+            ),
             freshness: Freshness::new(self.freshness),
             flights: Flights::default(),
         })
@@ -145,11 +161,13 @@ impl Mirror {
             upstreams: Vec::new(),
             default: None,
             any: None,
+            any_limit: DEFAULT_ANY_UPSTREAM_LIMIT,
             freshness: DEFAULT_TAG_FRESHNESS,
         }
     }
 
-    /// The counters of the upstream `host[:port]`, if it is one.
+    /// The counters of the upstream `host[:port]`, if it is one (for one
+    /// connected on demand, while it is kept).
     pub fn stats(&self, host: &str) -> Option<Stats> {
         let key = oci_core::reference::namespace_component(host).ok()?;
         self.upstreams

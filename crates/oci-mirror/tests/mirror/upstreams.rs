@@ -105,3 +105,51 @@ async fn the_mirror_is_read_only() {
             .is(ErrorCode::Denied)
     );
 }
+
+/// With any upstream allowed, every host a client names would add an
+/// upstream kept for ever: at most the limit are kept, the least recently
+/// used let go, and one named again is connected again, its cache intact.
+#[tokio::test]
+async fn any_upstream_keeps_at_most_its_limit_of_upstreams() {
+    let up = Upstream::new();
+    let repo = name("team/app");
+    let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
+    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (up2, opened2) = (up.clone(), opened.clone());
+    let mirror = Mirror::builder(Arc::new(MemRegistry::new()))
+        .any_upstream(Arc::new(move |host: &str| {
+            opened2.lock().unwrap().push(host.to_owned());
+            Ok(up2.clone() as Arc<dyn Registry>)
+        }))
+        .any_upstream_limit(3)
+        .tag_freshness(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let host = |n: usize| format!("registry{n}.example");
+    let at = |n: usize| repo.in_namespace(&host(n)).unwrap();
+    let kept = || {
+        (0..10)
+            .filter(|&n| mirror.stats(&host(n)).is_some())
+            .collect::<Vec<_>>()
+    };
+
+    for n in 0..3 {
+        pull(&mirror, &at(n), &tag("v1")).await.unwrap();
+    }
+    // Used again, registry0 is kept; registry1 is let go.
+    mirror.get_tag(&at(0), &tag("v1")).await.unwrap();
+    pull(&mirror, &at(3), &tag("v1")).await.unwrap();
+    assert_eq!(kept(), [0, 2, 3]);
+    for n in 4..10 {
+        pull(&mirror, &at(n), &tag("v1")).await.unwrap();
+    }
+    assert_eq!(kept(), [7, 8, 9]);
+
+    up.reset();
+    let again = pull(&mirror, &at(1), &tag("v1")).await.unwrap();
+    assert_eq!(again, image.manifest);
+    assert!(up.calls.lock().unwrap().is_empty(), "{:?}", up.calls);
+    let opened = opened.lock().unwrap();
+    assert_eq!(opened.iter().filter(|h| **h == host(1)).count(), 2);
+    assert_eq!(opened.len(), 11);
+}
