@@ -5,7 +5,7 @@
 use futures::StreamExt;
 use oci_core::registry::slice_stream;
 use oci_core::tee::tee;
-use oci_core::{BlobReader, BlobStream, Digest, Error, RangeRequest, Result};
+use oci_core::{BlobReader, BlobStream, Descriptor, Digest, Error, RangeRequest, Result};
 
 use crate::failure::upstream_error;
 use crate::flight::{Role, Waiting};
@@ -109,6 +109,26 @@ impl Mirror {
         Err(Error::internal(format!(
             "blob {digest} was fetched but is not in the cache"
         )))
+    }
+
+    /// A blob's descriptor (a HEAD): from the cache, else from the
+    /// upstream, which is not fetched for it.
+    pub(crate) async fn blob_head(&self, target: &Target, digest: &Digest) -> Result<Descriptor> {
+        let found = match self.cache.resolve_blob(&target.cache, digest).await {
+            Err(e) if e.is_not_found() => target
+                .upstream
+                .registry
+                .resolve_blob(&target.name, digest)
+                .await
+                .map_err(|e| upstream_error(target, digest, e))?,
+            answer => {
+                let found = answer?;
+                note(target, "blob head", digest, Outcome::Hit);
+                return Ok(found);
+            }
+        };
+        note(target, "blob head", digest, Outcome::Miss);
+        Ok(found)
     }
 
     /// A part of a blob: from the cache, or from the blob fetched once.

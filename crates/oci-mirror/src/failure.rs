@@ -13,37 +13,44 @@ pub(crate) fn unavailable(err: &Error) -> bool {
 }
 
 /// An upstream's failure as the mirror's client sees it, when nothing
-/// cached could stand in: the upstream named; an unreachable or failing
-/// upstream a `502` (without the client library's network detail, which
-/// would tell the client its own connection failed); a refusal of the
-/// mirror's credentials a `DENIED` (a `401` would ask the client to log
-/// in to the mirror); a `429` and real answers ("not found") as they are.
+/// cached could stand in (every read maps its upstream's errors here:
+/// blobs and their HEADs, manifests, tags, tag listings on any page,
+/// referrers):
+///
+/// - a refusal (`401`, `403`) is the mirror's own `DENIED` naming the
+///   upstream: a `401` would ask the client to log in to the mirror, and
+///   the upstream's text and detail (its login hints) are logged, not
+///   passed on;
+/// - an unreachable or failing upstream is a `502` naming it (without the
+///   client library's network detail, which would tell the client its own
+///   connection failed);
+/// - a `429` (with its `Retry-After`) and real answers ("not found") are
+///   passed on as they are.
 pub(crate) fn upstream_error(target: &Target, what: &dyn std::fmt::Display, err: Error) -> Error {
     let host = &target.upstream.host;
-    if err.is(ErrorCode::TooManyRequests)
-        || (!unavailable(&err) && !err.is(ErrorCode::Unauthorized))
-    {
+    let refusal = if err.is(ErrorCode::Unauthorized) {
+        "refused the mirror's credentials for"
+    } else if err.is(ErrorCode::Denied) {
+        "denied the mirror access to"
+    } else if err.is(ErrorCode::TooManyRequests) || !unavailable(&err) {
         return err;
-    }
-    if err.is(ErrorCode::Unauthorized) {
+    } else {
+        tracing::warn!(target: "oci_mirror", upstream = host.as_str(), repository = %target.name, %what, error = %err, "the upstream failed and nothing is cached");
         return Error::new(
-            ErrorCode::Denied,
+            ErrorCode::Unknown,
             format!(
-                "the upstream {host} refused the mirror's credentials: {}",
+                "the upstream {host} failed and {} {what} is not cached: {}",
+                target.name,
                 err.message()
             ),
-        );
-    }
-    tracing::warn!(target: "oci_mirror", upstream = host.as_str(), repository = %target.name, %what, error = %err, "the upstream failed and nothing is cached");
+        )
+        .with_status(502);
+    };
+    tracing::warn!(target: "oci_mirror", upstream = host.as_str(), repository = %target.name, %what, error = %err, detail = ?err.detail(), "the upstream refused the mirror");
     Error::new(
-        ErrorCode::Unknown,
-        format!(
-            "the upstream {host} failed and {} {what} is not cached: {}",
-            target.name,
-            err.message()
-        ),
+        ErrorCode::Denied,
+        format!("the upstream {host} {refusal} {} ({what})", target.name),
     )
-    .with_status(502)
 }
 
 /// The answer to every write: the mirror is read-only to its clients.

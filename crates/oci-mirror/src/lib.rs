@@ -48,4 +48,4 @@ mod upstream;
 pub use metrics::Stats;
 pub use mirror::{DEFAULT_TAG_FRESHNESS, Mirror, MirrorBuilder};
 pub use record::TAG_RECORD_TYPE;
-pub use upstream::Connect;
+pub use upstream::{Connect, DEFAULT_ANY_UPSTREAM_LIMIT};

@@ -11,7 +11,7 @@ use crate::flight::Flights;
 use crate::keeper::Keeper;
 use crate::metrics::Stats;
 use crate::tag::Freshness;
-use crate::upstream::{Connect, Upstream, Upstreams};
+use crate::upstream::{AnyUpstream, Connect, DEFAULT_ANY_UPSTREAM_LIMIT, Upstream, Upstreams};
 
 /// How long a tag is served from the cache before it is checked upstream
 /// again, unless set otherwise.
@@ -48,10 +48,13 @@ pub const DEFAULT_TAG_FRESHNESS: Duration = Duration::from_secs(60);
 ///   costs nothing more, a changed one is fetched).
 /// - When the upstream fails (unreachable, 5xx, 429), what the cache has,
 ///   stale tags included, is served and logged; an error reaches the
-///   client only when nothing is cached.
+///   client only when nothing is cached: a `502` naming the upstream, a
+///   `429` as it came. An upstream's refusal (401, 403) is the mirror's
+///   own `DENIED`, without the upstream's text; real answers ("not
+///   found") pass as they are. Every read maps its errors so.
 /// - Writes are `DENIED`; tag listings and referrers come from the
-///   upstream (tags from the cache when it fails); the catalog is the
-///   cache's.
+///   upstream (tags from the cache, counted stale, when it fails); the
+///   catalog is the cache's.
 ///
 /// Every answer is logged (`tracing`, target `oci_mirror`) with its
 /// upstream and outcome (`hit`, `miss`, `stale`, `revalidated`), and
@@ -72,6 +75,7 @@ pub struct MirrorBuilder {
     upstreams: Vec<(String, Arc<dyn Registry>)>,
     default: Option<String>,
     any: Option<Connect>,
+    any_limit: usize,
     freshness: Duration,
 }
 
@@ -93,6 +97,16 @@ impl MirrorBuilder {
     /// Allows any upstream, connecting to a new one with `connect`.
     pub fn any_upstream(mut self, connect: Connect) -> MirrorBuilder {
         self.any = Some(connect);
+        self
+    }
+
+    /// How many upstreams allowed by [`any_upstream`](Self::any_upstream)
+    /// are kept connected at once ([`DEFAULT_ANY_UPSTREAM_LIMIT`] unless
+    /// set; at least one): past it the least recently used is let go,
+    /// with its counters, and connected again when named again; the cache
+    /// keeps what it fetched.
+    pub fn any_upstream_limit(mut self, limit: usize) -> MirrorBuilder {
+        self.any_limit = limit;
         self
     }
 
@@ -127,7 +141,12 @@ impl MirrorBuilder {
         Ok(Mirror {
             keeper: Arc::new(Keeper::new(self.cache.clone())),
             cache: self.cache,
-            upstreams: Upstreams::new(upstreams, default, self.any),
+            upstreams: Upstreams::new(
+                upstreams,
+                default,
+                self.any
+                    .map(|connect| AnyUpstream::new(connect, self.any_limit)),
+            ),
             freshness: Freshness::new(self.freshness),
             flights: Flights::default(),
         })
@@ -142,11 +161,13 @@ impl Mirror {
             upstreams: Vec::new(),
             default: None,
             any: None,
+            any_limit: DEFAULT_ANY_UPSTREAM_LIMIT,
             freshness: DEFAULT_TAG_FRESHNESS,
         }
     }
 
-    /// The counters of the upstream `host[:port]`, if it is one.
+    /// The counters of the upstream `host[:port]`, if it is one (for one
+    /// connected on demand, while it is kept).
     pub fn stats(&self, host: &str) -> Option<Stats> {
         let key = oci_core::reference::namespace_component(host).ok()?;
         self.upstreams

@@ -12,7 +12,7 @@ use oci_core::{
     RangeRequest, Registry, RepoName, Result, Tag,
 };
 
-use crate::failure::{read_only, unavailable, upstream_error};
+use crate::failure::{read_only, upstream_error};
 use crate::mirror::Mirror;
 
 #[async_trait]
@@ -34,15 +34,7 @@ impl Registry for Mirror {
 
     async fn resolve_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Descriptor> {
         let target = self.upstreams.route(repo)?;
-        match self.cache.resolve_blob(&target.cache, digest).await {
-            Err(e) if e.is_not_found() => target
-                .upstream
-                .registry
-                .resolve_blob(&target.name, digest)
-                .await
-                .map_err(|e| upstream_error(&target, digest, e)),
-            answer => answer,
-        }
+        self.blob_head(&target, digest).await
     }
 
     async fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Manifest> {
@@ -108,27 +100,10 @@ impl Registry for Mirror {
     }
 
     fn tags(&self, repo: &RepoName, options: &ListOptions) -> ListStream<Tag> {
-        let target = match self.upstreams.route(repo) {
-            Ok(target) => target,
-            Err(e) => return oci_core::registry::failed_list(e),
-        };
-        let upstream = target.upstream.registry.clone();
-        let cache = self.cache.clone();
-        let options = options.clone();
-        let listed = async move {
-            let mut upstream_tags = upstream.tags(&target.name, &options);
-            match upstream_tags.next().await {
-                Some(Err(e)) if unavailable(&e) => {
-                    tracing::warn!(target: "oci_mirror", upstream = target.upstream.host, error = %e, "the upstream failed; listing the cached tags");
-                    cache.tags(&target.cache, &options)
-                }
-                Some(first) => futures::stream::once(async move { first })
-                    .chain(upstream_tags)
-                    .boxed(),
-                None => futures::stream::empty().boxed(),
-            }
-        };
-        futures::stream::once(listed).flatten().boxed()
+        match self.upstreams.route(repo) {
+            Ok(target) => self.tag_list(target, options),
+            Err(e) => oci_core::registry::failed_list(e),
+        }
     }
 
     fn referrers(
@@ -137,13 +112,17 @@ impl Registry for Mirror {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> ListStream<Descriptor> {
-        match self.upstreams.route(repo) {
-            Ok(target) => target
-                .upstream
-                .registry
-                .referrers(&target.name, subject, artifact_type),
-            Err(e) => oci_core::registry::failed_list(e),
-        }
+        let target = match self.upstreams.route(repo) {
+            Ok(target) => target,
+            Err(e) => return oci_core::registry::failed_list(e),
+        };
+        let what = format!("referrers of {subject}");
+        target
+            .upstream
+            .registry
+            .referrers(&target.name, subject, artifact_type)
+            .map(move |item| item.map_err(|e| upstream_error(&target, &what, e)))
+            .boxed()
     }
 
     fn repositories(&self, options: &ListOptions) -> ListStream<RepoName> {

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use oci_core::{Descriptor, Error, Manifest, RepoName, Result, Tag};
+use futures::StreamExt;
+use oci_core::registry::failed_list;
+use oci_core::{Descriptor, Error, ListOptions, ListStream, Manifest, RepoName, Result, Tag};
 
 use crate::failure::{unavailable, upstream_error};
 use crate::flight::Role;
@@ -195,6 +197,40 @@ impl Mirror {
             Err(e) => Err(upstream_error(target, tag, e)),
             Ok(now) => Ok(now),
         }
+    }
+
+    /// The tags of `target`, listed upstream; the cache's, counted stale,
+    /// when the upstream fails before its first page (the cache does not
+    /// know every tag, but those it has are real). An error on any page
+    /// is mapped as every read's is.
+    pub(crate) fn tag_list(&self, target: Target, options: &ListOptions) -> ListStream<Tag> {
+        let mut upstream = target.upstream.registry.tags(&target.name, options);
+        let cache = self.cache.clone();
+        let options = options.clone();
+        let listed = async move {
+            let first = match upstream.next().await {
+                None => return futures::stream::empty().boxed(),
+                Some(Err(e)) if unavailable(&e) => {
+                    let mut cached = cache.tags(&target.cache, &options);
+                    return match cached.next().await {
+                        Some(Err(not_cached)) if not_cached.is_not_found() => {
+                            failed_list(upstream_error(&target, &"tag list", e))
+                        }
+                        first => {
+                            tracing::warn!(target: "oci_mirror", upstream = target.upstream.host, error = %e, "the upstream failed; listing the cached tags");
+                            note(&target, "tag list", &target.name, Outcome::Stale);
+                            futures::stream::iter(first).chain(cached).boxed()
+                        }
+                    };
+                }
+                Some(first) => first,
+            };
+            futures::stream::once(async move { first })
+                .chain(upstream)
+                .map(move |tag| tag.map_err(|e| upstream_error(&target, &"tag list", e)))
+                .boxed()
+        };
+        futures::stream::once(listed).flatten().boxed()
     }
 
     /// Points a cached tag at `current`, the manifest it names upstream

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use oci_core::reference::{DOCKER_HUB_LIBRARY, is_docker_hub, namespace_component};
 use oci_core::{Error, ErrorCode, Registry, RepoName, Result};
@@ -64,60 +64,135 @@ impl fmt::Display for Target {
     }
 }
 
-/// The upstreams a mirror may reach.
+/// How many upstreams a mirror that allows any
+/// ([`MirrorBuilder::any_upstream`](crate::MirrorBuilder::any_upstream))
+/// keeps connected at once, unless set otherwise
+/// ([`MirrorBuilder::any_upstream_limit`](crate::MirrorBuilder::any_upstream_limit)).
+pub const DEFAULT_ANY_UPSTREAM_LIMIT: usize = 64;
+
+/// The upstreams a mirror may reach: those configured, kept for ever, and
+/// those connected on demand when any is allowed.
 pub(crate) struct Upstreams {
-    by_key: RwLock<HashMap<String, Arc<Upstream>>>,
+    configured: HashMap<String, Arc<Upstream>>,
     default: Option<String>,
-    any: Option<Connect>,
+    any: Option<AnyUpstream>,
+}
+
+/// The upstreams connected on demand: at most `limit`, the least recently
+/// used let go (its connection and counters; the cache keeps what it
+/// fetched) and connected again when named again, so that the hosts
+/// clients name cannot grow the mirror without bound.
+pub(crate) struct AnyUpstream {
+    connect: Connect,
+    limit: usize,
+    connected: Mutex<Connected>,
+}
+
+/// The upstreams connected on demand, by key, each with when it was last
+/// used on `clock`.
+#[derive(Default)]
+struct Connected {
+    by_key: HashMap<String, (Arc<Upstream>, u64)>,
+    clock: u64,
+}
+
+impl AnyUpstream {
+    pub(crate) fn new(connect: Connect, limit: usize) -> AnyUpstream {
+        AnyUpstream {
+            connect,
+            limit: limit.max(1),
+            connected: Mutex::default(),
+        }
+    }
+
+    fn connected(&self) -> MutexGuard<'_, Connected> {
+        self.connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The upstream of `host` (whose key is `key`), marked used now;
+    /// connected if it is not yet, letting the least recently used go.
+    fn find(&self, key: &str, host: &str) -> Result<Arc<Upstream>> {
+        if let Some(upstream) = self.connected().use_key(key) {
+            return Ok(upstream);
+        }
+        // Connected without the lock held; a concurrent request for the
+        // same host may connect too, and the first one kept wins.
+        let upstream = Arc::new(Upstream::new(host, (self.connect)(host)?)?);
+        let mut connected = self.connected();
+        if let Some(kept) = connected.use_key(key) {
+            return Ok(kept);
+        }
+        if connected.by_key.len() >= self.limit {
+            let oldest = connected
+                .by_key
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(key, _)| key.clone());
+            if let Some((gone, _)) = oldest.and_then(|key| connected.by_key.remove(&key)) {
+                tracing::info!(target: "oci_mirror", upstream = gone.host, limit = self.limit, "letting the least recently used upstream go");
+            }
+        }
+        let now = connected.tick();
+        connected
+            .by_key
+            .insert(key.to_owned(), (upstream.clone(), now));
+        Ok(upstream)
+    }
+}
+
+impl Connected {
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// The upstream kept under `key`, marked used now.
+    fn use_key(&mut self, key: &str) -> Option<Arc<Upstream>> {
+        let now = self.tick();
+        let (upstream, used) = self.by_key.get_mut(key)?;
+        *used = now;
+        Some(upstream.clone())
+    }
 }
 
 impl Upstreams {
     pub(crate) fn new(
         upstreams: Vec<Upstream>,
         default: Option<String>,
-        any: Option<Connect>,
+        any: Option<AnyUpstream>,
     ) -> Upstreams {
-        let by_key = upstreams
+        let configured = upstreams
             .into_iter()
             .map(|u| (u.key.clone(), Arc::new(u)))
             .collect();
         Upstreams {
-            by_key: RwLock::new(by_key),
+            configured,
             default,
             any,
         }
     }
 
-    fn get(&self, key: &str) -> Option<Arc<Upstream>> {
-        self.by_key
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    /// Every upstream known so far.
+    /// Every upstream configured or connected now.
     pub(crate) fn all(&self) -> Vec<Arc<Upstream>> {
-        self.by_key
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
+        let mut all: Vec<_> = self.configured.values().cloned().collect();
+        if let Some(any) = &self.any {
+            all.extend(any.connected().by_key.values().map(|(u, _)| u.clone()));
+        }
+        all
     }
 
     /// The upstream `host` names, connecting to it if any host is allowed.
     pub(crate) fn find(&self, host: &str) -> Result<Option<Arc<Upstream>>> {
         let key = namespace_component(host)?;
-        if let Some(u) = self.get(&key) {
-            return Ok(Some(u));
+        if let Some(u) = self.configured.get(&key) {
+            return Ok(Some(u.clone()));
         }
-        let Some(connect) = &self.any else {
-            return Ok(None);
-        };
-        let upstream = Arc::new(Upstream::new(host, connect(host)?)?);
-        let mut by_key = self.by_key.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(Some(by_key.entry(key).or_insert(upstream).clone()))
+        match &self.any {
+            Some(any) => any.find(&key, host).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Resolves a repository name: `HOST/NAME` (the form a server gives
@@ -134,7 +209,11 @@ impl Upstreams {
                 )),
             };
         }
-        let Some(upstream) = self.default.as_deref().and_then(|key| self.get(key)) else {
+        let Some(upstream) = self
+            .default
+            .as_deref()
+            .and_then(|key| self.configured.get(key))
+        else {
             return Err(Error::new(
                 ErrorCode::NameUnknown,
                 format!(
@@ -143,7 +222,7 @@ impl Upstreams {
                 ),
             ));
         };
-        Target::new(upstream, name.clone())
+        Target::new(upstream.clone(), name.clone())
     }
 }
 

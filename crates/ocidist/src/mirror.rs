@@ -33,6 +33,12 @@ pub struct MirrorFlags {
     /// (an open proxy to every registry this host can reach).
     #[arg(long)]
     pub mirror_any: bool,
+    /// With --mirror-any: how many upstreams are kept connected at once;
+    /// past it the least recently used is let go (connected again when
+    /// named again; the cache keeps what it fetched).
+    #[arg(long, value_name = "N", requires = "mirror_any",
+          default_value_t = oci_mirror::DEFAULT_ANY_UPSTREAM_LIMIT)]
+    pub mirror_any_limit: usize,
     /// Seconds a mirrored tag is served before a HEAD upstream checks it.
     #[arg(long, value_name = "SECS", default_value_t = oci_mirror::DEFAULT_TAG_FRESHNESS.as_secs())]
     pub mirror_tag_freshness: u64,
@@ -162,7 +168,9 @@ pub fn apply(
     }
     if flags.mirror_any {
         let connector = upstream_connector(&ConnectOptions::default())?;
-        builder = builder.any_upstream(Arc::new(move |host: &str| connector.connect(host)));
+        builder = builder
+            .any_upstream(Arc::new(move |host: &str| connector.connect(host)))
+            .any_upstream_limit(flags.mirror_any_limit);
     }
     if let Some(default) = &flags.mirror_default {
         if flags.mirror_any && !hosts.iter().any(|h| h.eq_ignore_ascii_case(default)) {

@@ -13,8 +13,8 @@ use oci_core::{Platform, Registry, RepoName, Tag};
 use oci_server::TestServer;
 use oci_testbed::distribution::{Distribution, Setup};
 use support::{
-    fails, ocidist, ok, podman_load, serve, skopeo_raw, skopeo_to_oci_config_digest, tar_image,
-    tar_index,
+    fails, ocidist, ok, podman_load, raw_request, serve, skopeo_raw, skopeo_to_oci_config_digest,
+    tar_image, tar_index,
 };
 
 /// A registry under test, seeded with the images the tests use.
@@ -459,16 +459,6 @@ async fn serve_storage_survives_restarts_and_gc_frees_what_is_unreferenced() {
     drop(second);
     let report = ok(&ocidist(&["gc", "--storage", store_arg]).await);
     assert!(report.starts_with("removed 0 blobs"), "{report}");
-}
-
-/// Sends one raw HTTP/1.1 request that asks to close; the answer.
-async fn raw_request(host: &str, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tcp.read_to_end(&mut answer).await.unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use oci_core::testkit::Image;
 use oci_core::{Platform, Registry, RepoName, Tag};
 use oci_testbed::distribution::{Distribution, Setup};
-use support::{ocidist, ok, serve};
+use support::{ocidist, ok, raw_request, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -411,6 +411,35 @@ async fn an_upstream_with_tls_and_basic_auth_is_mirrored_with_its_ca_and_credent
     .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an upstream"));
+}
+
+/// An upstream that refuses the mirror (which has no credentials for it)
+/// is the mirror's own `403 DENIED` naming the upstream, from a tag
+/// listing, referrers, a manifest and a blob alike: never a `401` or the
+/// upstream's challenge, which would have the client log in to the mirror.
+#[tokio::test]
+async fn an_upstream_refusing_the_mirror_is_its_denial_not_a_login_prompt() {
+    let upstream = Distribution::start(Setup::htpasswd("mirror", "s3cret")).unwrap();
+    let mirror = serve(&["--mirror", upstream.host()]).unwrap();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    for path in [
+        "tags/list".to_owned(),
+        format!("referrers/{digest}"),
+        "manifests/v1".to_owned(),
+        format!("blobs/{digest}"),
+    ] {
+        let request = format!(
+            "GET /v2/team/app/{path}?ns={} HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+            upstream.host()
+        );
+        let answer = raw_request(&mirror.host, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{path}: {answer}");
+        assert!(answer.contains("DENIED"), "{path}: {answer}");
+        assert!(answer.contains(upstream.host()), "{path}: {answer}");
+        let lower = answer.to_ascii_lowercase();
+        assert!(!lower.contains("www-authenticate"), "{path}: {answer}");
+        assert!(!lower.contains("basic realm"), "{path}: {answer}");
+    }
 }
 
 #[tokio::test]

@@ -254,3 +254,13 @@ pub fn podman_load(tar: &Path, dir: &Path) -> (String, String) {
     let id = podman(&["images", "--no-trunc", "--format", "{{.ID}}"]);
     (id.trim().trim_start_matches("sha256:").to_owned(), name)
 }
+
+/// Sends one raw HTTP/1.1 request that asks to close; the answer.
+pub async fn raw_request(host: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
