@@ -53,8 +53,9 @@ pub const DEFAULT_TAG_FRESHNESS: Duration = Duration::from_secs(60);
 ///   own `DENIED`, without the upstream's text; real answers ("not
 ///   found") pass as they are. Every read maps its errors so.
 /// - Writes are `DENIED`; tag listings and referrers come from the
-///   upstream (tags from the cache, counted stale, when it fails); the
-///   catalog is the cache's.
+///   upstream (from the cache, counted stale, when it fails and the cache
+///   holds any: the referrers among its manifests, filtered as asked);
+///   the catalog is the cache's.
 ///
 /// Every answer is logged (`tracing`, target `oci_mirror`) with its
 /// upstream and outcome (`hit`, `miss`, `stale`, `revalidated`), and

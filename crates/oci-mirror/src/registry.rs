@@ -1,18 +1,17 @@
 //! The mirror as a [`Registry`]: each request routed to its upstream
 //! (`upstream.rs`) and answered by the blob, manifest or tag path; writes
-//! refused; tag listings and referrers from the upstream, the catalog
-//! from the cache.
+//! refused; tag listings and referrers from the upstream (the cache's
+//! when it is down: `failure.rs`), the catalog from the cache.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use oci_core::{
     BlobReader, BlobStream, BlobWriter, Descriptor, Digest, ListOptions, ListStream, Manifest,
     RangeRequest, Registry, RepoName, Result, Tag,
 };
 
-use crate::failure::{read_only, upstream_error};
+use crate::failure::{listing, read_only};
 use crate::mirror::Mirror;
 
 #[async_trait]
@@ -116,13 +115,21 @@ impl Registry for Mirror {
             Ok(target) => target,
             Err(e) => return oci_core::registry::failed_list(e),
         };
-        let what = format!("referrers of {subject}");
-        target
+        let upstream = target
             .upstream
             .registry
-            .referrers(&target.name, subject, artifact_type)
-            .map(move |item| item.map_err(|e| upstream_error(&target, &what, e)))
-            .boxed()
+            .referrers(&target.name, subject, artifact_type);
+        let cache = self.cache.clone();
+        let (subject, artifact_type) = (subject.clone(), artifact_type.map(str::to_owned));
+        let shown = format!("referrers of {subject}");
+        listing(
+            target,
+            "referrers",
+            subject.to_string(),
+            shown,
+            upstream,
+            move |repo| cache.referrers(repo, &subject, artifact_type.as_deref()),
+        )
     }
 
     fn repositories(&self, options: &ListOptions) -> ListStream<RepoName> {

@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use oci_core::registry::failed_list;
 use oci_core::{Descriptor, Error, ListOptions, ListStream, Manifest, RepoName, Result, Tag};
 
-use crate::failure::{unavailable, upstream_error};
+use crate::failure::{listing, unavailable, upstream_error};
 use crate::flight::Role;
 use crate::metrics::{Outcome, note};
 use crate::mirror::Mirror;
@@ -201,36 +199,20 @@ impl Mirror {
 
     /// The tags of `target`, listed upstream; the cache's, counted stale,
     /// when the upstream fails before its first page (the cache does not
-    /// know every tag, but those it has are real). An error on any page
-    /// is mapped as every read's is.
+    /// know every tag, but those it has are real): see [`listing`].
     pub(crate) fn tag_list(&self, target: Target, options: &ListOptions) -> ListStream<Tag> {
-        let mut upstream = target.upstream.registry.tags(&target.name, options);
+        let upstream = target.upstream.registry.tags(&target.name, options);
         let cache = self.cache.clone();
         let options = options.clone();
-        let listed = async move {
-            let first = match upstream.next().await {
-                None => return futures::stream::empty().boxed(),
-                Some(Err(e)) if unavailable(&e) => {
-                    let mut cached = cache.tags(&target.cache, &options);
-                    return match cached.next().await {
-                        Some(Err(not_cached)) if not_cached.is_not_found() => {
-                            failed_list(upstream_error(&target, &"tag list", e))
-                        }
-                        first => {
-                            tracing::warn!(target: "oci_mirror", upstream = target.upstream.host, error = %e, "the upstream failed; listing the cached tags");
-                            note(&target, "tag list", &target.name, Outcome::Stale);
-                            futures::stream::iter(first).chain(cached).boxed()
-                        }
-                    };
-                }
-                Some(first) => first,
-            };
-            futures::stream::once(async move { first })
-                .chain(upstream)
-                .map(move |tag| tag.map_err(|e| upstream_error(&target, &"tag list", e)))
-                .boxed()
-        };
-        futures::stream::once(listed).flatten().boxed()
+        let id = target.name.to_string();
+        listing(
+            target,
+            "tag list",
+            id,
+            "tag list".to_owned(),
+            upstream,
+            move |repo| cache.tags(repo, &options),
+        )
     }
 
     /// Points a cached tag at `current`, the manifest it names upstream
