@@ -18,7 +18,7 @@ use oci_core::{
     RepoName, Result, Tag,
 };
 use oci_mem::MemRegistry;
-use oci_mirror::Mirror;
+use oci_mirror::{Mirror, MirrorBuilder};
 use tokio::sync::watch;
 
 /// An upstream that counts the calls reaching it and can be switched

@@ -45,20 +45,26 @@ async fn upstreams_are_kept_apart_and_only_those_configured_are_reached() {
     assert!(err.is(ErrorCode::Denied), "{err}");
 }
 
+/// A mirror (memory cache) allowing any upstream, each connected to
+/// `up`, with the hosts connected to in order.
+fn any_upstream_to(up: &Arc<Upstream>) -> (MirrorBuilder, Arc<Mutex<Vec<String>>>) {
+    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (up, recorder) = (up.clone(), opened.clone());
+    let builder =
+        Mirror::builder(Arc::new(MemRegistry::new())).any_upstream(Arc::new(move |host: &str| {
+            recorder.lock().unwrap().push(host.to_owned());
+            Ok(up.clone() as Arc<dyn Registry>)
+        }));
+    (builder, opened)
+}
+
 #[tokio::test]
 async fn any_upstream_connects_on_first_use() {
     let up = Upstream::new();
     let repo = name("team/app");
     let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
-    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (up2, opened2) = (up.clone(), opened.clone());
-    let mirror = Mirror::builder(Arc::new(MemRegistry::new()))
-        .any_upstream(Arc::new(move |host: &str| {
-            opened2.lock().unwrap().push(host.to_owned());
-            Ok(up2.clone() as Arc<dyn Registry>)
-        }))
-        .build()
-        .unwrap();
+    let (builder, opened) = any_upstream_to(&up);
+    let mirror = builder.build().unwrap();
     let qualified = repo.in_namespace("registry.example:5000").unwrap();
     assert_eq!(
         pull(&mirror, &qualified, &tag("v1")).await.unwrap(),
@@ -114,13 +120,8 @@ async fn any_upstream_keeps_at_most_its_limit_of_upstreams() {
     let up = Upstream::new();
     let repo = name("team/app");
     let image = push_image(up.as_ref(), &repo, Some(&tag("v1"))).await;
-    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (up2, opened2) = (up.clone(), opened.clone());
-    let mirror = Mirror::builder(Arc::new(MemRegistry::new()))
-        .any_upstream(Arc::new(move |host: &str| {
-            opened2.lock().unwrap().push(host.to_owned());
-            Ok(up2.clone() as Arc<dyn Registry>)
-        }))
+    let (builder, opened) = any_upstream_to(&up);
+    let mirror = builder
         .any_upstream_limit(3)
         .tag_freshness(Duration::from_secs(3600))
         .build()
